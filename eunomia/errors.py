@@ -1,0 +1,92 @@
+"""One small hierarchy of errors: every failure the library reports is an EunomiaError.
+
+The library raises these and never prints or exits; the command line turns them into one
+line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class EunomiaError(Exception):
+    """Base of every error raised by eunomia."""
+
+
+class PackageError(EunomiaError):
+    """A package is broken, truncated, or does not match the format."""
+
+
+class SourceError(PackageError):
+    """A package could not be read from where it was said to be (file, URL, stdin)."""
+
+
+class CompileError(EunomiaError):
+    """ecc could not build a package; `diagnostics` holds the compiler's own output."""
+
+    def __init__(self, message: str, diagnostics: str = ""):
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+class BTFError(EunomiaError):
+    """BTF data is malformed, or a type the caller asked for is missing."""
+
+
+class DecodeError(EunomiaError):
+    """Bytes could not be turned into values (or values into bytes) for a BTF type."""
+
+
+class ArgumentError(EunomiaError):
+    """A value given for a program's global variable (a flag) is not acceptable."""
+
+
+class NotSupportedError(EunomiaError):
+    """The running kernel lacks a feature; `feature` names it, `hint` says what to use."""
+
+    def __init__(self, message: str, feature: str = "", hint: str = ""):
+        super().__init__(message + (f"; {hint}" if hint else ""))
+        self.feature = feature
+        self.hint = hint
+
+
+class LibbpfError(EunomiaError):
+    """A libbpf or bpf(2) call failed; `errno` keeps the error number."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        if errno:
+            name = _errno.errorcode.get(errno, str(errno))
+            message = f"{message}: {os.strerror(errno)} ({name})"
+        super().__init__(message)
+        self.errno = errno
+
+
+class LoadError(LibbpfError):
+    """A BPF object or program could not be loaded into the kernel."""
+
+
+class VerifierError(LoadError):
+    """The kernel verifier rejected a program; `log` holds the verifier's lines."""
+
+    def __init__(self, message: str, errno: int | None = None, program: str = "",
+                 log: list[str] | None = None):
+        super().__init__(message, errno)
+        self.program = program
+        self.log = list(log or [])
+
+
+class AttachError(LibbpfError):
+    """A program could not be attached to its hook."""
+
+    def __init__(self, message: str, errno: int | None = None, program: str = ""):
+        super().__init__(message, errno)
+        self.program = program
+
+
+class MapError(LibbpfError):
+    """A map operation failed (other than a missing key, which is KeyError)."""
+
+
+class PermissionDeniedError(LibbpfError):
+    """The kernel refused for lack of privilege (not root, or lockdown)."""
