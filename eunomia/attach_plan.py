@@ -1,0 +1,87 @@
+"""How each program is attached: by its section name, or with defaults for the hooks a
+section name alone cannot place (uprobe without a target, XDP, tc, perf_event).
+
+A program's doc annotations (`/// @ifname eth0`, `/// @binary /bin/bash`, `/// @function
+readline`, `/// @pid 42`, `/// @direction egress`, `/// @sample_freq 99`) override the
+defaults, and the command line overrides both.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AttachError
+
+DEFAULT_IFNAME = "lo"
+DEFAULT_SAMPLE_FREQ = 49
+
+
+@dataclass
+class AttachOptions:
+    """Command-line overrides; None keeps the program's annotation or the default."""
+
+    ifname: str | None = None
+    pid: int | None = None
+    binary: str | None = None
+    sample_freq: int | None = None
+
+
+def hook_kind(section: str) -> str:
+    """The hook family of a section name: "xdp", "tc", "uprobe", "perf_event", ..."""
+    head = section.split("/", 1)[0].split(".", 1)[0]
+    if head in ("classifier", "tc", "tcx"):
+        return "tc"
+    if section in ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s"):
+        return "uprobe_untargeted"
+    return head
+
+
+def _ifindex(ifname: str, program: str) -> int:
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        raise AttachError(f"cannot attach program '{program}': no network interface "
+                          f"named '{ifname}'", program=program) from None
+
+
+def attach_program(program, annotations: dict[str, Any], options: AttachOptions):
+    """Attaches `program` and returns its Link."""
+    def pick(key, cli_value, default=None):
+        if cli_value is not None:
+            return cli_value
+        return annotations.get(key, default)
+
+    section = program.section_name
+    kind = hook_kind(section)
+    if kind == "xdp":
+        ifname = pick("ifname", options.ifname, DEFAULT_IFNAME)
+        return program.attach_xdp(_ifindex(str(ifname), program.name))
+    if kind == "tc":
+        ifname = pick("ifname", options.ifname, DEFAULT_IFNAME)
+        direction = str(annotations.get("direction", "egress" if "egress" in section
+                                        else "ingress"))
+        return program.attach_tc(_ifindex(str(ifname), program.name),
+                                 ingress=direction != "egress")
+    if kind == "perf_event":
+        freq = int(pick("sample_freq", options.sample_freq, DEFAULT_SAMPLE_FREQ))
+        return program.attach_perf_event(sample_freq=freq)
+    if kind == "uprobe_untargeted":
+        binary = pick("binary", options.binary)
+        function = annotations.get("function") or annotations.get("symbol")
+        if not binary or not function:
+            raise AttachError(
+                f"cannot attach uprobe '{program.name}': SEC(\"{section}\") names no target; "
+                "write SEC(\"uprobe//path/to/binary:function\") or annotate the program with "
+                "'/// @binary PATH' and '/// @function NAME'", program=program.name)
+        return program.attach_uprobe(str(binary), symbol=str(function),
+                                     offset=int(annotations.get("offset", 0)),
+                                     pid=int(pick("pid", options.pid, -1)),
+                                     retprobe=section.startswith("uretprobe"))
+    if kind in ("uprobe", "uretprobe") and options.pid is not None:
+        target = section.split("/", 1)[1].lstrip("/")
+        binary, _, function = ("/" + target).rpartition(":")
+        return program.attach_uprobe(binary, symbol=function, pid=options.pid,
+                                     retprobe=kind == "uretprobe")
+    return program.attach()

@@ -1,0 +1,88 @@
+"""`ecli`: run eunomia packages.
+
+    ecli run [-j] [--duration SEC] [-v] PACKAGE [PROGRAM-FLAGS...]
+
+Errors print as one line on stderr with exit code 1; the library's exceptions never reach
+the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import EunomiaError, VerifierError
+from .logs import setup_logging
+from .run import add_run_options, load_package_argument, run_package
+
+VERIFIER_TAIL = 8  # verifier log lines shown without -v
+
+EXAMPLES = """examples:
+  ecli run examples/bootstrap/package.json
+  ecli run --json examples/opensnoop/package.json --targ_pid 42
+  ecli run examples/opensnoop/package.json --help     # the program's own flags
+  curl -s http://host/pkg.json | ecli run -
+"""
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecli", description="Run eunomia eBPF packages: load, attach, print events.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run", help="load a package, attach its programs and print its events",
+        description="Load a package, attach its programs, print decoded events and sampled "
+                    "maps until Ctrl-C (or --duration). Flags after PACKAGE set the "
+                    "program's global variables: `ecli run PACKAGE --help` lists them.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(run)
+    run.add_argument("package", metavar="PACKAGE",
+                     help="package.json/.yaml, a directory holding one, an http(s) URL, "
+                          "or - for standard input")
+    run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
+                     help="the program's own flags")
+    return parser
+
+
+def _report(exc: EunomiaError, verbose: bool) -> None:
+    print(f"ecli: error: {exc}", file=sys.stderr)
+    if isinstance(exc, VerifierError) and exc.log:
+        lines = exc.log if verbose else exc.log[-VERIFIER_TAIL:]
+        if not verbose and len(exc.log) > VERIFIER_TAIL:
+            print(f"  ... (last {VERIFIER_TAIL} of {len(exc.log)} verifier log lines; "
+                  "-v shows all)", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _top_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    # Run options may also follow PACKAGE, so the program's parser sees every argument
+    # except the package itself.
+    rest = argv[1:]
+    package_index = len(rest) - len(args.program_args) - 1
+    program_argv = rest[:package_index] + rest[package_index + 1:]
+    verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
+    setup_logging(verbose)
+    try:
+        package = load_package_argument(args.package)
+        return run_package(package, program_argv)
+    except EunomiaError as exc:
+        _report(exc, verbose)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`ecli run ... | head`): not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Log2 and linear histograms: the numbers as plain objects, and BCC's classic drawing.
+
+Slot conventions follow libbpf-tools (which eunomia-bpf copies): log2 slot i counts values
+in [2**i, 2**(i+1) - 1], slot 0 also counts 0; linear slot i counts `base + i * step`.
+Rendering is kept apart from the data so programs can ask for numbers, not drawings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+STARS_MAX = 40
+
+
+@dataclass(frozen=True)
+class Bucket:
+    low: int
+    high: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts per bucket; `kind` is "log2" or "linear"."""
+
+    kind: str
+    buckets: tuple[Bucket, ...]
+    unit: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(b.count for b in self.buckets)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "unit": self.unit, "total": self.total,
+                "buckets": [{"low": b.low, "high": b.high, "count": b.count}
+                            for b in self.buckets]}
+
+    def render(self) -> str:
+        """BCC's classic drawing; an empty histogram renders as ""."""
+        if self.kind == "log2":
+            return _render_log2(self)
+        return _render_linear(self)
+
+
+def log2_histogram(slots: Sequence[int], unit: str = "") -> Histogram:
+    """A histogram from a `slots` array filled with slot = floor(log2(value))."""
+    buckets = []
+    for i, count in enumerate(slots):
+        low, high = (1 << (i + 1)) >> 1, (1 << (i + 1)) - 1
+        if low == high:
+            low -= 1
+        buckets.append(Bucket(low, high, int(count)))
+    return Histogram("log2", tuple(buckets), unit)
+
+
+def linear_histogram(slots: Sequence[int], base: int = 0, step: int = 1,
+                     unit: str = "") -> Histogram:
+    """A histogram from a `slots` array filled with slot = (value - base) / step."""
+    buckets = tuple(Bucket(base + i * step, base + (i + 1) * step - 1, int(count))
+                    for i, count in enumerate(slots))
+    return Histogram("linear", buckets, unit)
+
+
+def _stars(count: int, count_max: int, width: int) -> str:
+    stars = min(count, count_max) * width // count_max if count_max else 0
+    text = "*" * stars
+    if count > count_max:
+        text = text[:-1] + "+"
+    return text.ljust(width)
+
+
+def _render_log2(hist: Histogram) -> str:
+    counts = [b.count for b in hist.buckets]
+    used = [i for i, c in enumerate(counts) if c > 0]
+    if not used:
+        return ""
+    idx_max, count_max = used[-1], max(counts)
+    wide = idx_max > 32
+    width, stars = (20, STARS_MAX // 2) if wide else (10, STARS_MAX)
+    lines = ["%*s%-*s : count    distribution" % (15 if wide else 5, "", 29 if wide else 19,
+                                                  hist.unit or "value")]
+    for b in hist.buckets[:idx_max + 1]:
+        lines.append("%*d -> %-*d : %-8d |%s|" % (width, b.low, width, b.high, b.count,
+                                                  _stars(b.count, count_max, stars)))
+    return "\n".join(lines)
+
+
+def _render_linear(hist: Histogram) -> str:
+    counts = [b.count for b in hist.buckets]
+    if not any(counts):
+        return ""
+    count_max = max(counts)
+    lines = ["     %-13s : count     distribution" % (hist.unit or "value")]
+    for b in hist.buckets:
+        if b.count:
+            lines.append("        %-10d : %-8d |%s|" % (b.low, b.count,
+                                                        _stars(b.count, count_max, STARS_MAX)))
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Global variables of a package as specs: where each lives, its codec, its compiled value.
+
+These are what `ecli run` turns into flags and what `Package.open(**values)` sets. Built
+from the package alone (ELF + BTF + meta), so `--help` works without touching the kernel.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from elftools.elf.elffile import ELFFile
+
+from .btf import Array, Datasec, Enum, Enum64, Float, Int, Var
+from .decode import compile_codec
+from .errors import PackageError
+
+
+@dataclass(frozen=True)
+class GlobalVariable:
+    name: str
+    section: str          # ".rodata", ".data", ".bss", ".rodata.foo", ...
+    offset: int           # byte offset inside the section
+    size: int
+    type_id: int
+    c_type: str           # C spelling, e.g. "unsigned long long", "char[16]"
+    kind: str             # "bool", "int", "float", "enum", "string" or "json"
+    codec: Any
+    compiled_value: Any   # the value compiled into the object
+    description: str = ""
+    cmdarg: Any = None    # package.CmdArg or None
+
+    @property
+    def read_only(self) -> bool:
+        return self.section.startswith(".rodata")
+
+
+def value_kind(btf, type_id: int, codec) -> str:
+    """How a command line spells a value of this type."""
+    _, t = btf.resolve(type_id)
+    if isinstance(t, Int):
+        return "bool" if t.bool else "int"
+    if isinstance(t, Float):
+        return "float"
+    if isinstance(t, (Enum, Enum64)):
+        return "enum"
+    if isinstance(t, Array) and isinstance(codec.decode(bytes(codec.size)), str):
+        return "string"
+    return "json"
+
+
+def _section_bytes(elf: ELFFile, name: str, size: int) -> bytes:
+    section = elf.get_section_by_name(name)
+    if section is None or section["sh_type"] == "SHT_NOBITS":
+        return bytes(size)
+    return section.data()
+
+
+def global_variables(package) -> list[GlobalVariable]:
+    """Every global variable the package's meta lists, in its order."""
+    btf = package.btf()
+    elf = ELFFile(io.BytesIO(package.bpf_object))
+    placed: dict[tuple[str, str], tuple[int, int, int]] = {}
+    sections: dict[str, int] = {}
+    for type_id, t in enumerate(btf.types):
+        if isinstance(t, Datasec):
+            sections[t.name] = t.size
+            for info in t.vars:
+                var = btf[info.type_id]
+                if isinstance(var, Var):
+                    placed[(t.name, var.name)] = (var.type_id, info.offset, info.size)
+    result = []
+    for section in package.meta.bpf_skel.data_sections or []:
+        if section.name not in sections:
+            continue
+        data = _section_bytes(elf, section.name, sections[section.name])
+        for variable in section.variables:
+            where = placed.get((section.name, variable.name))
+            if where is None:
+                raise PackageError(f"variable '{variable.name}' is listed in section "
+                                   f"{section.name} but the object's BTF has no such variable")
+            type_id, offset, size = where
+            codec = compile_codec(btf, type_id)
+            chunk = data[offset:offset + codec.size]
+            compiled = codec.decode(chunk) if len(chunk) == codec.size else None
+            result.append(GlobalVariable(
+                name=variable.name, section=section.name, offset=offset, size=codec.size,
+                type_id=type_id, c_type=btf.c_name(type_id),
+                kind=value_kind(btf, type_id, codec), codec=codec,
+                compiled_value=compiled, description=variable.description or "",
+                cmdarg=variable.cmdarg))
+    return result

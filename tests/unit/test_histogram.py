@@ -1,0 +1,48 @@
+"""Histograms: bucket bounds and BCC's classic drawing (libbpf-tools' layout)."""
+
+from eunomia.output.histogram import linear_histogram, log2_histogram
+
+
+def test_log2_buckets_follow_libbpf_tools_slots():
+    hist = log2_histogram([1, 0, 3, 0])
+    assert [(b.low, b.high) for b in hist.buckets] == [(0, 1), (2, 3), (4, 7), (8, 15)]
+    assert hist.total == 4
+
+
+def test_log2_render_matches_classic_layout():
+    text = log2_histogram([0, 2, 4, 0, 0], unit="usecs").render().splitlines()
+    assert text[0] == "     usecs               : count    distribution"
+    assert text[1] == "         0 -> 1          : 0        |" + " " * 40 + "|"
+    assert text[2] == "         2 -> 3          : 2        |" + "*" * 20 + " " * 20 + "|"
+    assert text[3] == "         4 -> 7          : 4        |" + "*" * 40 + "|"
+    assert len(text) == 4  # trailing empty buckets are not drawn
+
+
+def test_log2_wide_layout_beyond_slot_32():
+    slots = [0] * 40
+    slots[39] = 1
+    lines = log2_histogram(slots, "nsecs").render().splitlines()
+    assert lines[0].startswith(" " * 15 + "nsecs")
+    assert "549755813888 -> 1099511627775" in lines[-1]
+    assert lines[-1].endswith("|" + "*" * 20 + "|")
+
+
+def test_empty_histogram_renders_nothing():
+    assert log2_histogram([0, 0]).render() == ""
+    assert linear_histogram([0]).render() == ""
+
+
+def test_linear_render_skips_empty_rows_and_uses_base_and_step():
+    hist = linear_histogram([0, 5, 0, 10], base=100, step=10, unit="ms")
+    lines = hist.render().splitlines()
+    assert lines[0] == "     ms            : count     distribution"
+    assert lines[1] == "        110        : 5        |" + "*" * 20 + " " * 20 + "|"
+    assert lines[2] == "        130        : 10       |" + "*" * 40 + "|"
+    assert hist.buckets[3].low == 130 and hist.buckets[3].high == 139
+
+
+def test_histogram_as_data():
+    data = log2_histogram([1, 2], unit="us").to_dict()
+    assert data == {"kind": "log2", "unit": "us", "total": 3,
+                    "buckets": [{"low": 0, "high": 1, "count": 1},
+                                {"low": 2, "high": 3, "count": 2}]}
