@@ -10,17 +10,27 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Iterator
 
 from .attach_plan import AttachOptions, attach_program
-from .errors import ArgumentError, DecodeError, EunomiaError, PackageError
+from .errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
 from .events import EventPoller, EventSource, open_event_sources
 from .runtime import BpfObject
 from .sampling import MapSampler, SampleSpec
 from .variables import GlobalVariable, global_variables
 
 log = logging.getLogger("eunomia")
+
+KERNEL_BTF = "/sys/kernel/btf/vmlinux"
+
+
+def require_kernel_btf() -> None:
+    """CO-RE packages are relocated against the running kernel's BTF: it must exist."""
+    if not os.path.exists(KERNEL_BTF):
+        raise BTFError(f"this kernel has no BTF ({KERNEL_BTF} is missing): eunomia packages "
+                       "need a kernel built with CONFIG_DEBUG_INFO_BTF=y")
 
 
 def _annotations(meta) -> dict[str, Any]:
@@ -45,6 +55,7 @@ class LoadedPackage:
     def open(cls, package, values: dict[str, Any] | None = None,
              autoload: dict[str, bool] | None = None) -> "LoadedPackage":
         """Opens the object, writes `values` into its globals, and loads it."""
+        require_kernel_btf()
         variables = global_variables(package)
         by_name = {v.name: v for v in variables}
         encoded = {}
