@@ -13,6 +13,7 @@ import sys
 
 from ..errors import EunomiaError, VerifierError
 from .logs import setup_logging
+from .program_flags import FlagParser
 from .run import add_run_options, load_package_argument, run_package
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
@@ -26,7 +27,7 @@ EXAMPLES = """examples:
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="ecli", description="Run eunomia eBPF packages: load, attach, print events.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -59,7 +60,11 @@ def _report(exc: EunomiaError, verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _top_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except EunomiaError as exc:
+        _report(exc, verbose=False)
+        return 1
     if args.command is None:
         parser.print_help()
         return 2

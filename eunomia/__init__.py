@@ -1,0 +1,57 @@
+"""eunomia: compile eBPF programs once into portable packages, run them anywhere with BTF.
+
+    import eunomia
+    pkg = eunomia.compile("tool.bpf.c", "tool.h")   # -> Package (a spec, no kernel calls)
+    pkg = eunomia.Package.load("package.json")       # a path, URL or bytes; also .yaml
+    with pkg.open(targ_pid=123) as prog:             # loaded, globals set from keywords
+        prog.attach()                                # every program by its SEC name
+        for ev in prog.events(timeout=1.0):          # decoded records; ev["pid"], ev.pid
+            print(ev.pid, ev.comm)
+
+Names are imported on first use, so `import eunomia` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "compile": "eunomia.compiler",
+    "Package": "eunomia.package",
+    "LoadedPackage": "eunomia.loaded",
+    "AttachOptions": "eunomia.attach_plan",
+    "Record": "eunomia.decode",
+    "BTF": "eunomia.btf",
+    "EunomiaError": "eunomia.errors",
+    "PackageError": "eunomia.errors",
+    "SourceError": "eunomia.errors",
+    "CompileError": "eunomia.errors",
+    "BTFError": "eunomia.errors",
+    "DecodeError": "eunomia.errors",
+    "ArgumentError": "eunomia.errors",
+    "NotSupportedError": "eunomia.errors",
+    "LibbpfError": "eunomia.errors",
+    "LoadError": "eunomia.errors",
+    "VerifierError": "eunomia.errors",
+    "AttachError": "eunomia.errors",
+    "MapError": "eunomia.errors",
+    "PermissionDeniedError": "eunomia.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eunomia' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
