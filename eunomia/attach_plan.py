@@ -1,9 +1,9 @@
 """How each program is attached: by its section name, or with defaults for the hooks a
 section name alone cannot place (uprobe without a target, XDP, tc, perf_event).
 
-A program's doc annotations (`/// @ifname eth0`, `/// @binary /bin/bash`, `/// @function
-readline`, `/// @pid 42`, `/// @direction egress`, `/// @sample_freq 99`) override the
-defaults, and the command line overrides both.
+A program's doc annotations (`/// @ifname eth0` or eunomia-bpf's `/// @ifindex 1`,
+`/// @binary /bin/bash`, `/// @function readline`, `/// @pid 42`, `/// @direction egress`,
+`/// @sample_freq 99`) override the defaults, and the command line overrides both.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ def hook_kind(section: str) -> str:
     return head
 
 
+def _interface(annotations: dict[str, Any], options: AttachOptions, program: str) -> int:
+    """The ifindex for XDP/tc: --ifname, else `@ifname`, else eunomia-bpf's `@ifindex`."""
+    if options.ifname is None and "ifname" not in annotations \
+            and "ifindex" in annotations:
+        return int(annotations["ifindex"])
+    return _ifindex(str(options.ifname or annotations.get("ifname", DEFAULT_IFNAME)), program)
+
+
 def _ifindex(ifname: str, program: str) -> int:
     try:
         return socket.if_nametoindex(ifname)
@@ -56,13 +64,11 @@ def attach_program(program, annotations: dict[str, Any], options: AttachOptions)
     section = program.section_name
     kind = hook_kind(section)
     if kind == "xdp":
-        ifname = pick("ifname", options.ifname, DEFAULT_IFNAME)
-        return program.attach_xdp(_ifindex(str(ifname), program.name))
+        return program.attach_xdp(_interface(annotations, options, program.name))
     if kind == "tc":
-        ifname = pick("ifname", options.ifname, DEFAULT_IFNAME)
         direction = str(annotations.get("direction", "egress" if "egress" in section
                                         else "ingress"))
-        return program.attach_tc(_ifindex(str(ifname), program.name),
+        return program.attach_tc(_interface(annotations, options, program.name),
                                  ingress=direction != "egress")
     if kind == "perf_event":
         freq = int(pick("sample_freq", options.sample_freq, DEFAULT_SAMPLE_FREQ))
@@ -80,8 +86,9 @@ def attach_program(program, annotations: dict[str, Any], options: AttachOptions)
                                      pid=int(pick("pid", options.pid, -1)),
                                      retprobe=section.startswith("uretprobe"))
     if kind in ("uprobe", "uretprobe") and options.pid is not None:
-        target = section.split("/", 1)[1].lstrip("/")
-        binary, _, function = ("/" + target).rpartition(":")
+        # "uprobe//abs/path:func" or "uprobe/name-on-PATH:func"
+        target = section.split("/", 1)[1]
+        binary, _, function = target.rpartition(":")
         return program.attach_uprobe(binary, symbol=function, pid=options.pid,
                                      retprobe=kind == "uretprobe")
     return program.attach()

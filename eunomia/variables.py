@@ -67,15 +67,17 @@ def global_variables(package) -> list[GlobalVariable]:
         if isinstance(t, Datasec):
             sections[t.name] = t.size
             for info in t.vars:
-                var = btf[info.type_id]
+                var = btf[info.type]
                 if isinstance(var, Var):
-                    placed[(t.name, var.name)] = (var.type_id, info.offset, info.size)
+                    placed[(t.name, var.name)] = (var.type, info.offset, info.size)
     result = []
     for section in package.meta.bpf_skel.data_sections or []:
         if section.name not in sections:
             continue
         data = _section_bytes(elf, section.name, sections[section.name])
         for variable in section.variables:
+            if variable.name.startswith("__eunomia"):
+                continue    # eunomia-bpf's placeholders that keep export types in BTF
             where = placed.get((section.name, variable.name))
             if where is None:
                 raise PackageError(f"variable '{variable.name}' is listed in section "

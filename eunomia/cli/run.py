@@ -110,7 +110,8 @@ class Printer:
                 return lines
             lines.append(f"{stamp} {sampler.name}")
             for key, hist in histograms:
-                if len(histograms) > 1:
+                # A struct key always names its section, as BCC's section headers do.
+                if len(histograms) > 1 or isinstance(key, dict):
                     lines.append(key_label(key))
                 lines.append(hist.render())
             return lines

@@ -136,11 +136,11 @@ def test_hello_says_where_printk_goes_and_trace_follows_it(example_package, ecli
     plain.stop()
     traced = ecli("--trace", package)
     traced.wait_attached()
-    pid = exit_child(0)
+    pids: list[int] = []
 
     def seen():
-        exit_child(0)
-        return any(str(pid) in line or "sh" in line for line in traced.lines)
+        pids.append(exit_child(0))
+        return any(f"exec by pid {pid}" in line for line in list(traced.lines) for pid in pids)
     wait_until(seen, 15, what="bpf_printk output on stdout")
     traced.stop()
 

@@ -1,0 +1,240 @@
+"""The libbpf binding: the only module that uses ctypes.
+
+libbpf 1.x returns NULL or a negative error and sets errno; `check_ptr`/`check_int` turn
+that into our exceptions with the errno and what was being done. libbpf's own messages go
+to the `eunomia.libbpf` logger; the ones printed while a call runs can be captured (the
+verifier log of a rejected program arrives this way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import platform
+
+from .errors import LibbpfError, LoadError
+
+log = logging.getLogger("eunomia.libbpf")
+
+c_void_p, c_char_p, c_int, c_uint, c_size_t = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                               ctypes.c_uint, ctypes.c_size_t)
+c_bool, c_u32, c_u64 = ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint64
+
+PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "ppc64le": 319,
+                   "s390x": 331}
+
+
+class ObjectOpenOpts(ctypes.Structure):
+    """struct bpf_object_open_opts of libbpf 1.1 (fields we use come first)."""
+    _fields_ = [("sz", c_size_t), ("object_name", c_char_p), ("relaxed_maps", c_bool),
+                ("pin_root_path", c_char_p), ("_attach_prog_fd", c_u32),
+                ("kconfig", c_char_p), ("btf_custom_path", c_char_p),
+                ("kernel_log_buf", c_char_p), ("kernel_log_size", c_size_t),
+                ("kernel_log_level", c_u32)]
+
+
+class UprobeOpts(ctypes.Structure):
+    """struct bpf_uprobe_opts of libbpf 1.1."""
+    _fields_ = [("sz", c_size_t), ("ref_ctr_offset", c_size_t), ("bpf_cookie", c_u64),
+                ("retprobe", c_bool), ("func_name", c_char_p)]
+
+
+class TcHook(ctypes.Structure):
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int),
+                ("parent", c_u32)]
+
+
+class TcOpts(ctypes.Structure):
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_u32), ("prog_id", c_u32),
+                ("handle", c_u32), ("priority", c_u32)]
+
+
+PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
+
+_PROTOTYPES = {
+    # objects
+    "bpf_object__open_mem": (c_void_p, [c_void_p, c_size_t, ctypes.POINTER(ObjectOpenOpts)]),
+    "bpf_object__load": (c_int, [c_void_p]),
+    "bpf_object__close": (None, [c_void_p]),
+    "bpf_object__next_program": (c_void_p, [c_void_p, c_void_p]),
+    "bpf_object__next_map": (c_void_p, [c_void_p, c_void_p]),
+    "bpf_object__btf": (c_void_p, [c_void_p]),
+    "btf__raw_data": (c_void_p, [c_void_p, ctypes.POINTER(c_u32)]),
+    # programs
+    "bpf_program__name": (c_char_p, [c_void_p]),
+    "bpf_program__section_name": (c_char_p, [c_void_p]),
+    "bpf_program__set_autoload": (c_int, [c_void_p, c_bool]),
+    "bpf_program__autoload": (c_bool, [c_void_p]),
+    "bpf_program__fd": (c_int, [c_void_p]),
+    "bpf_program__type": (c_int, [c_void_p]),
+    "bpf_program__attach": (c_void_p, [c_void_p]),
+    "bpf_program__attach_uprobe_opts": (c_void_p, [c_void_p, c_int, c_char_p, c_size_t,
+                                                   ctypes.POINTER(UprobeOpts)]),
+    "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
+    "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
+    "bpf_tc_hook_create": (c_int, [ctypes.POINTER(TcHook)]),
+    "bpf_tc_hook_destroy": (c_int, [ctypes.POINTER(TcHook)]),
+    "bpf_tc_attach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
+    "bpf_tc_detach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
+    "bpf_link__destroy": (c_int, [c_void_p]),
+    "bpf_link__fd": (c_int, [c_void_p]),
+    # maps
+    "bpf_map__name": (c_char_p, [c_void_p]),
+    "bpf_map__type": (c_int, [c_void_p]),
+    "bpf_map__fd": (c_int, [c_void_p]),
+    "bpf_map__key_size": (c_u32, [c_void_p]),
+    "bpf_map__value_size": (c_u32, [c_void_p]),
+    "bpf_map__max_entries": (c_u32, [c_void_p]),
+    "bpf_map__set_max_entries": (c_int, [c_void_p, c_u32]),
+    "bpf_map__initial_value": (c_void_p, [c_void_p, ctypes.POINTER(c_size_t)]),
+    "bpf_map__btf_key_type_id": (c_u32, [c_void_p]),
+    "bpf_map__btf_value_type_id": (c_u32, [c_void_p]),
+    "bpf_map_lookup_elem": (c_int, [c_int, c_void_p, c_void_p]),
+    "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_u64]),
+    "bpf_map_delete_elem": (c_int, [c_int, c_void_p]),
+    "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p]),
+    # misc
+    "libbpf_set_print": (c_void_p, [PRINT_FN]),
+}
+
+
+class _Lib:
+    """libbpf.so.1 and libc, loaded on first use."""
+
+    def __init__(self):
+        self._bpf = None
+        self._printer = None
+        self._captures: list[list[str]] = []
+
+    @property
+    def bpf(self):
+        if self._bpf is None:
+            path = ctypes.util.find_library("bpf") or "libbpf.so.1"
+            try:
+                lib = ctypes.CDLL(path, use_errno=True)
+            except OSError:
+                raise LoadError("libbpf.so.1 not found: install libbpf1 "
+                                "(apt-get install libbpf1)") from None
+            for name, (restype, argtypes) in _PROTOTYPES.items():
+                func = getattr(lib, name)
+                func.restype, func.argtypes = restype, argtypes
+            self._bpf = lib
+            self._install_printer()
+        return self._bpf
+
+    def _install_printer(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        vsnprintf = libc.vsnprintf
+        vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
+        buf = ctypes.create_string_buffer(8192)
+
+        def printer(level, fmt, args):
+            # va_list is passed on as-is (an array type on x86_64: a pointer here).
+            vsnprintf(buf, len(buf), fmt, args)
+            text = buf.value.decode("utf-8", "replace")
+            for capture in self._captures:
+                capture.append(text)
+            log.log({0: logging.WARNING, 1: logging.INFO}.get(level, logging.DEBUG), "%s",
+                    text.rstrip("\n"))
+            return 0
+        self._printer = PRINT_FN(printer)          # kept alive as long as libbpf uses it
+        self._bpf.libbpf_set_print(self._printer)
+
+    @contextlib.contextmanager
+    def capture(self):
+        """Collects libbpf's messages printed inside the block."""
+        lines: list[str] = []
+        self._captures.append(lines)
+        try:
+            yield lines
+        finally:
+            self._captures.remove(lines)
+
+
+lib = _Lib()
+
+
+def errno_now() -> int:
+    return ctypes.get_errno()
+
+
+def check_ptr(result, what: str, error=LibbpfError, **extra):
+    """NULL from libbpf -> `error(what, errno)`."""
+    if not result:
+        raise error(what, errno=errno_now() or None, **extra)
+    return result
+
+
+def check_int(result: int, what: str, error=LibbpfError, **extra) -> int:
+    """A negative libbpf return (-errno) -> `error(what, errno)`."""
+    if result < 0:
+        raise error(what, errno=-result, **extra)
+    return result
+
+
+def raw_buffer(data: bytes):
+    return ctypes.create_string_buffer(bytes(data), len(data))
+
+
+def buffer_at(address: int, size: int) -> memoryview:
+    """A writable view of `size` bytes of libbpf-owned memory."""
+    return memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+
+
+def string_buffer(size: int):
+    return ctypes.create_string_buffer(size)
+
+
+def address_of(buf) -> int:
+    return ctypes.addressof(buf)
+
+
+def perf_event_open(attr: bytes, pid: int, cpu: int, group_fd: int = -1,
+                    flags: int = 8) -> int:
+    """perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; OSError on failure."""
+    number = PERF_EVENT_OPEN.get(platform.machine())
+    if number is None:
+        raise LibbpfError(f"perf_event_open: unknown syscall number on {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    fd = libc.syscall(c_int(number), buf, c_int(pid), c_int(cpu), c_int(group_fd),
+                      ctypes.c_ulong(flags))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def uprobe_opts(func_name: str | None, retprobe: bool) -> UprobeOpts:
+    opts = UprobeOpts(sz=ctypes.sizeof(UprobeOpts), retprobe=retprobe)
+    opts.func_name = func_name.encode() if func_name else None
+    return opts
+
+
+def open_opts(name: str | None) -> ObjectOpenOpts:
+    opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts))
+    opts.object_name = name.encode() if name else None
+    return opts
+
+
+def tc_hook(ifindex: int, ingress: bool) -> TcHook:
+    return TcHook(sz=ctypes.sizeof(TcHook), ifindex=ifindex, attach_point=1 if ingress else 2)
+
+
+def tc_opts(prog_fd: int = 0) -> TcOpts:
+    return TcOpts(sz=ctypes.sizeof(TcOpts), prog_fd=prog_fd)
+
+
+def byref(obj):
+    return ctypes.byref(obj)
+
+
+def u32_out():
+    return c_u32()
+
+
+def size_out():
+    return c_size_t()

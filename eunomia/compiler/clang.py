@@ -1,0 +1,80 @@
+"""Running clang on a BPF translation unit, and stripping DWARF (never BTF) from the result."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CompileError
+
+LIBBPF_HEADER = "bpf/bpf_helpers.h"
+_SYSTEM_INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
+
+
+@dataclass
+class ClangRun:
+    """What was run and how long it took, for `ecc -v`."""
+
+    command: list[str]
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def clang_command(clang: str, arch: str, source: Path, output: Path,
+                  include_dirs: list[Path], cflags=()) -> list[str]:
+    return [clang, "-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
+            *(f"-I{d}" for d in include_dirs), *cflags, "-c", str(source), "-o", str(output)]
+
+
+def check_libbpf_headers(cflags=()) -> None:
+    """CompileError when bpf/bpf_helpers.h is nowhere clang will look."""
+    extra = [flag[2:] for flag in cflags if flag.startswith("-I") and len(flag) > 2]
+    for directory in (*extra, *_SYSTEM_INCLUDE_DIRS):
+        if os.path.isfile(os.path.join(directory, LIBBPF_HEADER)):
+            return
+    raise CompileError(f"{LIBBPF_HEADER} not found: install libbpf's headers "
+                       "(apt-get install libbpf-dev) or pass -a -I<dir holding bpf/>")
+
+
+def clean_diagnostics(stderr: str, wrapper: Path | None) -> str:
+    """clang's output without the lines that only point at ecc's generated wrapper."""
+    if wrapper is None:
+        return stderr
+    noise = re.compile(r"^In file included from " + re.escape(str(wrapper)) + r":\d+:\s*$")
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if not noise.match(line.rstrip("\n")))
+
+
+def run_clang(command: list[str], wrapper: Path | None = None, source: str | None = None) -> str:
+    """Runs clang; CompileError with its diagnostics verbatim on failure. Returns warnings.
+
+    `source` names the user's file in the error when clang compiled ecc's `wrapper`.
+    """
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise CompileError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
+    diagnostics = clean_diagnostics(result.stderr, wrapper)
+    if result.returncode != 0:
+        if source is None:
+            source = command[command.index("-c") + 1] if "-c" in command else "the source"
+        errors = len(re.findall(r"\berror:", diagnostics))
+        raise CompileError(f"clang failed to compile {source}"
+                           + (f" ({errors} error{'s' if errors != 1 else ''})" if errors else "")
+                           + f" (exit {result.returncode})", diagnostics=diagnostics)
+    return diagnostics
+
+
+def strip_dwarf(llvm_strip: str | None, obj: Path) -> bool:
+    """Drops DWARF (`llvm-strip -g`), keeping .BTF and .BTF.ext; False when not stripped."""
+    if llvm_strip is None:
+        return False
+    result = subprocess.run([llvm_strip, "-g", str(obj)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise CompileError(f"llvm-strip failed on {obj} (exit {result.returncode})",
+                           diagnostics=result.stderr)
+    return True

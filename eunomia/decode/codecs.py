@@ -1,0 +1,364 @@
+"""Bytes <-> Python values for every BTF shape, prepared once per type.
+
+A struct's plain members (integers, floats, bools, char arrays) are read by one
+`struct.Struct` unpack; only members that need more (nested records, arrays, enums,
+bitfields, 128-bit integers) get a step of their own.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..btf import Array, Enum, Enum64, Float, Fwd, Int, Ptr, Struct, Union, Void
+from ..errors import DecodeError
+from .record import Record
+
+_INT_CODES = {(1, True): "b", (1, False): "B", (2, True): "h", (2, False): "H",
+              (4, True): "i", (4, False): "I", (8, True): "q", (8, False): "Q"}
+_FLOAT_CODES = {4: "f", 8: "d"}
+
+
+class Codec:
+    """Base: `size`, `decode(buf, offset)`, `encode(value)`, `to_json(value)`."""
+
+    size = 0
+    c_type = ""
+    fields: tuple = ()
+    code: str | None = None        # struct-module code when a plain scalar or char array
+    needs_json = False             # whether to_json must convert the decoded value
+
+    def decode(self, buf, offset: int = 0):
+        raise NotImplementedError
+
+    def encode(self, value) -> bytes:
+        raise NotImplementedError
+
+    def to_json(self, value):
+        return value
+
+    def _exact_bytes(self, value) -> bytes | None:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            if len(value) != self.size:
+                raise DecodeError(f"{len(value)} bytes given for {self.c_type} "
+                                  f"({self.size} bytes)")
+            return bytes(value)
+        return None
+
+
+class IntCodec(Codec):
+    def __init__(self, c_type: str, size: int, signed: bool, is_bool: bool, endian: str):
+        self.c_type, self.size, self.signed, self.is_bool = c_type, size, signed, is_bool
+        self.endian = endian
+        self.low = -(1 << (size * 8 - 1)) if signed else 0
+        self.high = (1 << (size * 8 - (1 if signed else 0))) - 1
+        self.code = "?" if is_bool and size == 1 else _INT_CODES.get((size, signed))
+        self.needs_json = self.code is None      # 128-bit integers go to JSON as text
+        if self.code:
+            self._struct = struct.Struct(endian + self.code)
+
+    def decode(self, buf, offset=0):
+        if self.code:
+            return self._struct.unpack_from(buf, offset)[0]
+        return int.from_bytes(bytes(buf[offset:offset + self.size]),
+                              "little" if self.endian == "<" else "big", signed=self.signed)
+
+    def encode(self, value) -> bytes:
+        raw = self._exact_bytes(value)
+        if raw is not None:
+            return raw
+        if isinstance(value, bool) or (self.is_bool and isinstance(value, int)):
+            value = int(bool(value)) if self.is_bool else int(value)
+        if isinstance(value, str) and self.size == 1 and len(value.encode()) == 1:
+            value = value.encode()[0]        # a char given as a one-character string
+        if not isinstance(value, int):
+            raise DecodeError(f"expected an integer for {self.c_type}, not {value!r}")
+        if not self.low <= value <= self.high:
+            raise DecodeError(f"value {value} out of range for {self.c_type} "
+                              f"({self.low}..{self.high})")
+        return value.to_bytes(self.size, "little" if self.endian == "<" else "big",
+                              signed=self.signed)
+
+    def to_json(self, value):
+        return str(value) if self.needs_json else value
+
+
+class FloatCodec(Codec):
+    def __init__(self, c_type: str, size: int, endian: str):
+        self.c_type, self.size = c_type, size
+        self.code = _FLOAT_CODES.get(size)
+        if self.code is None:
+            raise DecodeError(f"{size}-byte floating point ({c_type}) is not supported")
+        self._struct = struct.Struct(endian + self.code)
+
+    def decode(self, buf, offset=0):
+        return self._struct.unpack_from(buf, offset)[0]
+
+    def encode(self, value) -> bytes:
+        raw = self._exact_bytes(value)
+        if raw is not None:
+            return raw
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise DecodeError(f"expected a number for {self.c_type}, not {value!r}")
+        return self._struct.pack(float(value))
+
+
+class EnumCodec(Codec):
+    needs_json = False
+
+    def __init__(self, c_type: str, int_codec: IntCodec, values):
+        self.c_type, self.size, self._int = c_type, int_codec.size, int_codec
+        self.by_value = {}
+        for name, value in values:
+            self.by_value.setdefault(value & ((1 << self.size * 8) - 1), name)
+        self.by_name = {name: value for name, value in values}
+
+    def decode(self, buf, offset=0):
+        value = self._int.decode(buf, offset)
+        return self.by_value.get(value & ((1 << self.size * 8) - 1), value)
+
+    def encode(self, value) -> bytes:
+        if isinstance(value, str):
+            if value not in self.by_name:
+                raise DecodeError(f"'{value}' is not a value of {self.c_type} "
+                                  f"({', '.join(self.by_name)})")
+            value = self.by_name[value]
+        return self._int.encode(value)
+
+
+class CharArrayCodec(Codec):
+    """char[N]: text up to the first NUL (invalid UTF-8 replaced)."""
+
+    def __init__(self, c_type: str, size: int):
+        self.c_type, self.size = c_type, size
+        self.code = f"{size}s"
+
+    @staticmethod
+    def text(raw: bytes) -> str:
+        end = raw.find(b"\0")
+        return (raw if end < 0 else raw[:end]).decode("utf-8", "replace")
+
+    def decode(self, buf, offset=0):
+        return self.text(bytes(buf[offset:offset + self.size]))
+
+    def encode(self, value) -> bytes:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value)
+            if len(value) > self.size:
+                raise DecodeError(f"{len(value)} bytes do not fit {self.c_type}")
+            return value.ljust(self.size, b"\0")
+        if not isinstance(value, str):
+            raise DecodeError(f"expected text for {self.c_type}, not {value!r}")
+        data = value.encode()
+        if len(data) >= self.size:
+            raise DecodeError(f"string of {len(data)} bytes does not fit {self.c_type} "
+                              f"(at most {self.size - 1} plus the NUL)")
+        return data.ljust(self.size, b"\0")
+
+
+class ArrayCodec(Codec):
+    def __init__(self, c_type: str, elem: Codec, count: int):
+        self.c_type, self.elem, self.count = c_type, elem, count
+        self.size = elem.size * count
+        self.needs_json = elem.needs_json
+        if isinstance(elem, (IntCodec, FloatCodec)) and elem.code:
+            self._struct = struct.Struct(elem._struct.format[0] + elem.code * count)
+        else:
+            self._struct = None
+
+    def decode(self, buf, offset=0):
+        if self._struct is not None:
+            return list(self._struct.unpack_from(buf, offset))
+        step = self.elem.size
+        return [self.elem.decode(buf, offset + i * step) for i in range(self.count)]
+
+    def encode(self, value) -> bytes:
+        raw = self._exact_bytes(value)
+        if raw is not None:
+            return raw
+        if not isinstance(value, (list, tuple)):
+            raise DecodeError(f"expected a list for {self.c_type}, not {value!r}")
+        if len(value) > self.count:
+            raise DecodeError(f"{len(value)} items do not fit {self.c_type}")
+        data = b"".join(self.elem.encode(v) for v in value)
+        return data.ljust(self.size, b"\0")
+
+    def to_json(self, value):
+        return [self.elem.to_json(v) for v in value] if self.needs_json else value
+
+
+class OpaqueCodec(Codec):
+    """Types with no better reading (void, forward declarations): raw bytes, hex in JSON."""
+
+    needs_json = True
+
+    def __init__(self, c_type: str, size: int):
+        self.c_type, self.size = c_type, size
+
+    def decode(self, buf, offset=0):
+        return bytes(buf[offset:offset + self.size])
+
+    def encode(self, value) -> bytes:
+        raw = self._exact_bytes(value)
+        if raw is None:
+            raise DecodeError(f"{self.c_type} can only be given as {self.size} bytes")
+        return raw
+
+    def to_json(self, value):
+        return value.hex()
+
+
+class RecordCodec(Codec):
+    """Structs and unions: a Record of every member (anonymous members flattened)."""
+
+    def __init__(self, c_type: str, size: int, endian: str, members: list, union: bool):
+        # members: (name, c_type, codec, byte_offset, bitfield (bit_offset, bits) | None)
+        self.c_type, self.size, self.union = c_type, size, union
+        self.fields = [(name, ct, codec) for name, ct, codec, _, _ in members]
+        self._members = members
+        self.needs_json = any(codec.needs_json for _, _, codec, _, _ in members)
+        self._by_name = {m[0]: m for m in members}
+        fmt, fast, slow, pos = [endian], [], [], 0
+        for name, _, codec, offset, bitfield in members:
+            plain = codec.code is not None and bitfield is None and not union
+            if plain and offset >= pos:
+                if offset > pos:
+                    fmt.append(f"{offset - pos}x")
+                fmt.append(codec.code)
+                fast.append((name, isinstance(codec, CharArrayCodec)))
+                pos = offset + codec.size
+            else:
+                slow.append((name, codec, offset, bitfield))
+        self._fast = struct.Struct("".join(fmt)) if fast else None
+        self._fast_names = [name for name, _ in fast]
+        self._text_positions = [i for i, (_, is_text) in enumerate(fast) if is_text]
+        self._slow = slow
+        self._endian = endian
+
+    def decode(self, buf, offset=0):
+        record = Record()
+        if self._fast is not None:
+            values = list(self._fast.unpack_from(buf, offset))
+            for i in self._text_positions:
+                values[i] = CharArrayCodec.text(values[i])
+            record.update(zip(self._fast_names, values))
+        for name, codec, member_offset, bitfield in self._slow:
+            if bitfield is None:
+                record[name] = codec.decode(buf, offset + member_offset)
+            else:
+                record[name] = self._read_bits(buf, offset + member_offset, codec, *bitfield)
+        if self._slow and self._fast is not None:     # keep the declared member order
+            record = Record((name, record[name]) for name, *_ in self._members)
+        return record
+
+    def _read_bits(self, buf, byte_offset, codec, bit_offset, bits):
+        end = "little" if self._endian == "<" else "big"
+        span = (bit_offset + bits + 7) // 8
+        word = int.from_bytes(bytes(buf[byte_offset:byte_offset + span]), end)
+        if end == "little":
+            value = (word >> bit_offset) & ((1 << bits) - 1)
+        else:
+            value = (word >> (span * 8 - bit_offset - bits)) & ((1 << bits) - 1)
+        signed = getattr(codec, "signed", False) or getattr(getattr(codec, "_int", None),
+                                                            "signed", False)
+        if signed and value >> (bits - 1):
+            value -= 1 << bits
+        if isinstance(codec, EnumCodec):
+            return codec.by_value.get(value, value)
+        if getattr(codec, "is_bool", False):
+            return bool(value)
+        return value
+
+    def encode(self, value) -> bytes:
+        raw = self._exact_bytes(value)
+        if raw is not None:
+            return raw
+        if not isinstance(value, dict):
+            raise DecodeError(f"expected a mapping for {self.c_type}, not {value!r}")
+        unknown = [k for k in value if k not in self._by_name]
+        if unknown:
+            raise DecodeError(f"{self.c_type} has no field '{unknown[0]}'")
+        out = bytearray(self.size)
+        end = "little" if self._endian == "<" else "big"
+        for name, field_value in value.items():
+            _, _, codec, offset, bitfield = self._by_name[name]
+            if bitfield is None:
+                data = codec.encode(field_value)
+                out[offset:offset + len(data)] = data
+                continue
+            bit_offset, bits = bitfield
+            number = codec.by_name.get(field_value, field_value) if isinstance(
+                codec, EnumCodec) else int(field_value)
+            if not -(1 << bits) < number < (1 << bits):
+                raise DecodeError(f"value {number} does not fit the {bits}-bit field '{name}'")
+            number &= (1 << bits) - 1
+            span = (bit_offset + bits + 7) // 8
+            word = int.from_bytes(out[offset:offset + span], end)
+            shift = bit_offset if end == "little" else span * 8 - bit_offset - bits
+            word = (word & ~(((1 << bits) - 1) << shift)) | (number << shift)
+            out[offset:offset + span] = word.to_bytes(span, end)
+        return bytes(out)
+
+    def to_json(self, value):
+        if not self.needs_json:
+            return value
+        return {name: self._by_name[name][2].to_json(v) if name in self._by_name else v
+                for name, v in value.items()}
+
+
+def build_codec(btf, type_id: int, cache: dict) -> Codec:
+    if type_id in cache:
+        return cache[type_id]
+    resolved_id, t = btf.resolve(type_id)
+    c_type = btf.c_name(type_id)
+    endian = btf.endian
+    if isinstance(t, Int):
+        codec: Codec = IntCodec(c_type, t.size, t.signed, t.bool, endian)
+    elif isinstance(t, Float):
+        codec = FloatCodec(c_type, t.size, endian)
+    elif isinstance(t, Ptr):
+        codec = IntCodec(c_type, 8, False, False, endian)
+    elif isinstance(t, (Enum, Enum64)):
+        codec = EnumCodec(c_type, IntCodec(c_type, t.size, t.signed, False, endian), t.values)
+    elif isinstance(t, Array):
+        _, elem_t = btf.resolve(t.type)
+        if isinstance(elem_t, Int) and elem_t.size == 1 and (elem_t.char or
+                                                            "char" in elem_t.name):
+            codec = CharArrayCodec(c_type, t.nelems)
+        else:
+            codec = ArrayCodec(c_type, build_codec(btf, t.type, cache), t.nelems)
+    elif isinstance(t, (Struct, Union)):
+        members: list = []
+        _flatten(btf, t, 0, members, cache)
+        codec = RecordCodec(c_type, t.size, endian, members, isinstance(t, Union))
+    elif isinstance(t, (Void, Fwd)):
+        codec = OpaqueCodec(c_type, 0)
+    else:
+        raise DecodeError(f"cannot decode BTF type {type_id} ({c_type})")
+    cache[type_id] = codec
+    cache.setdefault(resolved_id, codec)
+    return codec
+
+
+def _flatten(btf, t, base_bits: int, out: list, cache: dict) -> None:
+    """Members of a struct/union; an anonymous struct/union member's fields join its parent,
+    as C lets you name them."""
+    for m in t.members:
+        bit_offset = base_bits + m.bit_offset
+        _, mt = btf.resolve(m.type)
+        if not m.name and isinstance(mt, (Struct, Union)):
+            _flatten(btf, mt, bit_offset, out, cache)
+            continue
+        codec = build_codec(btf, m.type, cache)
+        if m.bitfield_size or bit_offset % 8:
+            bits = m.bitfield_size or codec.size * 8
+            out.append((m.name, btf.c_name(m.type), codec, bit_offset // 8,
+                        (bit_offset % 8, bits)))
+        else:
+            out.append((m.name, btf.c_name(m.type), codec, bit_offset // 8, None))
+
+
+def compile_codec(btf, type_id: int) -> Codec:
+    """The codec of `type_id`, built once per BTF object."""
+    cache = btf.__dict__.setdefault("_codecs", {})
+    return build_codec(btf, type_id, cache)
+

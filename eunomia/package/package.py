@@ -1,0 +1,126 @@
+"""A package: one BPF object plus the metadata that says how to load, run and show it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import PackageError
+from .bpf_object import check_elf, decode_bpf_object, encode_bpf_object
+from .fields import expect_object, extra_keys, optional, required
+from .meta import Meta
+from .source import PackageSource, parse_document, read_source
+
+_TOP_FIELDS = ("bpf_object", "bpf_object_size", "meta")
+
+
+@dataclass
+class Package:
+    """A compiled eBPF program and its metadata (a spec: nothing here touches the kernel).
+
+        pkg = Package.load("package.json")     # or a directory, URL, "-", bytes
+        pkg.meta.bpf_skel.progs[0].attach      # "tp/sched/sched_process_exec"
+        pkg.save("copy.yaml")
+    """
+
+    bpf_object: bytes
+    meta: Meta
+    extra: dict = field(default_factory=dict)
+    _btf: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        check_elf(self.bpf_object)
+
+    # -- reading ----------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, source: PackageSource) -> Package:
+        """Reads a package from a path (.json/.yaml), a directory holding package.json or
+        package.yaml, an http(s) URL, "-" for stdin, or the content itself (bytes/str)."""
+        content, name = read_source(source)
+        doc = parse_document(content, name)
+        try:
+            return cls.from_dict(doc)
+        except PackageError as exc:
+            if name.startswith("<"):
+                raise
+            raise PackageError(f"{name}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Package:
+        """Validates a parsed package document; PackageError names the broken path."""
+        doc = expect_object(doc, "package")
+        if "bpf_object" not in doc and "bpf_skel" in doc:
+            raise PackageError("missing 'bpf_object': this is a skeleton (.skel.json) without "
+                               "its object; use the package.json ecc wrote beside it")
+        text = required(doc, "bpf_object", str, "package")
+        size = optional(doc, "bpf_object_size", int, "package")
+        if "meta" not in doc:
+            raise PackageError("package: missing 'meta'")
+        meta = Meta.from_dict(doc["meta"], "meta")
+        return cls(bpf_object=decode_bpf_object(text, size), meta=meta,
+                   extra=extra_keys(doc, _TOP_FIELDS))
+
+    # -- writing ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"bpf_object": encode_bpf_object(self.bpf_object),
+                "bpf_object_size": len(self.bpf_object),
+                "meta": self.meta.to_dict(), **self.extra}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, width=float("inf"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the package atomically; YAML for a .yaml/.yml path, JSON otherwise."""
+        path = Path(path)
+        content = self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_json()
+        write_atomically(path, content.encode())
+        return path
+
+    # -- views ------------------------------------------------------------------------
+
+    @property
+    def bpf_object_size(self) -> int:
+        return len(self.bpf_object)
+
+    @property
+    def name(self) -> str:
+        return self.meta.bpf_skel.obj_name
+
+    def btf(self):
+        """The BTF of the object (eunomia.btf.BTF), parsed once."""
+        if self._btf is None:
+            from ..btf import BTF
+            self._btf = BTF.from_elf(self.bpf_object)
+        return self._btf
+
+    def open(self, **values):
+        """Loads the package into the kernel, setting globals from keywords
+        (`pkg.open(targ_pid=42)`); returns an eunomia.loaded.LoadedPackage."""
+        from ..loaded import LoadedPackage
+        return LoadedPackage.open(self, values or None)
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Writes `content` to `path` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

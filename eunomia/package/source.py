@@ -1,0 +1,115 @@
+"""Where a package comes from: a file, a directory, an http(s) URL, stdin, or the text itself.
+
+Reading gives the parsed document (a dict) and a name for messages; validation is the
+caller's job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from ..errors import PackageError, SourceError
+
+URL_TIMEOUT_S = 10
+MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+PACKAGE_FILE_NAMES = ("package.json", "package.yaml", "package.yml")
+
+PackageSource = Union[str, bytes, bytearray, memoryview, os.PathLike]
+
+try:  # the C loader is much faster on a multi-megabyte base64 string
+    _YamlLoader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE_BYTES) -> bytes:
+    """The body at `url`, at most `limit` bytes; SourceError on any failure."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise SourceError(f"cannot fetch {url}: {exc.reason}") from None
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"cannot fetch {url}: {exc}") from None
+    if len(body) > limit:
+        raise SourceError(f"cannot fetch {url}: larger than {limit // (1024 * 1024)} MiB")
+    return body
+
+
+def _read_stdin() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read()
+    return data.encode() if isinstance(data, str) else data
+
+
+def _package_file_in(directory: Path) -> Path:
+    for name in PACKAGE_FILE_NAMES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    raise SourceError(f"{directory}: directory holds no {' or '.join(PACKAGE_FILE_NAMES[:2])}")
+
+
+def read_source(source: PackageSource) -> tuple[bytes, str]:
+    """(content, name for messages) of a package source."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>"
+    if isinstance(source, str):
+        if source == "-":
+            return _read_stdin(), "<stdin>"
+        if is_url(source):
+            return fetch_url(source), source
+        if source.lstrip().startswith(("{", "---")) or "\n" in source:
+            return source.encode(), "<text>"
+    path = Path(source)
+    if path.is_dir():
+        path = _package_file_in(path)
+    try:
+        return path.read_bytes(), str(path)
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def parse_document(content: bytes, name: str) -> dict:
+    """JSON (or YAML, its superset here) text -> the top-level object."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PackageError(f"{name}: not a package (not UTF-8 text: JSON or YAML expected)") \
+            from None
+    yaml_first = name.endswith((".yaml", ".yml"))
+    doc: Any = None
+    if not yaml_first:
+        try:
+            doc = json.loads(text)
+        except ValueError as json_error:
+            doc = _parse_yaml(text, name, json_error)
+    else:
+        doc = _parse_yaml(text, name, None)
+    if not isinstance(doc, dict):
+        raise PackageError(f"{name}: not a package (JSON or YAML object expected, "
+                           f"got {type(doc).__name__})")
+    return doc
+
+
+def _parse_yaml(text: str, name: str, json_error: Exception | None) -> Any:
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        reason = json_error if json_error is not None else exc
+        raise PackageError(f"{name}: not JSON or YAML ({str(reason).splitlines()[0]})") \
+            from None

@@ -1,0 +1,131 @@
+"""Flags from globals reach the kernel; uprobe, XDP, perf_event and keyed histograms work."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from .conftest import FIXTURES, needs_clang, needs_root, run_ecli, wait_until
+
+pytestmark = [pytest.mark.kernel, needs_root, needs_clang]
+
+
+def exec_child() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_flags_set_every_global_type(fixture_package, ecli):
+    chosen = {"flag_bool": True, "flag_s8": -128, "flag_u8": 255, "flag_s16": -32768,
+              "flag_u16": 65535, "flag_s32": -2147483648, "flag_u32": 4294967295,
+              "flag_s64": -(2**63), "flag_u64": 2**64 - 1, "flag_str": "fifteen chars!!"}
+    args = []
+    for name, value in chosen.items():
+        args += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    run = ecli("--json", fixture_package("globals"), *args)
+    run.wait_attached()
+    pids: list[int] = []
+
+    def mine():
+        pids.append(exec_child())
+        return next((e for e in run.json_events() if e["pid"] in pids), None)
+    event = wait_until(mine, 15, what="an exec event from our child")
+    for name, value in chosen.items():
+        assert event[name] == value, name
+    assert event["data_value"] == 7
+    run.stop()
+
+
+def test_omitted_flags_keep_compiled_values(fixture_package, ecli):
+    run = ecli("--json", fixture_package("globals"), "-f", "9")
+    run.wait_attached()
+    pids: list[int] = []
+
+    def mine():
+        pids.append(exec_child())
+        return next((e for e in run.json_events() if e["pid"] in pids), None)
+    event = wait_until(mine, 15, what="an exec event from our child")
+    assert event["flag_u8"] == 9                      # set with its short name
+    assert event["flag_u32"] == 4000000000            # compiled into the object
+    assert event["flag_s64"] == -6400000000
+    assert event["flag_str"] == "hello"
+    run.stop()
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--flag_u8", "256"], "flag_u8"),
+    (["--flag_s8", "-129"], "flag_s8"),
+    (["--flag_str", "sixteen chars!!!"], "flag_str"),
+    (["--flag_bool", "maybe"], "flag_bool"),
+], ids=["u8-too-big", "s8-too-small", "string-too-long", "not-a-bool"])
+def test_flag_values_are_checked(fixture_package, flags, fragment):
+    result = run_ecli("run", "--duration", "0.2", fixture_package("globals"), *flags)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert fragment in result.stderr.splitlines()[0]
+
+
+def test_program_help_lists_globals_with_short_names(fixture_package):
+    result = run_ecli("run", fixture_package("globals"), "--help")
+    assert result.returncode == 0
+    assert "-f N, --flag_u8 N" in result.stdout
+    assert "echoes every global variable" in result.stdout   # the package's @brief
+    assert "0.1.0" in result.stdout                          # and its @version
+
+
+def test_uprobe_sees_calls_and_returns(fixture_package, ecli, tmp_path):
+    if shutil.which("cc") is None:
+        pytest.skip("building the uprobe target needs a C compiler")
+    target = tmp_path / "eunomia_uprobe_target"
+    subprocess.run(["cc", "-O0", "-g", "-o", str(target), str(FIXTURES / "uprobe_target.c")],
+                   check=True)
+    # The sections name the binary without a path, so libbpf finds it on $PATH.
+    path = f"{tmp_path}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    run = ecli("--json", fixture_package("uprobe"), prefix=("env", f"PATH={path}"))
+    run.wait_attached()
+    child = subprocess.run([str(target), "2", "3"], capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "5"
+    call = run.wait_event(lambda e: not e["is_return"], what="the call")
+    ret = run.wait_event(lambda e: e["is_return"], what="the return")
+    assert (call["a"], call["b"]) == (2, 3)
+    assert ret["ret"] == 5
+    assert call["pid"] == ret["pid"]
+    run.stop()
+
+
+def test_xdp_attaches_to_loopback_and_detaches(fixture_package, ecli):
+    run = ecli(fixture_package("xdp"))
+    run.wait_attached()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"x" * 100, ("127.0.0.1", 9))
+    assert run.stop() == 0
+    link = subprocess.run(["ip", "-d", "link", "show", "lo"], capture_output=True,
+                          text=True, check=False).stdout
+    assert "prog/xdp" not in link
+
+
+def test_perf_event_program_attaches(fixture_package, ecli):
+    run = ecli(fixture_package("perf_event"), "--sample-freq", "99")
+    run.wait_attached()
+    assert any("attached 1 program" in line for line in run.errors)
+    assert run.stop() == 0
+
+
+def test_histogram_with_struct_key_prints_one_section_per_key(fixture_package, ecli):
+    run = ecli(fixture_package("histogram"), "--targ_pid", str(os.getpid()))
+    run.wait_attached()
+    bucket = re.compile(r"^\s*\d+\s*->\s*\d+\s*:\s*(\d+)\s*\|")
+
+    def our_section():
+        os.getppid()    # a syscall of our own each poll
+        lines = list(run.lines)
+        return any(str(os.getpid()) in ln and "comm" in ln for ln in lines) and any(
+            (m := bucket.match(ln)) and int(m.group(1)) > 0 for ln in lines)
+    wait_until(our_section, 15, what="a histogram section keyed by our pid")
+    run.stop()
