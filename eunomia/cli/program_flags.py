@@ -36,7 +36,11 @@ def _converter(var):
             try:
                 value = int(text, 0)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"expected an integer, not '{text}'") from None
+                if not (var.size == 1 and "char" in var.c_type and len(text) == 1):
+                    raise argparse.ArgumentTypeError(
+                        f"expected an integer, not '{text}'") from None
+                value = text    # a char given as one character
+
         elif var.kind == "float":
             try:
                 value = float(text)

@@ -184,8 +184,9 @@ def run_package(package, argv: list[str], out=None) -> int:
             _warn(f"attached {len(loaded.links)} program(s) of '{name}'; "
                   "press Ctrl-C to stop")
             if not sources and not samplers and not args.trace:
-                _warn(f"'{name}' sends no events to user space: its bpf_printk output "
-                      f"goes to {TRACE_PIPE} (add --trace to follow it here)")
+                _warn(f"'{name}' sends no events or sampled maps to user space; what it "
+                      f"prints with bpf_printk goes to {TRACE_PIPE} (add --trace to follow "
+                      "it here)")
             if args.trace:
                 trace_fd = _open_trace_pipe()
             _loop(loaded, sources, samplers, args, stop, trace_fd, out)

@@ -36,8 +36,9 @@ def load_failure(err: int, program: str, section: str, messages: list[str]):
         return VerifierError(f"the verifier rejected program '{program}' ({section})",
                              errno=err, program=program, log=log)
     if err == errno.EPERM:
-        return PermissionDeniedError(f"loading program '{program}' needs root "
-                                     "(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)", errno=err)
+        what = f"program '{program}'" if program else "the BPF object"
+        return PermissionDeniedError(f"permission denied loading {what}: run as root (or "
+                                     "with CAP_BPF and CAP_PERFMON)", errno=err)
     return LoadError(f"cannot load program '{program}' ({section})" if program
                      else "cannot load the BPF object", errno=err)
 

@@ -88,7 +88,6 @@ class BpfProgram:
     def attach_perf_event(self, sample_freq: int = 49, cpus: list[int] | None = None) -> Link:
         """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached."""
         links: list[Link] = []
-        fds: list[int] = []
         try:
             for cpu in cpus if cpus is not None else online_cpus():
                 try:
@@ -97,23 +96,22 @@ class BpfProgram:
                     raise AttachError(f"cannot open a perf event on CPU {cpu} for program "
                                       f"'{self.name}'", errno=exc.errno,
                                       program=self.name) from None
-                fds.append(fd)
                 handle = _libbpf.lib.bpf.bpf_program__attach_perf_event(self._handle, fd)
                 if not handle:
-                    raise self._failed()
-                links.append(self._link(handle))
+                    error = self._failed()
+                    os.close(fd)
+                    raise error
+                links.append(self._link(handle))    # the link closes the event's fd
         except BaseException:
-            _undo_all(links, fds)
+            _undo_all(links)
             raise
-        return Link(self.name, lambda: _undo_all(links, fds))
+        return Link(self.name, lambda: _undo_all(links))
 
     def __repr__(self) -> str:
         return f"<BpfProgram {self.name} {self.section_name}>"
 
 
-def _undo_all(links: list[Link], fds: list[int]) -> None:
+def _undo_all(links: list[Link]) -> None:
     for link in links:
         link.detach()
-    for fd in fds:
-        os.close(fd)
 
