@@ -41,7 +41,7 @@ _EXPORTS = {
     "PermissionDeniedError": "eunomia.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *(str(name) for name in _EXPORTS)]  # noqa: PLE0604
 
 
 def __getattr__(name: str):

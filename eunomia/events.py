@@ -35,6 +35,15 @@ def record_type_id(package, btf, map_name: str) -> tuple[int, str]:
     """The BTF type id and name of the record `map_name` carries."""
     maps = {m.name: m for m in package.meta.bpf_skel.maps or []}
     exports = package.meta.export_types or []
+    config = getattr(maps.get(map_name), "export_config", None)
+    if isinstance(config, dict) and "btf_type_id" in config and "type" not in config:
+        # eunomia-bpf's own packages name the record by its BTF type id only
+        type_id = int(config["btf_type_id"])
+        _, t = btf.resolve(type_id)
+        if isinstance(t, (Struct, Union)):
+            return type_id, t.name
+        raise PackageError(f"map '{map_name}': export_config.btf_type_id {type_id} is not "
+                           "a struct or union")
     wanted = export_type_name(maps.get(map_name))
     if wanted is None:
         if len(exports) == 1:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .attach_plan import AttachOptions, attach_program
 from .errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
@@ -53,7 +54,7 @@ class LoadedPackage:
 
     @classmethod
     def open(cls, package, values: dict[str, Any] | None = None,
-             autoload: dict[str, bool] | None = None) -> "LoadedPackage":
+             autoload: dict[str, bool] | None = None) -> LoadedPackage:
         """Opens the object, writes `values` into its globals, and loads it."""
         require_kernel_btf()
         variables = global_variables(package)
@@ -104,6 +105,8 @@ class LoadedPackage:
     def attach(self, name: str | None = None, options: AttachOptions | None = None):
         """Attaches every program the package marks for linking, or just `name`."""
         options = options or AttachOptions()
+        # Readers first: a perf event array drops what is sent before its rings exist.
+        self.event_sources()
         metas = {p.name: p for p in self.package.meta.bpf_skel.progs or []}
         if name is not None and name not in self.programs:
             raise ArgumentError(f"package has no program '{name}' "
@@ -185,7 +188,7 @@ class LoadedPackage:
         finally:
             self._obj.close()
 
-    def __enter__(self) -> "LoadedPackage":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .decode import Record, compile_codec
+from .decode import compile_codec
 from .output.histogram import Histogram, linear_histogram, log2_histogram
 
 SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
@@ -26,7 +26,7 @@ class SampleSpec:
     step: int = 1
 
     @classmethod
-    def from_meta(cls, sample) -> "SampleSpec":
+    def from_meta(cls, sample) -> SampleSpec:
         extra = getattr(sample, "extra", {}) or {}
         return cls(interval=max(float(sample.interval or 1000), 1.0) / 1000.0,
                    kind=sample.type or "default_kv", unit=sample.unit or "",
@@ -98,6 +98,6 @@ class MapSampler:
 
 def key_label(key) -> str:
     """A section header for one key: `pid = 42, comm = bash` for a struct key."""
-    if isinstance(key, Record) or isinstance(key, dict):
+    if isinstance(key, dict):    # a Record is a dict
         return ", ".join(f"{k} = {v}" for k, v in key.items())
     return f"key = {key}"

@@ -82,7 +82,7 @@ def global_variables(package) -> list[GlobalVariable]:
             if where is None:
                 raise PackageError(f"variable '{variable.name}' is listed in section "
                                    f"{section.name} but the object's BTF has no such variable")
-            type_id, offset, size = where
+            type_id, offset, _ = where
             codec = compile_codec(btf, type_id)
             chunk = data[offset:offset + codec.size]
             compiled = codec.decode(chunk) if len(chunk) == codec.size else None

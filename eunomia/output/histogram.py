@@ -7,8 +7,8 @@ Rendering is kept apart from the data so programs can ask for numbers, not drawi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 STARS_MAX = 40
 
@@ -79,11 +79,11 @@ def _render_log2(hist: Histogram) -> str:
     idx_max, count_max = used[-1], max(counts)
     wide = idx_max > 32
     width, stars = (20, STARS_MAX // 2) if wide else (10, STARS_MAX)
-    lines = ["%*s%-*s : count    distribution" % (15 if wide else 5, "", 29 if wide else 19,
-                                                  hist.unit or "value")]
+    pad, label_width = (15, 29) if wide else (5, 19)
+    lines = [f"{'':{pad}}{hist.unit or 'value':<{label_width}} : count    distribution"]
     for b in hist.buckets[:idx_max + 1]:
-        lines.append("%*d -> %-*d : %-8d |%s|" % (width, b.low, width, b.high, b.count,
-                                                  _stars(b.count, count_max, stars)))
+        lines.append(f"{b.low:>{width}} -> {b.high:<{width}} : {b.count:<8} "
+                     f"|{_stars(b.count, count_max, stars)}|")
     return "\n".join(lines)
 
 
@@ -92,9 +92,9 @@ def _render_linear(hist: Histogram) -> str:
     if not any(counts):
         return ""
     count_max = max(counts)
-    lines = ["     %-13s : count     distribution" % (hist.unit or "value")]
+    lines = [f"     {hist.unit or 'value':<13} : count     distribution"]
     for b in hist.buckets:
         if b.count:
-            lines.append("        %-10d : %-8d |%s|" % (b.low, b.count,
-                                                        _stars(b.count, count_max, STARS_MAX)))
+            lines.append(f"        {b.low:<10} : {b.count:<8} "
+                         f"|{_stars(b.count, count_max, STARS_MAX)}|")
     return "\n".join(lines)
