@@ -129,3 +129,24 @@ def test_histogram_with_struct_key_prints_one_section_per_key(fixture_package, e
             (m := bucket.match(ln)) and int(m.group(1)) > 0 for ln in lines)
     wait_until(our_section, 15, what="a histogram section keyed by our pid")
     run.stop()
+
+
+def tc_filters() -> str:
+    return subprocess.run(["tc", "filter", "show", "dev", "lo", "ingress"],
+                          capture_output=True, text=True, check=False).stdout
+
+
+def test_tc_attaches_to_loopback_and_detaches(fixture_package, ecli):
+    if shutil.which("tc") is None:
+        pytest.skip("tc (iproute2) is needed to look at the attached filter")
+    run = ecli(fixture_package("tc"))
+    run.wait_attached()
+    assert "count_packets" in tc_filters()
+    assert run.stop() == 0
+    assert "count_packets" not in tc_filters()
+
+
+def test_verbose_shows_libbpf_log(fixture_package):
+    result = run_ecli("run", "-v", "--duration", "0.2", fixture_package("xdp"))
+    assert result.returncode == 0, result.stderr
+    assert "libbpf" in result.stderr
