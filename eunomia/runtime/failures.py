@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 
 from ..errors import AttachError, LoadError, NotSupportedError, PermissionDeniedError, VerifierError
 
@@ -81,8 +82,20 @@ def attach_failure(err: int, program: str, section: str):
         return AttachError(f"cannot attach {where}: raw tracepoint '{name}' does not exist "
                            "on this kernel", errno=err, program=program)
     if kind in ("uprobe", "uretprobe") and err == errno.ENOENT:
-        return AttachError(f"cannot attach {where}: binary or function not found",
+        return AttachError(f"cannot attach {where}: {_uprobe_target_problem(section)}",
                            errno=err, program=program)
     if err in (errno.EPERM, errno.EACCES):
         return PermissionDeniedError(f"cannot attach {where}: permission denied", errno=err)
     return AttachError(f"cannot attach {where}", errno=err, program=program)
+
+
+def _uprobe_target_problem(section: str) -> str:
+    """Which half of "uprobe/BINARY:FUNCTION" could not be found."""
+    target = section.split("/", 1)[1] if "/" in section else ""
+    binary, _, function = target.rpartition(":")
+    if not binary:
+        return "binary or function not found"
+    found = binary if "/" in binary else shutil.which(binary)
+    if not found or not os.path.exists(found):
+        return f"binary '{binary}' not found (not a path, and not on $PATH)"
+    return f"function '{function}' not found in {found}"

@@ -163,3 +163,18 @@ def test_bad_flag_values(example_package, flags, fragment):
 def test_negative_duration(example_package):
     result = run_ecli("run", "--duration", "-1", example_package("exitsnoop"))
     assert_clear_error(result, "duration")
+
+
+def test_uprobe_binary_not_found(fixture_package):
+    # The fixture's uprobe names a binary that is not on this PATH.
+    result = run_ecli("run", "--duration", "0.2", fixture_package("uprobe"),
+                      prefix=("env", "PATH=/usr/bin:/bin"))
+    assert_clear_error(result, "binary 'eunomia_uprobe_target' not found")
+
+
+def test_uprobe_function_not_found(fixture_package, tmp_path):
+    # A binary of the right name that lacks the function the probe names.
+    shutil.copy("/bin/true", tmp_path / "eunomia_uprobe_target")
+    result = run_ecli("run", "--duration", "0.2", fixture_package("uprobe"),
+                      prefix=("env", f"PATH={tmp_path}:/usr/bin:/bin"))
+    assert_clear_error(result, "function 'eunomia_target_add' not found")
