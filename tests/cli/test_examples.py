@@ -206,3 +206,28 @@ def test_program_help_shows_doc_and_flags(example_package):
     assert result.returncode == 0, result.stderr
     for flag in ("--targ_pid", "--targ_tgid", "--targ_uid", "--targ_failed", "--json"):
         assert flag in result.stdout
+
+
+def test_perf_buffer_losses_are_reported(example_package, ecli, tmp_path):
+    # A one-page perf buffer and a paused consumer: the kernel must drop samples, and
+    # ecli must say so on stderr rather than lose them silently.
+    doc = json.loads(example_package("opensnoop").read_text())
+    doc["meta"]["perf_buffer_pages"] = 1
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(doc))
+    target = tmp_path / "flood"
+    target.write_text("x")
+    run = ecli("--json", small, "--targ_pid", str(os.getpid()))
+    run.wait_attached()
+    run.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(500):
+            os.close(os.open(target, os.O_RDONLY))
+    finally:
+        run.proc.send_signal(signal.SIGCONT)
+    # The kernel reports a loss with the next sample that fits: keep opening.
+    def reported():
+        os.close(os.open(target, os.O_RDONLY))
+        return any("lost" in line for line in run.errors)
+    wait_until(reported, 15, what="a report of lost events")
+    run.stop()
