@@ -231,3 +231,23 @@ def test_perf_buffer_losses_are_reported(example_package, ecli, tmp_path):
         return any("lost" in line for line in run.errors)
     wait_until(reported, 15, what="a report of lost events")
     run.stop()
+
+
+def test_runs_a_package_in_eunomia_bpf_form(example_package, ecli, tmp_path):
+    # eunomia-bpf's ecc names the record only by BTF id, calls the object NAME_bpf and
+    # lists a placeholder variable that keeps the export type alive: all must be accepted.
+    doc = json.loads(example_package("exitsnoop").read_text())
+    skel = doc["meta"]["bpf_skel"]
+    skel["obj_name"] = "exitsnoop_bpf"
+    for map_meta in skel["maps"]:
+        if "export_config" in map_meta:
+            map_meta["export_config"] = {"btf_type_id": map_meta["export_config"]["btf_type_id"]}
+    skel["data_sections"].append({"name": ".bss", "variables": [
+        {"name": "__eunomia_dummy_event_ptr", "type": "struct event *"}]})
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps(doc))
+    run = ecli("--json", foreign)
+    run.wait_attached()
+    pid = exit_child(6)
+    assert run.wait_event(lambda e: e["pid"] == pid)["exit_code"] == 6
+    run.stop()
