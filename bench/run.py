@@ -1,0 +1,135 @@
+"""Throughput benchmark: a getppid() flood through a ring buffer, each consumer side by side
+with a C reference (libbpf ring_buffer__poll printing JSON) measured in the same run.
+
+    sudo python3 bench/run.py [--records N] [--json-out bench/results.json]
+
+For each consumer: records delivered, records lost, records per second, consumer CPU time,
+and the ratio of delivered records to the C reference's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+IDLE_END = 1.0      # the output counts as finished after this long without growth
+
+
+def build(workdir: Path) -> dict[str, Path]:
+    """Compiles the package with ecc and the C programs with gcc + libbpf."""
+    sys.path.insert(0, str(ROOT))
+    import eunomia
+    outdir = workdir / "flood"
+    eunomia.compile(str(HERE / "flood.bpf.c"), str(HERE / "flood.h"), outdir=str(outdir))
+    paths = {"package": outdir / "package.json", "object": outdir / "flood.bpf.o",
+             "reference": workdir / "reference_consumer", "producer": workdir / "producer"}
+    subprocess.run(["gcc", "-O2", "-I", str(HERE), "-o", str(paths["reference"]),
+                    str(HERE / "reference_consumer.c"), "-lbpf"], check=True)
+    subprocess.run(["gcc", "-O2", "-o", str(paths["producer"]), str(HERE / "producer.c")],
+                   check=True)
+    return paths
+
+
+def consumers(paths: dict[str, Path]) -> dict[str, callable]:
+    """name -> function(tgid) giving the consumer's command line."""
+    ecli = [sys.executable, "-m", "eunomia.cli.ecli", "run"]
+    return {
+        "C reference (ring_buffer__poll, JSON)":
+            lambda tgid: [str(paths["reference"]), str(paths["object"]), str(tgid)],
+        "ecli run --json":
+            lambda tgid: [*ecli, "--json", str(paths["package"]), "--targ_tgid", str(tgid)],
+        "ecli run (table)":
+            lambda tgid: [*ecli, "--no-header", str(paths["package"]), "--targ_tgid",
+                          str(tgid)],
+        "library events()":
+            lambda tgid: [sys.executable, str(HERE / "library_consumer.py"),
+                          str(paths["package"]), str(tgid)],
+    }
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def measure(command, producer: Path, records: int, workdir: Path, library: bool) -> dict:
+    out_path = workdir / "out.txt"
+    producer_proc = subprocess.Popen([str(producer), str(records)], stdin=subprocess.PIPE)
+    with open(out_path, "wb") as out:
+        consumer = subprocess.Popen(command(producer_proc.pid), stdout=out,
+                                    stderr=subprocess.PIPE, cwd=ROOT)
+        deadline = time.monotonic() + 60
+        while b"attached" not in consumer.stderr.readline():
+            if consumer.poll() is not None or time.monotonic() > deadline:
+                producer_proc.kill()
+                raise SystemExit(f"consumer failed to start: {command(0)}")
+        start = time.monotonic()
+        producer_proc.stdin.write(b"g")
+        producer_proc.stdin.close()
+        producer_proc.wait()
+        size, last_growth = -1, time.monotonic()
+        while time.monotonic() - last_growth < IDLE_END:
+            now_size = out_path.stat().st_size
+            if now_size != size:
+                size, last_growth = now_size, time.monotonic()
+            time.sleep(0.05)
+        consumer.send_signal(signal.SIGINT)
+        _, status, usage = os.wait4(consumer.pid, 0)
+        consumer.returncode = os.waitstatus_to_exitcode(status)
+        consumer.stderr.close()
+    if library:
+        count, last_event = out_path.read_text().split()[-2:]
+        delivered, last_growth = int(count), float(last_event)
+    else:
+        delivered = count_lines(out_path)
+    elapsed = max(last_growth - start, 1e-9)
+    return {"delivered": delivered, "lost": records - delivered,
+            "records_per_s": round(delivered / elapsed),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000,
+                        help="getppid() calls the producer makes (default 1,000,000)")
+    parser.add_argument("--json-out", default=str(HERE / "results.json"),
+                        help="where to write the results (default bench/results.json)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("run as root: the benchmark loads BPF programs")
+    with tempfile.TemporaryDirectory(prefix="eunomia-bench-") as tmp:
+        workdir = Path(tmp)
+        paths = build(workdir)
+        results = {}
+        for name, command in consumers(paths).items():
+            results[name] = measure(command, paths["producer"], args.records, workdir,
+                                    library=name.startswith("library"))
+    reference = results["C reference (ring_buffer__poll, JSON)"]["delivered"] or 1
+    for result in results.values():
+        result["ratio_to_c"] = round(result["delivered"] / reference, 2)
+    print(f"getppid flood, {args.records:,} records of 48 bytes; "
+          f"{platform.node()} ({os.cpu_count()} CPUs, Linux {platform.release()})")
+    print(f"{'consumer':40} {'delivered':>10} {'lost':>9} {'rec/s':>10} {'cpu s':>6} "
+          f"{'RSS MB':>7} {'x C':>5}")
+    for name, r in results.items():
+        print(f"{name:40} {r['delivered']:>10,} {r['lost']:>9,} {r['records_per_s']:>10,} "
+              f"{r['cpu_s']:>6} {r['max_rss_mb']:>7} {r['ratio_to_c']:>5}")
+    Path(args.json_out).write_text(json.dumps({"records": args.records,
+                                               "machine": platform.node(),
+                                               "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
