@@ -92,8 +92,7 @@ class Printer:
         if not self.as_json and self.header and self._last_type != source.type_name:
             lines.append(formatter.header)
         self._last_type = source.type_name
-        decode, row = source.codec.decode, formatter.row
-        lines.extend(row(decode(raw), now) for raw in raws)
+        lines.extend(formatter.rows(raws, now))
         return lines
 
     def sample(self, sampler, now: float) -> list[str]:

@@ -234,6 +234,18 @@ class RecordCodec(Codec):
         self._slow = slow
         self._endian = endian
 
+    def flat_layout(self):
+        """(struct.Struct, names, text positions) when one unpack reads every member and
+        each is a plain integer (at most 64 bits, not bool) or a char array; else None.
+        Lets output layers format straight from the unpacked tuple."""
+        if self._slow or self._fast is None or self.union:
+            return None
+        for _, _, codec, _, _ in self._members:
+            plain_int = isinstance(codec, IntCodec) and codec.code not in (None, "?")
+            if not (plain_int or isinstance(codec, CharArrayCodec)):
+                return None
+        return self._fast, list(self._fast_names), list(self._text_positions)
+
     def decode(self, buf, offset=0):
         record = Record()
         if self._fast is not None:

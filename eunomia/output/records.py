@@ -58,6 +58,10 @@ class TableFormatter:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], self._widths)]
         return " ".join(padded + cells[-1:])
 
+    def rows(self, raws, when: float | None = None) -> list[str]:
+        decode = self._codec.decode
+        return [self.row(decode(raw), when) for raw in raws]
+
     def row(self, record, when: float | None = None) -> str:
         """One line for `record`; `when` is a Unix time (now when omitted)."""
         values = self._codec.to_json(record)
@@ -68,10 +72,38 @@ class TableFormatter:
 
 
 class JsonFormatter:
-    """Formats records as one compact JSON object per line, keyed by field name."""
+    """Formats records as one compact JSON object per line, keyed by field name.
+
+    For flat records (plain integers and char arrays) `rows()` formats straight from the
+    raw bytes with one prepared template: no Record, no json.dumps of the whole object.
+    """
 
     def __init__(self, codec):
         self._codec = codec
+        layout = getattr(codec, "flat_layout", lambda: None)()
+        self._template = None
+        if layout is not None:
+            self._unpack, names, self._texts = layout[0].unpack_from, layout[1], layout[2]
+            self._template = "{" + ",".join(
+                f"{json.dumps(name)}:{'%s' if i in self._texts else '%d'}"
+                for i, name in enumerate(names)) + "}"
+
+    def rows(self, raws, when: float | None = None) -> list[str]:
+        """One line per raw record."""
+        if self._template is None:
+            decode = self._codec.decode
+            return [self.row(decode(raw), when) for raw in raws]
+        template, unpack, texts, dumps = self._template, self._unpack, self._texts, json.dumps
+        lines = []
+        for raw in raws:
+            values = list(unpack(raw))
+            for i in texts:
+                data = values[i]
+                end = data.find(b"\0")
+                values[i] = dumps((data if end < 0 else data[:end]).decode("utf-8", "replace"),
+                                  ensure_ascii=False)
+            lines.append(template % tuple(values))
+        return lines
 
     def row(self, record, when: float | None = None) -> str:
         return json.dumps(self._codec.to_json(record), separators=(",", ":"),

@@ -178,3 +178,15 @@ def test_kernel_btf():
     pid = next(m for m in task.members if m.name == "pid")
     assert btf.c_name(pid.type) == "pid_t"
     assert btf.sizeof(pid.type) == 4
+
+
+def test_json_fast_path_matches_the_general_one(btf):
+    from eunomia.output.records import JsonFormatter
+    type_id, _ = btf.find("inner", Struct)
+    codec = compile_codec(btf, type_id)
+    formatter = JsonFormatter(codec)
+    assert codec.flat_layout() is not None
+    raws = [codec.encode({"s": s, "tag": t}) for s, t in ((-32768, 0), (5, 255), (0, 7))]
+    assert formatter.rows(raws) == [formatter.row(codec.decode(r)) for r in raws]
+    shapes_id, _ = btf.find("shapes", Struct)
+    assert compile_codec(btf, shapes_id).flat_layout() is None   # nested, enums, bitfields
