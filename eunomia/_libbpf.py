@@ -52,6 +52,13 @@ class TcOpts(ctypes.Structure):
                 ("handle", c_u32), ("priority", c_u32)]
 
 
+class BatchOpts(ctypes.Structure):
+    """struct bpf_map_batch_opts."""
+    _fields_ = [("sz", c_size_t), ("elem_flags", c_u64), ("flags", c_u64)]
+
+
+PROG_INFO_SIZE = 232          # sizeof(struct bpf_prog_info) in the 6.x UAPI (libbpf 1.1)
+
 PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 
 _PROTOTYPES = {
@@ -96,7 +103,20 @@ _PROTOTYPES = {
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_u64]),
     "bpf_map_delete_elem": (c_int, [c_int, c_void_p]),
     "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p]),
-    # misc
+    "bpf_map_lookup_and_delete_elem": (c_int, [c_int, c_void_p, c_void_p]),
+    "bpf_map_lookup_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                                     ctypes.POINTER(c_u32), ctypes.POINTER(BatchOpts)]),
+    "bpf_map__set_pin_path": (c_int, [c_void_p, c_char_p]),
+    "bpf_map__pin_path": (c_char_p, [c_void_p]),
+    "bpf_map__is_pinned": (c_bool, [c_void_p]),
+    "bpf_map__pin": (c_int, [c_void_p, c_char_p]),
+    "bpf_map__unpin": (c_int, [c_void_p, c_char_p]),
+    # misc (libbpf 1.1 has bpf_obj_get_info_by_fd; bpf_prog_get_info_by_fd came in 1.2)
+    "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_u32)]),
+    "bpf_enable_stats": (c_int, [c_int]),
+    "libbpf_probe_bpf_prog_type": (c_int, [c_int, c_void_p]),
+    "libbpf_probe_bpf_map_type": (c_int, [c_int, c_void_p]),
+    "libbpf_probe_bpf_helper": (c_int, [c_int, c_int, c_void_p]),
     "libbpf_set_print": (c_void_p, [PRINT_FN]),
 }
 
@@ -226,6 +246,27 @@ def tc_hook(ifindex: int, ingress: bool) -> TcHook:
 
 def tc_opts(prog_fd: int = 0) -> TcOpts:
     return TcOpts(sz=ctypes.sizeof(TcOpts), prog_fd=prog_fd)
+
+
+def batch_opts() -> BatchOpts:
+    return BatchOpts(sz=ctypes.sizeof(BatchOpts))
+
+
+def u32_in(value: int):
+    return c_u32(value)
+
+
+def prog_info(fd: int) -> bytes:
+    """The raw struct bpf_prog_info of a program fd (bpf_obj_get_info_by_fd)."""
+    info = ctypes.create_string_buffer(PROG_INFO_SIZE)
+    length = c_u32(PROG_INFO_SIZE)
+    result = lib.bpf.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(length))
+    check_int(result, f"get the info of BPF program fd {fd}")
+    return info.raw[:length.value]
+
+
+def copy_buffer(dest, src) -> None:
+    ctypes.memmove(dest, src, min(len(dest), len(src)))
 
 
 def byref(obj):

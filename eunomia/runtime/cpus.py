@@ -16,3 +16,13 @@ def online_cpus(path: str = "/sys/devices/system/cpu/online") -> list[int]:
         low, _, high = part.partition("-")
         cpus.extend(range(int(low), int(high or low) + 1))
     return cpus
+
+
+def possible_cpu_count(path: str = "/sys/devices/system/cpu/possible") -> int:
+    """How many CPUs per-CPU maps hold a value for (the kernel's possible mask)."""
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return os.cpu_count() or 1
+    return max(int(part.partition("-")[2] or part) for part in text.split(",")) + 1

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from .. import _libbpf
 from ..errors import MapError
+from .cpus import possible_cpu_count
 
 MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
              5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 8: "cgroup_array",
@@ -17,6 +18,9 @@ MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
              25: "devmap_hash", 26: "struct_ops", 27: "ringbuf", 28: "inode_storage",
              29: "task_storage", 30: "bloom_filter", 31: "user_ringbuf",
              32: "cgrp_storage"}
+PERCPU_TYPES = {5, 6, 10, 21}
+# Map types without batch operations report one of these; we then walk the keys.
+_NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}       # 524: kernel ENOTSUPP
 
 
 class BpfMap:
@@ -41,6 +45,20 @@ class BpfMap:
     def max_entries(self) -> int:
         return _libbpf.lib.bpf.bpf_map__max_entries(self._handle)
 
+    @max_entries.setter
+    def max_entries(self, count: int) -> None:
+        """Resizes the map; only before the object is loaded."""
+        result = _libbpf.lib.bpf.bpf_map__set_max_entries(self._handle, count)
+        _libbpf.check_int(result, f"set max_entries of map '{self.name}' to {count} (only "
+                          "possible before load)", MapError)
+
+    @property
+    def value_stride(self) -> int:
+        """Bytes one lookup returns: per-CPU maps give one 8-aligned slot per possible CPU."""
+        if self.type in PERCPU_TYPES:
+            return ((self.value_size + 7) & ~7) * possible_cpu_count()
+        return self.value_size
+
     @property
     def initial_value(self) -> memoryview | None:
         """A writable view of a data section's contents (before load), or None."""
@@ -57,13 +75,63 @@ class BpfMap:
         return _libbpf.raw_buffer(key)
 
     def lookup(self, key: bytes) -> bytes | None:
-        value = _libbpf.string_buffer(max(self.value_size, 1))
+        """The value at `key` (`value_stride` bytes), or None when the key is absent."""
+        value = _libbpf.string_buffer(max(self.value_stride, 1))
         if _libbpf.lib.bpf.bpf_map_lookup_elem(self.fd, self._key(key), value) < 0:
             err = _libbpf.errno_now()
             if err == errno_mod.ENOENT:
                 return None
             raise MapError(f"look up a key in map '{self.name}'", errno=err)
-        return value.raw[:self.value_size]
+        return value.raw[:self.value_stride]
+
+    def lookup_and_delete(self, key: bytes | None = None) -> bytes | None:
+        """Removes and returns the value at `key` (queue/stack maps: key None, pops)."""
+        value = _libbpf.string_buffer(max(self.value_stride, 1))
+        raw_key = None if key is None else self._key(key)
+        if _libbpf.lib.bpf.bpf_map_lookup_and_delete_elem(self.fd, raw_key, value) < 0:
+            err = _libbpf.errno_now()
+            if err == errno_mod.ENOENT:
+                return None
+            raise MapError(f"look up and delete in map '{self.name}'", errno=err)
+        return value.raw[:self.value_stride]
+
+    def lookup_batch(self, chunk: int = 256) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) with BPF_MAP_LOOKUP_BATCH, `chunk` entries per call; map
+        types (or kernels) without batch lookups fall back to walking the keys."""
+        try:
+            return self._lookup_batch(chunk)
+        except _NoBatch:
+            return list(self.items())
+
+    def _lookup_batch(self, chunk: int) -> list[tuple[bytes, bytes]]:
+        bpf = _libbpf.lib.bpf
+        ksize, vsize = self.key_size, self.value_stride
+        keys = _libbpf.string_buffer(ksize * chunk)
+        values = _libbpf.string_buffer(vsize * chunk)
+        # The batch token is opaque: a bucket index for hashes, a key for arrays.
+        token_in = _libbpf.string_buffer(max(ksize, 8))
+        token_out = _libbpf.string_buffer(max(ksize, 8))
+        opts = _libbpf.batch_opts()
+        result: list[tuple[bytes, bytes]] = []
+        first = True
+        while True:
+            count = _libbpf.u32_in(chunk)
+            rc = bpf.bpf_map_lookup_batch(self.fd, None if first else token_in, token_out,
+                                          keys, values, _libbpf.byref(count),
+                                          _libbpf.byref(opts))
+            err = _libbpf.errno_now() if rc < 0 else 0
+            if rc < 0 and err != errno_mod.ENOENT:
+                if first and err in _NO_BATCH:
+                    raise _NoBatch
+                raise MapError(f"batch lookup in map '{self.name}'", errno=err)
+            kraw, vraw = keys.raw, values.raw
+            for i in range(count.value):
+                result.append((kraw[i * ksize:(i + 1) * ksize],
+                               vraw[i * vsize:(i + 1) * vsize]))
+            if rc < 0:          # ENOENT: that was the last chunk
+                return result
+            first = False
+            _libbpf.copy_buffer(token_in, token_out)
 
     def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
         if len(value) != self.value_size:
@@ -95,6 +163,32 @@ class BpfMap:
             yield key
             current = _libbpf.raw_buffer(key)
 
+    @property
+    def pin_path(self) -> str | None:
+        path = _libbpf.lib.bpf.bpf_map__pin_path(self._handle)
+        return path.decode() if path else None
+
+    @pin_path.setter
+    def pin_path(self, path: str) -> None:
+        """Where load() pins the map (or reuses a map pinned there); before load."""
+        result = _libbpf.lib.bpf.bpf_map__set_pin_path(self._handle, path.encode())
+        _libbpf.check_int(result, f"set the pin path of map '{self.name}' to {path}", MapError)
+
+    @property
+    def pinned(self) -> bool:
+        return bool(_libbpf.lib.bpf.bpf_map__is_pinned(self._handle))
+
+    def pin(self, path: str | None = None) -> None:
+        """Pins the loaded map in bpffs at `path` (or at its pin_path)."""
+        result = _libbpf.lib.bpf.bpf_map__pin(self._handle, path.encode() if path else None)
+        _libbpf.check_int(result, f"pin map '{self.name}' at {path or self.pin_path} "
+                          "(is bpffs mounted on /sys/fs/bpf?)", MapError)
+
+    def unpin(self, path: str | None = None) -> None:
+        result = _libbpf.lib.bpf.bpf_map__unpin(self._handle, path.encode() if path else None)
+        _libbpf.check_int(result, f"unpin map '{self.name}' from {path or self.pin_path}",
+                          MapError)
+
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         for key in self.keys():
             value = self.lookup(key)
@@ -103,3 +197,7 @@ class BpfMap:
 
     def __repr__(self) -> str:
         return f"<BpfMap {self.name} {self.type_name}>"
+
+
+class _NoBatch(Exception):
+    """This map (or kernel) has no batch lookup."""

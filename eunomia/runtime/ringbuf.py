@@ -15,7 +15,7 @@ import struct
 from ..errors import MapError
 
 _BUSY, _DISCARD = 1 << 31, 1 << 30
-_HEADER = struct.Struct("<II")
+_U32 = struct.Struct("<I")
 _POS = struct.Struct("<Q")
 
 
@@ -48,19 +48,27 @@ class RingBufferReader:
         producer = _POS.unpack_from(self._producer, 0)[0]
         if producer - consumer:
             self.fill_ratio = max(self.fill_ratio, (producer - consumer) / self._size)
-        records = []
         data, mask = self._data, self._mask
+        begin = consumer
+        spans = []          # (offset from begin, size) of each complete record
         while consumer < producer:
-            start = consumer & mask
-            length, _ = _HEADER.unpack_from(data, start)
+            length = _U32.unpack_from(data, consumer & mask)[0]
             if length & _BUSY:
                 break
             size = length & ~(_BUSY | _DISCARD)
             if not length & _DISCARD:
-                records.append(bytes(data[start + 8:start + 8 + size]))
+                spans.append((consumer - begin + 8, size))
             consumer += (size + 8 + 7) & ~7
+        if not spans:
+            if consumer != begin:
+                _POS.pack_into(self._consumer, 0, consumer)
+            return []
+        # One copy of the whole stretch (contiguous: the data area is mapped twice), then
+        # cheap slices of it, before the space is handed back to the kernel.
+        start = begin & mask
+        blob = bytes(data[start:start + (consumer - begin)])
         _POS.pack_into(self._consumer, 0, consumer)
-        return records
+        return [blob[offset:offset + size] for offset, size in spans]
 
     def read(self, timeout_ms: int = 0) -> list[bytes]:
         records = self.drain()
