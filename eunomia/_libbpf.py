@@ -18,6 +18,7 @@ import platform
 from .errors import LibbpfError, LoadError
 
 log = logging.getLogger("eunomia.libbpf")
+log.addHandler(logging.NullHandler())   # a library: silent unless the application logs
 
 c_void_p, c_char_p, c_int, c_uint, c_size_t = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
                                                ctypes.c_uint, ctypes.c_size_t)
@@ -240,8 +241,10 @@ def open_opts(name: str | None) -> ObjectOpenOpts:
     return opts
 
 
-def tc_hook(ifindex: int, ingress: bool) -> TcHook:
-    return TcHook(sz=ctypes.sizeof(TcHook), ifindex=ifindex, attach_point=1 if ingress else 2)
+def tc_hook(ifindex: int, ingress: bool, egress: bool = False) -> TcHook:
+    """A bpf_tc_hook; BPF_TC_INGRESS = 1, BPF_TC_EGRESS = 2 (both: the whole qdisc)."""
+    point = (1 if ingress else 2) | (2 if egress else 0)
+    return TcHook(sz=ctypes.sizeof(TcHook), ifindex=ifindex, attach_point=point)
 
 
 def tc_opts(prog_fd: int = 0) -> TcOpts:

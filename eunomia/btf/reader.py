@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import struct
 from collections.abc import Iterator
+from itertools import accumulate
 
 from ..errors import BTFError
 from .types import (
@@ -42,7 +44,12 @@ _SIMPLE_REFS = {2: Ptr, 8: Typedef, 9: Volatile, 10: Const, 11: Restrict, 18: Ty
 
 
 class BTF:
-    """Parsed BTF: `btf[type_id]`, `find`, `resolve`, `sizeof`, `c_name`."""
+    """Parsed BTF: `btf[type_id]`, `find`, `resolve`, `sizeof`, `c_name`.
+
+    >>> btf = BTF.from_file("/sys/kernel/btf/vmlinux")
+    >>> btf.c_name(btf.find("task_struct", Struct)[0])
+    'struct task_struct'
+    """
 
     def __init__(self, types: list, endian: str, base: BTF | None = None):
         self.types = types            # index = type id; base types included, 0 is Void
@@ -50,12 +57,15 @@ class BTF:
         self.base = base
         self._by_name: dict[str, list[int]] | None = None
         self._strings = b""
-        self._strings_len = 0
+        self._strings_start = base._strings_len if base is not None else 0
+        self._strings_len = self._strings_start
+        self._names: dict[int, str] = {}
 
     # -- parsing ---------------------------------------------------------------------
 
     @classmethod
     def parse(cls, raw: bytes, base: BTF | None = None) -> BTF:
+        """BTF from a raw blob (a .BTF section, /sys/kernel/btf/*); `base` for split BTF."""
         raw = bytes(raw)
         if len(raw) < 24:
             raise BTFError(f"BTF data is {len(raw)} bytes: too short for a header")
@@ -64,23 +74,34 @@ class BTF:
                 break
         else:
             raise BTFError("not BTF data (bad magic)")
+        if base is not None and base.endian != endian:
+            raise BTFError("split BTF and its base differ in byte order")
         (_, _, _, hdr_len, type_off, type_len, str_off,
          str_len) = struct.unpack_from(endian + _HEADER, raw)
         types_start, strings_start = hdr_len + type_off, hdr_len + str_off
         if strings_start + str_len > len(raw) or types_start + type_len > len(raw):
-            raise BTFError("BTF data is truncated")
-        strings = raw[strings_start:strings_start + str_len]
-        base_strings = base._strings_len if base is not None else 0
-        types = list(base.types) if base is not None else [Void()]
-        types.extend(_parse_types(raw, types_start, types_start + type_len, endian,
-                                  strings, base, base_strings))
-        btf = cls(types, endian, base)
-        btf._strings = strings
-        btf._strings_len = base_strings + str_len
+            raise BTFError(f"BTF data is truncated: header says {hdr_len} + "
+                           f"{max(type_off + type_len, str_off + str_len)} bytes, "
+                           f"there are {len(raw)}")
+        btf = cls(list(base.types) if base is not None else [Void()], endian, base)
+        btf._strings = raw[strings_start:strings_start + str_len]
+        btf._strings_len = btf._strings_start + str_len
+        # ~130k small objects: the cyclic GC would rescan them many times while parsing.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            btf._names = _string_table(btf._strings, btf._strings_start)
+            btf.types.extend(_parse_types(btf, raw, types_start, types_start + type_len))
+        except struct.error:
+            raise BTFError("BTF type section is truncated in the middle of a type") from None
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         return btf
 
     @classmethod
     def from_file(cls, path: str, base: BTF | None = None) -> BTF:
+        """BTF from a file holding a raw blob, e.g. "/sys/kernel/btf/vmlinux"."""
         try:
             with open(path, "rb") as f:
                 return cls.parse(f.read(), base)
@@ -88,7 +109,7 @@ class BTF:
             raise BTFError(f"cannot read BTF from {path}: {exc.strerror}") from None
 
     @classmethod
-    def from_elf(cls, elf_bytes: bytes) -> BTF:
+    def from_elf(cls, elf_bytes: bytes, base: BTF | None = None) -> BTF:
         """The .BTF of an ELF object, with DATASEC sizes and offsets filled as libbpf does."""
         from elftools.common.exceptions import ELFError
         from elftools.elf.elffile import ELFFile
@@ -97,15 +118,19 @@ class BTF:
             section = elf.get_section_by_name(".BTF")
             if section is None:
                 raise BTFError("the object has no .BTF section (compile with -g)")
-            btf = cls.parse(section.data())
+            btf = cls.parse(section.data(), base)
             btf._fixup_datasecs(elf)
         except ELFError as exc:
             raise BTFError(f"not a valid ELF object: {exc}") from None
         return btf
 
     def _fixup_datasecs(self, elf) -> None:
+        """libbpf's btf_fixup_datasec: clang leaves DATASEC sizes (and, for some sections,
+        variable offsets) 0; the ELF section size and the symbol values are the truth."""
         symtab = elf.get_section_by_name(".symtab")
-        for type_id, t in enumerate(self.types):
+        first = len(self.base.types) if self.base is not None else 0
+        for type_id in range(first, len(self.types)):
+            t = self.types[type_id]
             if not isinstance(t, Datasec):
                 continue
             section = elf.get_section_by_name(t.name)
@@ -115,19 +140,27 @@ class BTF:
             offsets = {}
             if symtab is not None:
                 for sym in symtab.iter_symbols():
-                    if sym["st_shndx"] == index and sym.name:
+                    if sym["st_shndx"] == index and sym.name and \
+                            sym["st_info"]["type"] == "STT_OBJECT":
                         offsets[sym.name] = sym["st_value"]
-            infos = tuple(VarSecInfo(v.type, offsets.get(self.types[v.type].name, v.offset),
-                                     v.size) for v in t.vars)
+            # A variable with no symbol of its own (static) keeps the offset clang gave.
+            infos = tuple(VarSecInfo(v.type, offsets.get(self[v.type].name, v.offset), v.size)
+                          for v in t.vars)
             self.types[type_id] = Datasec(t.name, t.size or section["sh_size"], infos)
 
     def _string(self, offset: int) -> str:
-        """A name from this BTF's strings (split BTF reads its base's names this way)."""
-        if self.base is not None and offset < self.base._strings_len:
+        """The string at `offset` (split BTF reads its base's names this way)."""
+        name = self._names.get(offset)
+        if name is not None:
+            return name
+        if offset < self._strings_start:
             return self.base._string(offset)
-        offset -= self.base._strings_len if self.base is not None else 0
-        stop = self._strings.find(b"\0", offset)
-        return self._strings[offset:stop if stop >= 0 else None].decode("utf-8", "replace")
+        if offset >= self._strings_len:
+            raise BTFError(f"BTF string offset {offset} is past the string section "
+                           f"({self._strings_len} bytes)")
+        local = offset - self._strings_start
+        stop = self._strings.find(b"\0", local)
+        return self._strings[local:stop if stop >= 0 else None].decode("utf-8", "replace")
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -145,11 +178,7 @@ class BTF:
 
     def find_all(self, name: str) -> list[tuple[int, object]]:
         if self._by_name is None:
-            by_name: dict[str, list[int]] = {}
-            for type_id, t in enumerate(self.types):
-                if t.name:
-                    by_name.setdefault(t.name, []).append(type_id)
-            self._by_name = by_name
+            self._by_name = _name_index(self.types)
         return [(i, self.types[i]) for i in self._by_name.get(name, [])]
 
     def find(self, name: str, kind=None) -> tuple[int, object]:
@@ -212,6 +241,8 @@ class BTF:
         if isinstance(t, (Const, Volatile, Restrict)):
             word = {Const: "const", Volatile: "volatile", Restrict: "restrict"}[type(t)]
             base, suffix = self._c_parts(t.type)
+            if isinstance(self[t.type], Ptr):
+                return f"{base} {word}", suffix       # a const pointer: "char * const"
             return f"{word} {base}", suffix
         if isinstance(t, TypeTag):
             return self._c_parts(t.type)
@@ -221,102 +252,132 @@ class BTF:
         return t.name or type(t).__name__.lower(), ""
 
 
-def _parse_types(raw: bytes, pos: int, end: int, endian: str, strings: bytes,
-                 base: BTF | None, base_strings: int) -> list:
-    u32 = struct.Struct(endian + "I").unpack_from
+def _name_index(types: list) -> dict[str, list[int]]:
+    """Type ids by name, built on the first lookup."""
+    by_name: dict[str, list[int]] = {}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()         # many new lists: spare the GC rescanning every parsed type
+    try:
+        for type_id, t in enumerate(types):
+            name = t.name
+            if name:
+                ids = by_name.get(name)
+                if ids is None:
+                    by_name[name] = [type_id]
+                else:
+                    ids.append(type_id)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return by_name
+
+
+def _string_table(strings: bytes, first: int) -> dict[int, str]:
+    """Every NUL-terminated string of a string section by its offset (plus `first`, the
+    base's string length in split BTF). Names nearly always start a string; the rare one
+    pointing inside another is looked up by `BTF._string`."""
+    if strings.isascii():
+        pieces = strings.decode("ascii").split("\0")
+        return dict(zip(accumulate((len(p) + 1 for p in pieces), initial=first), pieces))
+    table, pos = {}, first      # multi-byte UTF-8: offsets count bytes, not characters
+    for piece in strings.split(b"\0"):
+        table[pos] = piece.decode("utf-8", "replace")
+        pos += len(piece) + 1
+    return table
+
+
+def _parse_types(btf: BTF, raw: bytes, pos: int, end: int) -> list:
+    """The type section from `pos` to `end`, in order (ids continue the base's)."""
+    endian = btf.endian
+    view = memoryview(raw)
     head = struct.Struct(endian + "III").unpack_from
-    triple = head
-    cache: dict[int, str] = {}
+    u32 = struct.Struct(endian + "I").unpack_from
+    i32 = struct.Struct(endian + "i").unpack_from
+    triples = endian + "III"
+    pairs, signed_pairs = endian + "II", endian + "Ii"
+    names = btf._names
+    name_at = btf._string
 
-    def name_at(offset: int) -> str:
-        if base is not None and offset < base_strings:
-            return base._string(offset)
-        offset -= base_strings
-        name = cache.get(offset)
-        if name is None:
-            stop = strings.find(b"\0", offset)
-            name = strings[offset:stop if stop >= 0 else len(strings)].decode("utf-8",
-                                                                              "replace")
-            cache[offset] = name
-        return name
+    def name_of(offset: int) -> str:
+        name = names.get(offset)
+        return name if name is not None else name_at(offset)
 
-    types = []
+    types: list = []
+    append = types.append
     while pos < end:
         name_off, info, size_or_type = head(raw, pos)
         pos += 12
-        kind, vlen, kind_flag = (info >> 24) & 0x1F, info & 0xFFFF, info >> 31
-        name = name_at(name_off)
-        if kind == 1:
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        name = names.get(name_off)
+        if name is None:
+            name = name_at(name_off)
+        if kind == 12:
+            append(Func(name, size_or_type, vlen))        # vlen holds the linkage
+        elif kind == 13:
+            stop = pos + 8 * vlen
+            append(FuncProto(name, size_or_type, tuple([
+                Param(name_of(p_name), p_type)
+                for p_name, p_type in struct.iter_unpack(pairs, view[pos:stop])])))
+            pos = stop
+        elif kind in _SIMPLE_REFS:
+            append(_SIMPLE_REFS[kind](name, size_or_type))
+        elif kind == 4 or kind == 5:
+            stop = pos + 12 * vlen
+            rows = struct.iter_unpack(triples, view[pos:stop])
+            if info >> 31:      # kind_flag: bitfield size in the offset's high 8 bits
+                members = tuple([Member(name_of(m_name), m_type, m_off & 0xFFFFFF, m_off >> 24)
+                                 for m_name, m_type, m_off in rows])
+            else:
+                members = tuple([Member(name_of(m_name), m_type, m_off)
+                                 for m_name, m_type, m_off in rows])
+            append((Struct if kind == 4 else Union)(name, size_or_type, members))
+            pos = stop
+        elif kind == 3:
+            append(Array(name, *head(raw, pos)))
+            pos += 12
+        elif kind == 6:
+            signed = bool(info >> 31)
+            stop = pos + 8 * vlen
+            append(Enum(name, size_or_type, tuple(
+                (name_of(v_name), value) for v_name, value in
+                struct.iter_unpack(signed_pairs if signed else pairs, view[pos:stop])), signed))
+            pos = stop
+        elif kind == 19:
+            signed = bool(info >> 31)
+            stop = pos + 12 * vlen
+            values = []
+            for v_name, lo, hi in struct.iter_unpack(triples, view[pos:stop]):
+                value = (hi << 32) | lo
+                if signed and value >= 1 << 63:
+                    value -= 1 << 64
+                values.append((name_of(v_name), value))
+            append(Enum64(name, size_or_type, tuple(values), signed))
+            pos = stop
+        elif kind == 1:
             enc = u32(raw, pos)[0]
             pos += 4
             encoding = (enc >> 24) & 0x0F
-            t = Int(name, size_or_type, bool(encoding & _INT_SIGNED),
-                    bool(encoding & _INT_CHAR), bool(encoding & _INT_BOOL), enc & 0xFF,
-                    (enc >> 16) & 0xFF)
-        elif kind in _SIMPLE_REFS:
-            t = _SIMPLE_REFS[kind](name, size_or_type)
-        elif kind == 3:
-            elem, index, nelems = triple(raw, pos)
-            pos += 12
-            t = Array(name, elem, index, nelems)
-        elif kind in (4, 5):
-            members = []
-            for _ in range(vlen):
-                m_name, m_type, m_off = triple(raw, pos)
-                pos += 12
-                if kind_flag:
-                    members.append(Member(name_at(m_name), m_type, m_off & 0xFFFFFF,
-                                          m_off >> 24))
-                else:
-                    members.append(Member(name_at(m_name), m_type, m_off))
-            t = (Struct if kind == 4 else Union)(name, size_or_type, tuple(members))
-        elif kind == 6:
-            fmt = struct.Struct(endian + ("Ii" if kind_flag else "II")).unpack_from
-            values = []
-            for _ in range(vlen):
-                v_name, value = fmt(raw, pos)
-                pos += 8
-                values.append((name_at(v_name), value))
-            t = Enum(name, size_or_type, tuple(values), bool(kind_flag))
-        elif kind == 19:
-            values = []
-            for _ in range(vlen):
-                v_name, lo, hi = triple(raw, pos)
-                pos += 12
-                value = (hi << 32) | lo
-                if kind_flag and value >= 1 << 63:
-                    value -= 1 << 64
-                values.append((name_at(v_name), value))
-            t = Enum64(name, size_or_type, tuple(values), bool(kind_flag))
+            append(Int(name, size_or_type, bool(encoding & _INT_SIGNED),
+                       bool(encoding & _INT_CHAR), bool(encoding & _INT_BOOL), enc & 0xFF,
+                       (enc >> 16) & 0xFF))
         elif kind == 7:
-            t = Fwd(name, bool(kind_flag))
-        elif kind == 12:
-            t = Func(name, size_or_type, vlen)
-        elif kind == 13:
-            params = []
-            for _ in range(vlen):
-                p_name, p_type = struct.unpack_from(endian + "II", raw, pos)
-                pos += 8
-                params.append(Param(name_at(p_name), p_type))
-            t = FuncProto(name, size_or_type, tuple(params))
+            append(Fwd(name, bool(info >> 31)))
         elif kind == 14:
-            linkage = u32(raw, pos)[0]
+            append(Var(name, size_or_type, u32(raw, pos)[0]))
             pos += 4
-            t = Var(name, size_or_type, linkage)
         elif kind == 15:
-            infos = []
-            for _ in range(vlen):
-                infos.append(VarSecInfo(*triple(raw, pos)))
-                pos += 12
-            t = Datasec(name, size_or_type, tuple(infos))
+            stop = pos + 12 * vlen
+            append(Datasec(name, size_or_type, tuple(
+                VarSecInfo(*row) for row in struct.iter_unpack(triples, view[pos:stop]))))
+            pos = stop
         elif kind == 16:
-            t = Float(name, size_or_type)
+            append(Float(name, size_or_type))
         elif kind == 17:
-            component = struct.unpack_from(endian + "i", raw, pos)[0]
+            append(DeclTag(name, size_or_type, i32(raw, pos)[0]))
             pos += 4
-            t = DeclTag(name, size_or_type, component)
         else:
-            raise BTFError(f"BTF type {len(types) + 1}: unknown kind {kind}")
-        types.append(t)
+            raise BTFError(f"BTF type {len(btf.types) + len(types)}: unknown kind {kind}")
+    if pos != end:
+        raise BTFError(f"BTF type {len(btf.types) + len(types) - 1} runs past the end of "
+                       f"the type section")
     return types
-

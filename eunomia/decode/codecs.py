@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import struct
 
-from ..btf import Array, Enum, Enum64, Float, Fwd, Int, Ptr, Struct, Union, Void
+from ..btf import Array, Datasec, Enum, Enum64, Float, Fwd, Int, Ptr, Struct, Union, Var, Void
 from ..errors import DecodeError
 from .record import Record
 
 _INT_CODES = {(1, True): "b", (1, False): "B", (2, True): "h", (2, False): "H",
               (4, True): "i", (4, False): "I", (8, True): "q", (8, False): "Q"}
-_FLOAT_CODES = {4: "f", 8: "d"}
+_FLOAT_CODES = {2: "e", 4: "f", 8: "d"}
 
 
 class Codec:
@@ -45,6 +45,19 @@ class Codec:
         return None
 
 
+def _short(buf, offset: int, codec: Codec) -> DecodeError:
+    return DecodeError(f"{len(buf) - offset} bytes given for {codec.c_type} "
+                       f"({codec.size} bytes)")
+
+
+def _take(buf, offset: int, codec: Codec) -> bytes:
+    """Exactly `codec.size` bytes at `offset`, or DecodeError."""
+    raw = bytes(buf[offset:offset + codec.size])
+    if len(raw) != codec.size:
+        raise _short(buf, offset, codec)
+    return raw
+
+
 class IntCodec(Codec):
     def __init__(self, c_type: str, size: int, signed: bool, is_bool: bool, endian: str):
         self.c_type, self.size, self.signed, self.is_bool = c_type, size, signed, is_bool
@@ -58,8 +71,11 @@ class IntCodec(Codec):
 
     def decode(self, buf, offset=0):
         if self.code:
-            return self._struct.unpack_from(buf, offset)[0]
-        return int.from_bytes(bytes(buf[offset:offset + self.size]),
+            try:
+                return self._struct.unpack_from(buf, offset)[0]
+            except struct.error:
+                raise _short(buf, offset, self) from None
+        return int.from_bytes(_take(buf, offset, self),
                               "little" if self.endian == "<" else "big", signed=self.signed)
 
     def encode(self, value) -> bytes:
@@ -91,7 +107,10 @@ class FloatCodec(Codec):
         self._struct = struct.Struct(endian + self.code)
 
     def decode(self, buf, offset=0):
-        return self._struct.unpack_from(buf, offset)[0]
+        try:
+            return self._struct.unpack_from(buf, offset)[0]
+        except struct.error:
+            raise _short(buf, offset, self) from None
 
     def encode(self, value) -> bytes:
         raw = self._exact_bytes(value)
@@ -107,14 +126,20 @@ class EnumCodec(Codec):
 
     def __init__(self, c_type: str, int_codec: IntCodec, values):
         self.c_type, self.size, self._int = c_type, int_codec.size, int_codec
+        self.mask = (1 << self.size * 8) - 1
         self.by_value = {}
         for name, value in values:
-            self.by_value.setdefault(value & ((1 << self.size * 8) - 1), name)
+            self.by_value.setdefault(value & self.mask, name)
         self.by_name = {name: value for name, value in values}
+        self.code = int_codec.code
+
+    def name_of(self, value: int):
+        """The enumerator's name, or the number when it names none."""
+        return self.by_value.get(value & self.mask, value)
 
     def decode(self, buf, offset=0):
         value = self._int.decode(buf, offset)
-        return self.by_value.get(value & ((1 << self.size * 8) - 1), value)
+        return self.by_value.get(value & self.mask, value)
 
     def encode(self, value) -> bytes:
         if isinstance(value, str):
@@ -138,7 +163,7 @@ class CharArrayCodec(Codec):
         return (raw if end < 0 else raw[:end]).decode("utf-8", "replace")
 
     def decode(self, buf, offset=0):
-        return self.text(bytes(buf[offset:offset + self.size]))
+        return self.text(_take(buf, offset, self))
 
     def encode(self, value) -> bytes:
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -149,6 +174,8 @@ class CharArrayCodec(Codec):
         if not isinstance(value, str):
             raise DecodeError(f"expected text for {self.c_type}, not {value!r}")
         data = value.encode()
+        if not data and not self.size:
+            return b""                      # a flexible char[0] member: nothing to write
         if len(data) >= self.size:
             raise DecodeError(f"string of {len(data)} bytes does not fit {self.c_type} "
                               f"(at most {self.size - 1} plus the NUL)")
@@ -167,7 +194,10 @@ class ArrayCodec(Codec):
 
     def decode(self, buf, offset=0):
         if self._struct is not None:
-            return list(self._struct.unpack_from(buf, offset))
+            try:
+                return list(self._struct.unpack_from(buf, offset))
+            except struct.error:
+                raise _short(buf, offset, self) from None
         step = self.elem.size
         return [self.elem.decode(buf, offset + i * step) for i in range(self.count)]
 
@@ -195,7 +225,7 @@ class OpaqueCodec(Codec):
         self.c_type, self.size = c_type, size
 
     def decode(self, buf, offset=0):
-        return bytes(buf[offset:offset + self.size])
+        return _take(buf, offset, self)
 
     def encode(self, value) -> bytes:
         raw = self._exact_bytes(value)
@@ -208,7 +238,8 @@ class OpaqueCodec(Codec):
 
 
 class RecordCodec(Codec):
-    """Structs and unions: a Record of every member (anonymous members flattened)."""
+    """Structs and unions: a Record of every member (anonymous members' fields joined into
+    the parent, as C names them). Also used for a DATASEC: a Record of its variables."""
 
     def __init__(self, c_type: str, size: int, endian: str, members: list, union: bool):
         # members: (name, c_type, codec, byte_offset, bitfield (bit_offset, bits) | None)
@@ -217,68 +248,49 @@ class RecordCodec(Codec):
         self._members = members
         self.needs_json = any(codec.needs_json for _, _, codec, _, _ in members)
         self._by_name = {m[0]: m for m in members}
-        fmt, fast, slow, pos = [endian], [], [], 0
-        for name, _, codec, offset, bitfield in members:
-            plain = codec.code is not None and bitfield is None and not union
-            if plain and offset >= pos:
-                if offset > pos:
-                    fmt.append(f"{offset - pos}x")
-                fmt.append(codec.code)
-                fast.append((name, isinstance(codec, CharArrayCodec)))
-                pos = offset + codec.size
-            else:
-                slow.append((name, codec, offset, bitfield))
-        self._fast = struct.Struct("".join(fmt)) if fast else None
-        self._fast_names = [name for name, _ in fast]
-        self._text_positions = [i for i, (_, is_text) in enumerate(fast) if is_text]
-        self._slow = slow
         self._endian = endian
+        # Top-level members one struct format reads as they are: what flat_layout offers
+        # output layers. decode itself is generated (see generate.py).
+        fmt, fast, pos, flat = [endian], [], 0, not union
+        for name, _, codec, offset, bitfield in members:
+            plain = isinstance(codec, CharArrayCodec) or (
+                isinstance(codec, IntCodec) and codec.code not in (None, "?"))
+            if not plain or bitfield is not None or offset < pos:
+                flat = False
+                break
+            if offset > pos:
+                fmt.append(f"{offset - pos}x")
+            fmt.append(codec.code)
+            fast.append((name, isinstance(codec, CharArrayCodec)))
+            pos = offset + codec.size
+        if flat and size > pos:
+            fmt.append(f"{size - pos}x")
+        self._flat = ((struct.Struct("".join(fmt)), [name for name, _ in fast],
+                       [i for i, (_, is_text) in enumerate(fast) if is_text])
+                      if flat and fast else None)
+        if union:
+            self._readers = [(name, codec.decode if bitfield is None else
+                              _bit_reader(codec, offset, *bitfield, endian), offset)
+                             for name, _, codec, offset, bitfield in members]
+        else:
+            from .generate import struct_decoder
+            self.decode = struct_decoder(self)
 
     def flat_layout(self):
         """(struct.Struct, names, text positions) when one unpack reads every member and
         each is a plain integer (at most 64 bits, not bool) or a char array; else None.
         Lets output layers format straight from the unpacked tuple."""
-        if self._slow or self._fast is None or self.union:
+        if self._flat is None:
             return None
-        for _, _, codec, _, _ in self._members:
-            plain_int = isinstance(codec, IntCodec) and codec.code not in (None, "?")
-            if not (plain_int or isinstance(codec, CharArrayCodec)):
-                return None
-        return self._fast, list(self._fast_names), list(self._text_positions)
+        layout, names, texts = self._flat
+        return layout, list(names), list(texts)
 
     def decode(self, buf, offset=0):
-        record = Record()
-        if self._fast is not None:
-            values = list(self._fast.unpack_from(buf, offset))
-            for i in self._text_positions:
-                values[i] = CharArrayCodec.text(values[i])
-            record.update(zip(self._fast_names, values))
-        for name, codec, member_offset, bitfield in self._slow:
-            if bitfield is None:
-                record[name] = codec.decode(buf, offset + member_offset)
-            else:
-                record[name] = self._read_bits(buf, offset + member_offset, codec, *bitfield)
-        if self._slow and self._fast is not None:     # keep the declared member order
-            record = Record((name, record[name]) for name, *_ in self._members)
-        return record
-
-    def _read_bits(self, buf, byte_offset, codec, bit_offset, bits):
-        end = "little" if self._endian == "<" else "big"
-        span = (bit_offset + bits + 7) // 8
-        word = int.from_bytes(bytes(buf[byte_offset:byte_offset + span]), end)
-        if end == "little":
-            value = (word >> bit_offset) & ((1 << bits) - 1)
-        else:
-            value = (word >> (span * 8 - bit_offset - bits)) & ((1 << bits) - 1)
-        signed = getattr(codec, "signed", False) or getattr(getattr(codec, "_int", None),
-                                                            "signed", False)
-        if signed and value >> (bits - 1):
-            value -= 1 << bits
-        if isinstance(codec, EnumCodec):
-            return codec.by_value.get(value, value)
-        if getattr(codec, "is_bool", False):
-            return bool(value)
-        return value
+        """A union (structs replace this with a generated function): every member read
+        from the same bytes."""
+        if len(buf) - offset < self.size:
+            raise _short(buf, offset, self)
+        return Record([(name, read(buf, offset + at)) for name, read, at in self._readers])
 
     def encode(self, value) -> bytes:
         raw = self._exact_bytes(value)
@@ -290,31 +302,95 @@ class RecordCodec(Codec):
         if unknown:
             raise DecodeError(f"{self.c_type} has no field '{unknown[0]}'")
         out = bytearray(self.size)
-        end = "little" if self._endian == "<" else "big"
         for name, field_value in value.items():
             _, _, codec, offset, bitfield = self._by_name[name]
-            if bitfield is None:
-                data = codec.encode(field_value)
-                out[offset:offset + len(data)] = data
-                continue
-            bit_offset, bits = bitfield
-            number = codec.by_name.get(field_value, field_value) if isinstance(
-                codec, EnumCodec) else int(field_value)
-            if not -(1 << bits) < number < (1 << bits):
-                raise DecodeError(f"value {number} does not fit the {bits}-bit field '{name}'")
-            number &= (1 << bits) - 1
-            span = (bit_offset + bits + 7) // 8
-            word = int.from_bytes(out[offset:offset + span], end)
-            shift = bit_offset if end == "little" else span * 8 - bit_offset - bits
-            word = (word & ~(((1 << bits) - 1) << shift)) | (number << shift)
-            out[offset:offset + span] = word.to_bytes(span, end)
+            try:
+                if bitfield is None:
+                    data = codec.encode(field_value)
+                    out[offset:offset + len(data)] = data
+                else:
+                    self._write_bits(out, offset, codec, *bitfield, name, field_value)
+            except DecodeError as exc:
+                raise DecodeError(f"{self.c_type}.{name}: {exc}") from None
         return bytes(out)
+
+    def _write_bits(self, out, offset, codec, bit_offset, bits, name, value):
+        if isinstance(codec, EnumCodec) and isinstance(value, str):
+            codec.encode(value)                       # names the valid values on error
+            value = codec.by_name[value]
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int):
+            raise DecodeError(f"expected an integer for the {bits}-bit field '{name}', "
+                              f"not {value!r}")
+        low, high = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if _bit_signed(codec)
+                     else (0, (1 << bits) - 1))
+        if isinstance(codec, EnumCodec) and not codec._int.signed:
+            if value > high and value >> (codec.size * 8 - 1):
+                value -= 1 << (codec.size * 8)     # -1 stored unsigned by clang < 15
+            low = -(1 << (bits - 1))               # C enums with negatives are signed
+        if not low <= value <= high:
+            raise DecodeError(f"value {value} out of range for the {bits}-bit field "
+                              f"'{name}' ({low}..{high})")
+        end = "little" if self._endian == "<" else "big"
+        value &= (1 << bits) - 1
+        span = (bit_offset + bits + 7) // 8
+        word = int.from_bytes(out[offset:offset + span], end)
+        shift = bit_offset if end == "little" else span * 8 - bit_offset - bits
+        word = (word & ~(((1 << bits) - 1) << shift)) | (value << shift)
+        out[offset:offset + span] = word.to_bytes(span, end)
 
     def to_json(self, value):
         if not self.needs_json:
             return value
         return {name: self._by_name[name][2].to_json(v) if name in self._by_name else v
                 for name, v in value.items()}
+
+
+def _plain_code(codec: Codec) -> tuple[str | None, int]:
+    """The struct-module code reading `codec` inside a record, and the element count when
+    it reads as a list (0 for a single value)."""
+    if isinstance(codec, ArrayCodec):
+        if codec._struct is not None and codec.count:
+            return codec._struct.format[1:], codec.count
+        return None, 0
+    return codec.code, 0
+
+
+def _bit_reader(codec: Codec, byte_offset: int, bit_offset: int, bits: int, endian: str):
+    """A function (buf, at) -> value of one bitfield, its shifts and masks worked out once
+    (`at` is the start of the bytes holding it)."""
+    end = "little" if endian == "<" else "big"
+    span = (bit_offset + bits + 7) // 8
+    shift = bit_offset if end == "little" else span * 8 - bit_offset - bits
+    mask, sign = (1 << bits) - 1, (1 << (bits - 1)) if _bit_signed(codec) else 0
+    from_bytes = int.from_bytes
+
+    def read(buf, at):
+        value = (from_bytes(buf[at:at + span], end) >> shift) & mask
+        if value & sign:
+            value -= 1 << bits
+        return value
+
+    if getattr(codec, "is_bool", False):
+        return lambda buf, at: bool(read(buf, at))
+    if isinstance(codec, EnumCodec):
+        def read_enum(buf, at):
+            value = read(buf, at)
+            name = codec.by_value.get(value & codec.mask)
+            if name is None and value >> (bits - 1) and not codec._int.signed:
+                # An enum with negative values that BTF did not mark signed (clang < 15):
+                # -1 in an 8-bit field is the enumerator stored as 0xffffffff.
+                name = codec.by_value.get((value - (1 << bits)) & codec.mask)
+            return value if name is None else name
+        return read_enum
+    return read
+
+
+def _bit_signed(codec: Codec) -> bool:
+    if isinstance(codec, EnumCodec):
+        return codec._int.signed
+    return getattr(codec, "signed", False)
 
 
 def build_codec(btf, type_id: int, cache: dict) -> Codec:
@@ -326,7 +402,8 @@ def build_codec(btf, type_id: int, cache: dict) -> Codec:
     if isinstance(t, Int):
         codec: Codec = IntCodec(c_type, t.size, t.signed, t.bool, endian)
     elif isinstance(t, Float):
-        codec = FloatCodec(c_type, t.size, endian)
+        codec = (FloatCodec(c_type, t.size, endian) if t.size in _FLOAT_CODES
+                 else OpaqueCodec(c_type, t.size))          # long double: raw bytes
     elif isinstance(t, Ptr):
         codec = IntCodec(c_type, 8, False, False, endian)
     elif isinstance(t, (Enum, Enum64)):
@@ -342,6 +419,15 @@ def build_codec(btf, type_id: int, cache: dict) -> Codec:
         members: list = []
         _flatten(btf, t, 0, members, cache)
         codec = RecordCodec(c_type, t.size, endian, members, isinstance(t, Union))
+    elif isinstance(t, Datasec):
+        variables = []
+        for info in t.vars:
+            var = btf[info.type]
+            variables.append((var.name, btf.c_name(var.type), build_codec(btf, var.type, cache),
+                              info.offset, None))
+        codec = RecordCodec(f"section {t.name}", t.size, endian, variables, False)
+    elif isinstance(t, Var):
+        codec = build_codec(btf, t.type, cache)
     elif isinstance(t, (Void, Fwd)):
         codec = OpaqueCodec(c_type, 0)
     else:
@@ -353,16 +439,20 @@ def build_codec(btf, type_id: int, cache: dict) -> Codec:
 
 def _flatten(btf, t, base_bits: int, out: list, cache: dict) -> None:
     """Members of a struct/union; an anonymous struct/union member's fields join its parent,
-    as C lets you name them."""
+    as C lets you name them. Unnamed bitfields are padding and are left out."""
     for m in t.members:
         bit_offset = base_bits + m.bit_offset
         _, mt = btf.resolve(m.type)
-        if not m.name and isinstance(mt, (Struct, Union)):
-            _flatten(btf, mt, bit_offset, out, cache)
+        if not m.name:
+            if isinstance(mt, (Struct, Union)):
+                _flatten(btf, mt, bit_offset, out, cache)
             continue
         codec = build_codec(btf, m.type, cache)
-        if m.bitfield_size or bit_offset % 8:
-            bits = m.bitfield_size or codec.size * 8
+        bits = m.bitfield_size
+        if not bits and isinstance(mt, Int) and mt.bits < mt.size * 8:
+            bits, bit_offset = mt.bits, bit_offset + mt.offset   # pre-kind_flag bitfield
+        if bits or bit_offset % 8:
+            bits = bits or codec.size * 8
             out.append((m.name, btf.c_name(m.type), codec, bit_offset // 8,
                         (bit_offset % 8, bits)))
         else:
@@ -370,7 +460,11 @@ def _flatten(btf, t, base_bits: int, out: list, cache: dict) -> None:
 
 
 def compile_codec(btf, type_id: int) -> Codec:
-    """The codec of `type_id`, built once per BTF object."""
+    """The codec of `type_id`, built once per BTF object.
+
+    >>> codec = compile_codec(btf, btf.find("event", Struct)[0])
+    >>> codec.decode(codec.encode({"pid": 1})).pid
+    1
+    """
     cache = btf.__dict__.setdefault("_codecs", {})
     return build_codec(btf, type_id, cache)
-

@@ -6,25 +6,18 @@ import os
 import shutil
 import subprocess
 
-from ..errors import AttachError
 
-
-def resolve_binary(name: str) -> str:
+def resolve_binary(name: str) -> str | None:
     """An absolute path for `name`: "libc.so.6" via `ldconfig -p` (or this process's
-    mappings), "bash" via $PATH, "/usr/bin/x" as is; AttachError when none exists."""
+    mappings), "bash" via $PATH, "/usr/bin/x" as is; None when no such file exists."""
     if "/" in name:
-        if os.path.exists(name):
-            return os.path.abspath(name)
-        raise AttachError(f"uprobe binary '{name}' does not exist")
+        return os.path.abspath(name) if os.path.exists(name) else None
     if ".so" in name:
         found = _from_ldconfig(name) or _from_own_mappings(name)
         if found:
             return found
     found = shutil.which(name)
-    if found:
-        return os.path.abspath(found)
-    raise AttachError(f"uprobe binary '{name}' not found: not on $PATH and not a library "
-                      "known to ldconfig; give a path")
+    return os.path.abspath(found) if found else None
 
 
 def _from_ldconfig(name: str) -> str | None:

@@ -71,9 +71,14 @@ class BpfObject:
             raise failures.load_failure(-result, program, section, messages)
 
     def close(self) -> None:
+        """Detaches every link still attached, then frees programs and maps; idempotent."""
         handle, self._handle = self._handle, None
         if handle:
-            _libbpf.lib.bpf.bpf_object__close(handle)
+            try:
+                for program in self.programs.values():
+                    program.detach_all()
+            finally:
+                _libbpf.lib.bpf.bpf_object__close(handle)
 
     def __enter__(self):
         return self
@@ -82,4 +87,5 @@ class BpfObject:
         self.close()
 
     def __del__(self):
-        self.close()
+        if getattr(self, "_handle", None):
+            self.close()

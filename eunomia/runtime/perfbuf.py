@@ -120,3 +120,9 @@ class PerfBufferReader:
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,117 +1,93 @@
-"""BpfProgram: one program of an object, and every way to attach it."""
+"""BpfProgram: one program of an object; the attach strategies live in runtime/attach/."""
 
 from __future__ import annotations
 
-import os
+import struct
 
 from .. import _libbpf
-from ..errors import AttachError
-from . import failures
-from .cpus import online_cpus
+from .attach.generic import by_section
+from .attach.perf_event import perf_event
+from .attach.tc import tc
+from .attach.uprobe import uprobe
+from .attach.xdp import xdp
 from .link import Link
-from .perf_events import cpu_clock_attr
 
 
 class BpfProgram:
+    """One program of a BpfObject; every attach_* returns a Link the program also keeps,
+    so that closing the object detaches whatever is still attached."""
+
     def __init__(self, handle: int):
         bpf = _libbpf.lib.bpf
-        self._handle = handle
+        self.handle = handle            # struct bpf_program *, owned by the object
         self.name = bpf.bpf_program__name(handle).decode()
         self.section_name = (bpf.bpf_program__section_name(handle) or b"").decode()
+        self.links: list[Link] = []
+
+    @property
+    def type(self) -> int:
+        """BPF_PROG_TYPE_* (libbpf guesses it from the section name at open)."""
+        return _libbpf.lib.bpf.bpf_program__type(self.handle)
 
     @property
     def autoload(self) -> bool:
-        return bool(_libbpf.lib.bpf.bpf_program__autoload(self._handle))
+        return bool(_libbpf.lib.bpf.bpf_program__autoload(self.handle))
 
     @autoload.setter
     def autoload(self, enabled: bool) -> None:
-        _libbpf.check_int(_libbpf.lib.bpf.bpf_program__set_autoload(self._handle, enabled),
+        _libbpf.check_int(_libbpf.lib.bpf.bpf_program__set_autoload(self.handle, enabled),
                           f"set autoload of program '{self.name}'")
 
     @property
     def fd(self) -> int:
-        return _libbpf.lib.bpf.bpf_program__fd(self._handle)
+        """The program's fd once loaded (negative before)."""
+        return _libbpf.lib.bpf.bpf_program__fd(self.handle)
 
-    def _link(self, handle) -> Link:
-        bpf = _libbpf.lib.bpf
-        return Link(self.name, lambda: bpf.bpf_link__destroy(handle),
-                    fd=bpf.bpf_link__fd(handle))
-
-    def _failed(self, section: str | None = None):
-        return failures.attach_failure(_libbpf.errno_now(), self.name,
-                                       section or self.section_name)
+    def info(self) -> dict:
+        """The kernel's view of the loaded program: type, id, name, verified_insns,
+        run_cnt and run_time_ns (these two count only while BPF stats are enabled)."""
+        raw = _libbpf.prog_info(self.fd)
+        kind, prog_id = struct.unpack_from("<II", raw, 0)
+        name = raw[64:80].split(b"\0", 1)[0].decode()
+        run_time_ns, run_cnt = struct.unpack_from("<QQ", raw, 192)
+        verified = struct.unpack_from("<I", raw, 216)[0] if len(raw) >= 220 else 0
+        return {"type": kind, "id": prog_id, "name": name, "run_time_ns": run_time_ns,
+                "run_cnt": run_cnt, "verified_insns": verified}
 
     def attach(self) -> Link:
-        """Attaches by section name (tp/, raw_tp/, tp_btf/, uprobe/..., kprobe/, ...)."""
-        handle = _libbpf.lib.bpf.bpf_program__attach(self._handle)
-        if not handle:
-            raise self._failed()
-        return self._link(handle)
+        """Attaches by section name (tp/, raw_tp/, tp_btf/, uprobe/BIN:FUNC, kprobe/...)."""
+        return self._keep(by_section(self))
 
     def attach_uprobe(self, binary: str, symbol: str | None = None, offset: int = 0,
                       pid: int = -1, retprobe: bool = False) -> Link:
-        opts = _libbpf.uprobe_opts(symbol, retprobe)
-        handle = _libbpf.lib.bpf.bpf_program__attach_uprobe_opts(
-            self._handle, pid, binary.encode(), offset, _libbpf.byref(opts))
-        if not handle:
-            raise self._failed(f"{'uretprobe' if retprobe else 'uprobe'}/{binary}:{symbol}")
-        return self._link(handle)
+        """A u(ret)probe on `symbol` (+`offset`) in `binary`: a path, a program on $PATH
+        or a bare library name such as "libc.so.6"; pid -1 means every process."""
+        return self._keep(uprobe(self, binary, symbol, offset, pid, retprobe))
 
-    def attach_xdp(self, ifindex: int) -> Link:
-        handle = _libbpf.lib.bpf.bpf_program__attach_xdp(self._handle, ifindex)
-        if not handle:
-            raise self._failed()
-        return self._link(handle)
+    def attach_xdp(self, ifindex: int | str = "lo") -> Link:
+        """XDP on an interface, by index or name (default the loopback)."""
+        return self._keep(xdp(self, ifindex))
 
-    def attach_tc(self, ifindex: int, ingress: bool = True) -> Link:
-        bpf = _libbpf.lib.bpf
-        hook = _libbpf.tc_hook(ifindex, ingress)
-        created = bpf.bpf_tc_hook_create(_libbpf.byref(hook))
-        if created < 0 and created != -17:      # EEXIST: the clsact qdisc is there already
-            raise AttachError(f"cannot create the tc hook for program '{self.name}'",
-                              errno=-created, program=self.name)
-        opts = _libbpf.tc_opts(self.fd)
-        result = bpf.bpf_tc_attach(_libbpf.byref(hook), _libbpf.byref(opts))
-        if result < 0:
-            raise AttachError(f"cannot attach tc program '{self.name}'", errno=-result,
-                              program=self.name)
-        handle, priority = opts.handle, opts.priority
-
-        def undo():
-            detach = _libbpf.tc_opts()
-            detach.handle, detach.priority = handle, priority
-            bpf.bpf_tc_detach(_libbpf.byref(hook), _libbpf.byref(detach))
-            if created == 0:      # we made the hook, so we remove it
-                bpf.bpf_tc_hook_destroy(_libbpf.byref(hook))
-        return Link(self.name, undo)
+    def attach_tc(self, ifindex: int | str = "lo", ingress: bool = True) -> Link:
+        """A tc (clsact) filter on an interface; the clsact qdisc is created if missing
+        and destroyed again on detach when we created it."""
+        return self._keep(tc(self, ifindex, ingress))
 
     def attach_perf_event(self, sample_freq: int = 49, cpus: list[int] | None = None) -> Link:
-        """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached."""
-        links: list[Link] = []
-        try:
-            for cpu in cpus if cpus is not None else online_cpus():
-                try:
-                    fd = _libbpf.perf_event_open(cpu_clock_attr(sample_freq), -1, cpu)
-                except OSError as exc:
-                    raise AttachError(f"cannot open a perf event on CPU {cpu} for program "
-                                      f"'{self.name}'", errno=exc.errno,
-                                      program=self.name) from None
-                handle = _libbpf.lib.bpf.bpf_program__attach_perf_event(self._handle, fd)
-                if not handle:
-                    error = self._failed()
-                    os.close(fd)
-                    raise error
-                links.append(self._link(handle))    # the link closes the event's fd
-        except BaseException:
-            _undo_all(links)
-            raise
-        return Link(self.name, lambda: _undo_all(links))
+        """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached;
+        the one Link returned owns them all."""
+        return self._keep(perf_event(self, sample_freq, cpus))
+
+    def detach_all(self) -> None:
+        """Detaches every link made through this program (each only once)."""
+        links, self.links = self.links, []
+        for link in links:
+            link.detach()
+
+    def _keep(self, link: Link) -> Link:
+        self.links = [kept for kept in self.links if kept.attached]
+        self.links.append(link)
+        return link
 
     def __repr__(self) -> str:
         return f"<BpfProgram {self.name} {self.section_name}>"
-
-
-def _undo_all(links: list[Link]) -> None:
-    for link in links:
-        link.detach()
-

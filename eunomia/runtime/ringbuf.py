@@ -20,6 +20,9 @@ _POS = struct.Struct("<Q")
 
 
 class RingBufferReader:
+    """Reads one BPF_MAP_TYPE_RINGBUF map: `read(timeout_ms)` returns the records
+    written since the last call, as bytes; `fill_ratio` is the highest fill seen."""
+
     def __init__(self, bpf_map):
         self.map_name = bpf_map.name
         self._fd = bpf_map.fd
@@ -30,9 +33,13 @@ class RingBufferReader:
         try:
             self._consumer = mmap.mmap(self._fd, page, mmap.MAP_SHARED,
                                        mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        except OSError as exc:
+            raise MapError(f"mmap ring buffer '{self.map_name}'", errno=exc.errno) from None
+        try:
             self._producer = mmap.mmap(self._fd, page + 2 * self._size, mmap.MAP_SHARED,
                                        mmap.PROT_READ, offset=page)
         except OSError as exc:
+            self._consumer.close()
             raise MapError(f"mmap ring buffer '{self.map_name}'", errno=exc.errno) from None
         self._data = memoryview(self._producer)[page:]
         self._epoll = select.epoll()
@@ -40,7 +47,17 @@ class RingBufferReader:
         self.fill_ratio = 0.0
 
     def fileno(self) -> int:
+        """An epoll fd that becomes readable when the ring has data."""
         return self._epoll.fileno()
+
+    @property
+    def consumer_pos(self) -> int:
+        """How many bytes (headers and padding included) were consumed so far."""
+        return _POS.unpack_from(self._consumer, 0)[0]
+
+    @property
+    def producer_pos(self) -> int:
+        return _POS.unpack_from(self._producer, 0)[0]
 
     def drain(self) -> list[bytes]:
         """Every complete record now in the ring, in order; frees their space."""
@@ -84,3 +101,9 @@ class RingBufferReader:
             self._data.release()
             self._producer.close()
             self._consumer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
