@@ -40,6 +40,7 @@ MAGIC = 0xEB9F
 _HEADER = "HBBIIIII"        # magic, version, flags, hdr_len, type_off/len, str_off/len
 
 _INT_SIGNED, _INT_CHAR, _INT_BOOL = 1, 2, 4
+_VAR_STATIC, _VAR_EXTERN = 0, 2            # BTF_VAR_STATIC, BTF_VAR_GLOBAL_EXTERN
 _SIMPLE_REFS = {2: Ptr, 8: Typedef, 9: Volatile, 10: Const, 11: Restrict, 18: TypeTag}
 
 
@@ -125,28 +126,44 @@ class BTF:
         return btf
 
     def _fixup_datasecs(self, elf) -> None:
-        """libbpf's btf_fixup_datasec: clang leaves DATASEC sizes (and, for some sections,
-        variable offsets) 0; the ELF section size and the symbol values are the truth."""
+        """libbpf's btf_fixup_datasec (libbpf 1.x): clang leaves DATASEC sizes and variable
+        offsets 0. A section of size 0 takes its ELF section's size and its global
+        variables the values of their ELF symbols; static and extern variables are left
+        as they are, hidden ones become static; the variables are then sorted by offset.
+        .kconfig/.ksyms (and any section the ELF lacks) are only sorted."""
         symtab = elf.get_section_by_name(".symtab")
+        symbols = {}
+        for sym in symtab.iter_symbols() if symtab is not None else ():
+            info = sym["st_info"]
+            if info["type"] == "STT_OBJECT" and info["bind"] in ("STB_GLOBAL", "STB_WEAK"):
+                symbols.setdefault(sym.name, sym)
         first = len(self.base.types) if self.base is not None else 0
         for type_id in range(first, len(self.types)):
             t = self.types[type_id]
             if not isinstance(t, Datasec):
                 continue
             section = elf.get_section_by_name(t.name)
-            if section is None:
-                continue  # .kconfig, .ksyms: no ELF section, libbpf leaves them alone
-            index = elf.get_section_index(t.name)
-            offsets = {}
-            if symtab is not None:
-                for sym in symtab.iter_symbols():
-                    if sym["st_shndx"] == index and sym.name and \
-                            sym["st_info"]["type"] == "STT_OBJECT":
-                        offsets[sym.name] = sym["st_value"]
-            # A variable with no symbol of its own (static) keeps the offset clang gave.
-            infos = tuple(VarSecInfo(v.type, offsets.get(self[v.type].name, v.offset), v.size)
-                          for v in t.vars)
-            self.types[type_id] = Datasec(t.name, t.size or section["sh_size"], infos)
+            size, infos = t.size, list(t.vars)
+            if t.name not in (".kconfig", ".ksyms") and section is not None:
+                fix_offsets = size == 0
+                size = size or section["sh_size"]
+                for i, v in enumerate(infos):
+                    var = self[v.type]
+                    if not isinstance(var, Var):
+                        raise BTFError(f"DATASEC {t.name}: member #{i} (type {v.type}) is "
+                                       f"not a variable")
+                    if var.linkage in (_VAR_STATIC, _VAR_EXTERN):
+                        continue
+                    sym = symbols.get(var.name)
+                    if sym is None:
+                        raise BTFError(f"DATASEC {t.name}: no ELF symbol for variable "
+                                       f"'{var.name}'")
+                    if fix_offsets:
+                        infos[i] = VarSecInfo(v.type, sym["st_value"], v.size)
+                    if sym["st_other"]["visibility"] in ("STV_HIDDEN", "STV_INTERNAL"):
+                        self.types[v.type] = Var(var.name, var.type, _VAR_STATIC)
+            infos.sort(key=lambda v: v.offset)
+            self.types[type_id] = Datasec(t.name, size, tuple(infos))
 
     def _string(self, offset: int) -> str:
         """The string at `offset` (split BTF reads its base's names this way)."""
@@ -165,10 +182,10 @@ class BTF:
     # -- lookups ---------------------------------------------------------------------
 
     def __getitem__(self, type_id: int):
-        try:
-            return self.types[type_id]
-        except IndexError:
-            raise BTFError(f"no BTF type with id {type_id}") from None
+        if not 0 <= type_id < len(self.types):
+            raise BTFError(f"no BTF type with id {type_id} (ids go from 0 to "
+                           f"{len(self.types) - 1})")
+        return self.types[type_id]
 
     def __len__(self) -> int:
         return len(self.types)
@@ -177,16 +194,19 @@ class BTF:
         return iter(self.types)
 
     def find_all(self, name: str) -> list[tuple[int, object]]:
+        """Every (type_id, type) named `name`, in id order (an index built on first use)."""
         if self._by_name is None:
             self._by_name = _name_index(self.types)
         return [(i, self.types[i]) for i in self._by_name.get(name, [])]
 
     def find(self, name: str, kind=None) -> tuple[int, object]:
+        """The first type named `name` (of `kind`, a type class or a tuple of them)."""
         for type_id, t in self.find_all(name):
             if kind is None or isinstance(t, kind):
                 return type_id, t
-        what = f"{kind.__name__.lower()} " if kind else ""
-        raise BTFError(f"no BTF type {what}'{name}'")
+        kinds = kind if isinstance(kind, tuple) else (kind,) if kind else ()
+        what = "/".join(k.__name__.lower() for k in kinds)
+        raise BTFError(f"no BTF type {what + ' ' if what else ''}'{name}'")
 
     def resolve(self, type_id: int) -> tuple[int, object]:
         """Skips typedefs and qualifiers."""
@@ -200,6 +220,7 @@ class BTF:
         return type_id, t
 
     def sizeof(self, type_id: int) -> int:
+        """Size in bytes of a type (through typedefs and qualifiers; pointers are 8)."""
         _, t = self.resolve(type_id)
         if isinstance(t, Ptr):
             return 8
@@ -237,17 +258,22 @@ class BTF:
             base, suffix = self._c_parts(t.type)
             if isinstance(self[t.type], FuncProto):
                 return base, suffix
+            if suffix:                            # pointer to an array: "int (*)[4]"
+                return f"{base} (*)", suffix
             return f"{base} *", suffix
         if isinstance(t, (Const, Volatile, Restrict)):
             word = {Const: "const", Volatile: "volatile", Restrict: "restrict"}[type(t)]
             base, suffix = self._c_parts(t.type)
             if isinstance(self[t.type], Ptr):
                 return f"{base} {word}", suffix       # a const pointer: "char * const"
+            if base.startswith(f"{word} ") or f" {word} " in f" {base} ":
+                return base, suffix       # const array of const char: say "const" once
             return f"{word} {base}", suffix
         if isinstance(t, TypeTag):
             return self._c_parts(t.type)
         if isinstance(t, FuncProto):
-            params = ", ".join(self.c_name(p.type) for p in t.params) or "void"
+            params = ", ".join("..." if p.type == 0 else self.c_name(p.type)
+                               for p in t.params) or "void"      # type 0 last: variadic
             return f"{self.c_name(t.return_type)} (*)({params})", ""
         return t.name or type(t).__name__.lower(), ""
 

@@ -1,8 +1,10 @@
 """Bytes <-> Python values for every BTF shape, prepared once per type.
 
-A struct's plain members (integers, floats, bools, char arrays) are read by one
-`struct.Struct` unpack; only members that need more (nested records, arrays, enums,
-bitfields, 128-bit integers) get a step of their own.
+One codec class per shape (integers, floats, enums, char arrays, arrays, records,
+opaque bytes). A struct's decode is generated once (generate.py): one `struct.Struct`
+unpack reads every fixed-size member, nested plain structs and bitfield words included,
+and one dict display builds the Record. Unions, long arrays of records and 128-bit
+values inside unions keep a per-member step.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def _take(buf, offset: int, codec: Codec) -> bytes:
 
 
 class IntCodec(Codec):
+    """Integers of 1, 2, 4, 8 bytes (one struct code) or any other size (128-bit);
+    `_Bool` as bool; pointers as unsigned 64-bit numbers."""
+
     def __init__(self, c_type: str, size: int, signed: bool, is_bool: bool, endian: str):
         self.c_type, self.size, self.signed, self.is_bool = c_type, size, signed, is_bool
         self.endian = endian
@@ -99,6 +104,8 @@ class IntCodec(Codec):
 
 
 class FloatCodec(Codec):
+    """float, double, and 2-byte halves (wider ones are OpaqueCodec bytes)."""
+
     def __init__(self, c_type: str, size: int, endian: str):
         self.c_type, self.size = c_type, size
         self.code = _FLOAT_CODES.get(size)
@@ -122,6 +129,8 @@ class FloatCodec(Codec):
 
 
 class EnumCodec(Codec):
+    """Enumerator names; a value naming no enumerator stays a number."""
+
     needs_json = False
 
     def __init__(self, c_type: str, int_codec: IntCodec, values):
@@ -159,8 +168,8 @@ class CharArrayCodec(Codec):
 
     @staticmethod
     def text(raw: bytes) -> str:
-        end = raw.find(b"\0")
-        return (raw if end < 0 else raw[:end]).decode("utf-8", "replace")
+        """The bytes up to the first NUL (all of them when there is none), as text."""
+        return raw.partition(b"\0")[0].decode("utf-8", "replace")
 
     def decode(self, buf, offset=0):
         return self.text(_take(buf, offset, self))
@@ -183,6 +192,8 @@ class CharArrayCodec(Codec):
 
 
 class ArrayCodec(Codec):
+    """Arrays other than char[N]: lists (a list of lists for int[4][2])."""
+
     def __init__(self, c_type: str, elem: Codec, count: int):
         self.c_type, self.elem, self.count = c_type, elem, count
         self.size = elem.size * count
@@ -270,7 +281,7 @@ class RecordCodec(Codec):
                       if flat and fast else None)
         if union:
             self._readers = [(name, codec.decode if bitfield is None else
-                              _bit_reader(codec, offset, *bitfield, endian), offset)
+                              _bit_reader(codec, *bitfield, endian), offset)
                              for name, _, codec, offset, bitfield in members]
         else:
             from .generate import struct_decoder
@@ -357,7 +368,7 @@ def _plain_code(codec: Codec) -> tuple[str | None, int]:
     return codec.code, 0
 
 
-def _bit_reader(codec: Codec, byte_offset: int, bit_offset: int, bits: int, endian: str):
+def _bit_reader(codec: Codec, bit_offset: int, bits: int, endian: str):
     """A function (buf, at) -> value of one bitfield, its shifts and masks worked out once
     (`at` is the start of the bytes holding it)."""
     end = "little" if endian == "<" else "big"
@@ -375,16 +386,24 @@ def _bit_reader(codec: Codec, byte_offset: int, bit_offset: int, bits: int, endi
     if getattr(codec, "is_bool", False):
         return lambda buf, at: bool(read(buf, at))
     if isinstance(codec, EnumCodec):
-        def read_enum(buf, at):
-            value = read(buf, at)
-            name = codec.by_value.get(value & codec.mask)
-            if name is None and value >> (bits - 1) and not codec._int.signed:
-                # An enum with negative values that BTF did not mark signed (clang < 15):
-                # -1 in an 8-bit field is the enumerator stored as 0xffffffff.
-                name = codec.by_value.get((value - (1 << bits)) & codec.mask)
-            return value if name is None else name
-        return read_enum
+        name_of = enum_bitfield_name(codec, bits)
+        return lambda buf, at: name_of(read(buf, at))
     return read
+
+
+def enum_bitfield_name(codec: EnumCodec, bits: int):
+    """value -> enumerator name (or the value) for a `bits`-wide enum bitfield."""
+    by_value, mask = codec.by_value, codec.mask
+    unmarked_negative = not codec._int.signed
+
+    def name_of(value: int):
+        name = by_value.get(value & mask)
+        if name is None and unmarked_negative and value >> (bits - 1):
+            # An enum with negative values that BTF did not mark signed (clang < 15):
+            # -1 in an 8-bit field is the enumerator stored as 0xffffffff.
+            name = by_value.get((value - (1 << bits)) & mask)
+        return value if name is None else name
+    return name_of
 
 
 def _bit_signed(codec: Codec) -> bool:

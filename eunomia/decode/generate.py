@@ -19,8 +19,39 @@ from __future__ import annotations
 import struct
 
 from ..errors import DecodeError
-from .codecs import CharArrayCodec, EnumCodec, RecordCodec, _bit_reader, _plain_code
+from .codecs import (
+    ArrayCodec,
+    CharArrayCodec,
+    EnumCodec,
+    IntCodec,
+    RecordCodec,
+    _bit_reader,
+    _bit_signed,
+    _plain_code,
+    enum_bitfield_name,
+)
 from .record import Record
+
+_UNIT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_INLINE_ITEMS = 32           # longer arrays of non-numbers keep their own decode
+
+
+def _low_byte(member, base: int) -> int:
+    return base + member[3] + member[4][0] // 8
+
+
+def _word_groups(run: list, base: int) -> list[list]:
+    """Adjacent bitfields split greedily into groups each within 8 bytes."""
+    groups, low = [], None
+    for member in run:
+        offset, (bit, bits) = member[3], member[4]
+        start, end = (base + offset) * 8 + bit, (base + offset) * 8 + bit + bits
+        if groups and (end + 7) // 8 - low <= 8:
+            groups[-1].append(member)
+        else:
+            groups.append([member])
+            low = start // 8
+    return groups
 
 
 class _Writer:
@@ -48,12 +79,24 @@ class _Writer:
 
     def member(self, codec, offset: int, bitfield) -> str:
         if bitfield is not None:
-            reader = _bit_reader(codec, offset, *bitfield, self.endian)
+            reader = _bit_reader(codec, *bitfield, self.endian)
             return f"{self.helper('bits', reader)}(buf, offset + {offset})"
         if offset < self.pos:         # overlaps what the format already read: read alone
             return f"{self.helper('read', codec.decode)}(buf, offset + {offset})"
         if isinstance(codec, RecordCodec) and not codec.union:
             return self.record(codec, offset)
+        if isinstance(codec, ArrayCodec) and codec._struct is None and \
+                0 < codec.count <= _INLINE_ITEMS:     # 2-D arrays, arrays of structs, ...
+            step = codec.elem.size
+            return "[" + ", ".join(self.member(codec.elem, offset + k * step, None)
+                                   for k in range(codec.count)) + "]"
+        if isinstance(codec, IntCodec) and codec.size == 16:    # __int128: two halves
+            high = "q" if codec.signed else "Q"     # the signed half carries the sign
+            if self.endian == "<":
+                i = self.take("Q" + high, offset, 16, 2)
+                return f"(v[{i}] | v[{i + 1}] << 64)"
+            i = self.take(high + "Q", offset, 16, 2)
+            return f"(v[{i}] << 64 | v[{i + 1}])"
         code, count = _plain_code(codec)
         if code is None:
             return f"{self.helper('read', codec.decode)}(buf, offset + {offset})"
@@ -67,10 +110,51 @@ class _Writer:
         return f"v[{i}]"
 
     def record(self, codec, base: int) -> str:
-        items = ", ".join(f"{name!r}: {self.member(member, base + offset, bitfield)}"
-                          for name, _, member, offset, bitfield in codec._members)
+        members, items, k = codec._members, [], 0
+        while k < len(members):
+            name, _, member, offset, bitfield = members[k]
+            if bitfield is None:
+                items.append(f"{name!r}: {self.member(member, base + offset, None)}")
+                k += 1
+                continue
+            stop = k
+            while stop < len(members) and members[stop][4] is not None:
+                stop += 1
+            limit = base + (members[stop][3] if stop < len(members) else codec.size)
+            groups = _word_groups(members[k:stop], base)
+            for g, group in enumerate(groups):
+                group_limit = _low_byte(groups[g + 1][0], base) if g + 1 < len(groups) \
+                    else limit
+                items.extend(self.bitfields(group, base, group_limit))
+            k = stop
         self.pad_to(base + codec.size)       # trailing padding: the unpack checks size
-        return f"Record({{{items}}})"
+        return f"Record({{{', '.join(items)}}})"
+
+    def bitfields(self, run: list, base: int, limit: int) -> list[str]:
+        """Adjacent bitfields read as one 1/2/4/8-byte word of the unpack when they fit in
+        one that ends before `limit` (the next member); else each by its own reader."""
+        spans = [((base + offset) * 8 + bit, bits) for _, _, _, offset, (bit, bits) in run]
+        low = min(start for start, _ in spans) // 8
+        high = (max(start + bits for start, bits in spans) + 7) // 8
+        unit = next((u for u in (1, 2, 4, 8) if u >= high - low and low + u <= limit), None)
+        if unit is None or low < self.pos:
+            return [f"{name!r}: {self.member(codec, base + offset, bitfield)}"
+                    for name, _, codec, offset, bitfield in run]
+        i = self.take(_UNIT_CODES[unit], low, unit, 1)
+        items = []
+        for (name, _, codec, _, _), (start, bits) in zip(run, spans):
+            relative = start - low * 8
+            shift = relative if self.endian == "<" else unit * 8 - relative - bits
+            value = f"(v[{i}] >> {shift} & {(1 << bits) - 1})"
+            if _bit_signed(codec):
+                sign = 1 << (bits - 1)
+                value = f"(({value} ^ {sign}) - {sign})"
+            if getattr(codec, "is_bool", False):
+                value = f"bool({value})"
+            elif isinstance(codec, EnumCodec):
+                value = f"{self.helper('enum', enum_bitfield_name(codec, bits))}({value})"
+            items.append(f"{name!r}: {value}")
+        return items
 
     def pad_to(self, end: int) -> None:
         if end > self.pos:
@@ -92,7 +176,9 @@ def struct_decoder(codec):
               "        raise short(buf, offset) from None\n"
               f"    return {body}\n")
     exec(compile(source, f"<decode {codec.c_type}>", "exec"), env)  # noqa: S102
-    return env["decode"]
+    decode = env["decode"]
+    decode.source = source          # for debugging: what was generated
+    return decode
 
 
 def _short_for(codec):

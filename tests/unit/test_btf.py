@@ -125,6 +125,13 @@ def test_datasec_sizes_and_offsets_fixed_up_from_the_elf(btf):
     assert layout[".rodata"] == {"ro_value": (0, 4), "ro_name": (4, 16)}
     assert sections[".rodata"].size == 20
     assert layout[".data"]["data_value"] == (0, 4)
+    offsets = [v.offset for v in sections[".data"].vars]
+    assert offsets == sorted(offsets)                 # libbpf sorts them by offset
+    hidden = next(btf[v.type] for v in sections[".data"].vars
+                  if btf[v.type].name == "hidden_value")
+    assert hidden.linkage == 0                        # hidden visibility: static
+    static = next(v for v in sections[".bss"].vars if btf[v.type].name == "static_counter")
+    assert btf[static.type].linkage == 0 and static.offset == 0   # left as clang gave it
     assert layout[".data"]["data_pair"] == (8, 16)
     assert sections[".data"].size > 0 and sections[".bss"].size > 0
     bss = layout[".bss"]
@@ -190,8 +197,15 @@ def test_find_and_errors(btf):
     assert btf.find_all("no_such_type") == []
     with pytest.raises(BTFError, match="no BTF type struct 'color'"):
         btf.find("color", Struct)
+    assert btf.find("color", (Struct, Enum))[1].name == "color"
+    with pytest.raises(BTFError, match="no BTF type struct/union 'color'"):
+        btf.find("color", (Struct, Union))
+    with pytest.raises(BTFError, match="no BTF type 'nothing'"):
+        btf.find("nothing")
     with pytest.raises(BTFError, match="no BTF type with id 99999"):
         btf[99999]
+    with pytest.raises(BTFError, match="no BTF type with id -1"):
+        btf[-1]
 
 
 def build_sample(endian: str) -> BTFBuilder:
@@ -302,3 +316,37 @@ def test_kernel_btf():
     assert btf.c_name(pid.type) == "pid_t" and btf.sizeof(pid.type) == 4
     comm = next(m for m in task.members if m.name == "comm")
     assert btf.c_name(comm.type) == "char[16]"
+
+
+def test_c_name_says_each_qualifier_once():
+    b = BTFBuilder()
+    char = b.int_("char", 1, signed=True, char=True)
+    const_char = b.const(char)
+    index = b.int_("int", 4, signed=True)
+    const_array = b.const(b.array(const_char, index, 8))
+    const_ptr = b.const(b.ptr(const_char))
+    volatile_const = b.volatile(b.const(index))
+    array_ptr = b.ptr(b.array(index, index, 4))
+    variadic = b.ptr(b.func_proto(index, [("fmt", b.ptr(const_char)), ("", 0)]))
+    btf = BTF.parse(b.build())
+    assert btf.c_name(array_ptr) == "int (*)[4]"
+    assert btf.c_name(variadic) == "int (*)(const char *, ...)"
+    assert btf.c_name(const_array) == "const char[8]"
+    assert btf.c_name(const_ptr) == "const char * const"
+    assert btf.c_name(volatile_const) == "volatile const int"
+
+
+def test_fixup_matches_libbpf():
+    """Every type, DATASECs included, as libbpf itself fixes them up at open time (which
+    needs no privilege); only the extern .kconfig differs: libbpf lays out externs later."""
+    try:
+        from eunomia.runtime import BpfObject
+        raw = OBJECTS["little"].read_bytes()
+        with BpfObject.open(raw, name="btf_shapes") as obj:
+            theirs = obj.btf
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"libbpf is not usable here: {exc}")
+    ours = BTF.from_elf(raw)
+    differ = [i for i, (a, b) in enumerate(zip(ours.types, theirs.types)) if a != b]
+    assert len(ours) == len(theirs)
+    assert {ours[i].name for i in differ} <= {"CONFIG_HZ", ".kconfig"}
