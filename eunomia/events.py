@@ -132,5 +132,9 @@ class EventPoller:
                 batches.append((source, records))
         return batches
 
+    def fileno(self) -> int:
+        """The epoll fd: readable when any source has records (for asyncio add_reader)."""
+        return self._epoll.fileno()
+
     def close(self) -> None:
         self._epoll.close()
