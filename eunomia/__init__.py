@@ -24,6 +24,8 @@ _EXPORTS = {
     "LoadedPackage": "eunomia.loaded",
     "AttachOptions": "eunomia.attach_plan",
     "Record": "eunomia.decode",
+    "open_pinned_map": "eunomia.maps",
+    "LpmKey": "eunomia.maps",
     "BTF": "eunomia.btf",
     "Histogram": "eunomia.output.histogram",
     "log2_histogram": "eunomia.output.histogram",

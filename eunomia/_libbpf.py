@@ -14,6 +14,7 @@ import ctypes.util
 import logging
 import os
 import platform
+import struct
 
 from .errors import LibbpfError, LoadError
 
@@ -107,6 +108,21 @@ _PROTOTYPES = {
     "bpf_map_lookup_and_delete_elem": (c_int, [c_int, c_void_p, c_void_p]),
     "bpf_map_lookup_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p,
                                      ctypes.POINTER(c_u32), ctypes.POINTER(BatchOpts)]),
+    "bpf_map_lookup_and_delete_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p,
+                                                c_void_p, ctypes.POINTER(c_u32),
+                                                ctypes.POINTER(BatchOpts)]),
+    "bpf_map_delete_batch": (c_int, [c_int, c_void_p, ctypes.POINTER(c_u32),
+                                     ctypes.POINTER(BatchOpts)]),
+    "bpf_map_update_batch": (c_int, [c_int, c_void_p, c_void_p, ctypes.POINTER(c_u32),
+                                     ctypes.POINTER(BatchOpts)]),
+    "bpf_obj_get": (c_int, [c_char_p]),
+    "bpf_obj_pin": (c_int, [c_int, c_char_p]),
+    "bpf_btf_get_fd_by_id": (c_int, [c_u32]),
+    "user_ring_buffer__new": (c_void_p, [c_int, c_void_p]),
+    "user_ring_buffer__reserve": (c_void_p, [c_void_p, c_u32]),
+    "user_ring_buffer__submit": (None, [c_void_p, c_void_p]),
+    "user_ring_buffer__discard": (None, [c_void_p, c_void_p]),
+    "user_ring_buffer__free": (None, [c_void_p]),
     "bpf_map__set_pin_path": (c_int, [c_void_p, c_char_p]),
     "bpf_map__pin_path": (c_char_p, [c_void_p]),
     "bpf_map__is_pinned": (c_bool, [c_void_p]),
@@ -266,6 +282,47 @@ def prog_info(fd: int) -> bytes:
     result = lib.bpf.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(length))
     check_int(result, f"get the info of BPF program fd {fd}")
     return info.raw[:length.value]
+
+
+MAP_INFO = struct.Struct("<6I16s2I2Q4IQ")   # struct bpf_map_info (88 bytes)
+MAP_INFO_FIELDS = ("type", "id", "key_size", "value_size", "max_entries", "map_flags",
+                   "name", "ifindex", "btf_vmlinux_value_type_id", "netns_dev", "netns_ino",
+                   "btf_id", "btf_key_type_id", "btf_value_type_id", "btf_vmlinux_id",
+                   "map_extra")
+
+
+def map_info(fd: int) -> dict:
+    """struct bpf_map_info of a map fd, as a dict (name decoded)."""
+    info = ctypes.create_string_buffer(MAP_INFO.size)
+    length = c_u32(MAP_INFO.size)
+    result = lib.bpf.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(length))
+    check_int(result, f"get the info of BPF map fd {fd}")
+    fields = dict(zip(MAP_INFO_FIELDS, MAP_INFO.unpack(info.raw)))
+    fields["name"] = fields["name"].partition(b"\0")[0].decode()
+    return fields
+
+
+def btf_raw_by_id(btf_id: int) -> bytes:
+    """The raw BTF blob the kernel holds under `btf_id` (struct bpf_btf_info, twice:
+    once for the size, once for the data)."""
+    fd = lib.bpf.bpf_btf_get_fd_by_id(btf_id)
+    check_int(fd, f"open BTF object {btf_id}")
+    try:
+        info = struct.pack("<QIIQII", 0, 0, 0, 0, 0, 0)
+        sized = ctypes.create_string_buffer(info, len(info))
+        length = c_u32(len(info))
+        check_int(lib.bpf.bpf_obj_get_info_by_fd(fd, sized, ctypes.byref(length)),
+                  f"get the size of BTF object {btf_id}")
+        size = struct.unpack_from("<I", sized.raw, 8)[0]
+        data = ctypes.create_string_buffer(size)
+        filled = ctypes.create_string_buffer(
+            struct.pack("<QIIQII", ctypes.addressof(data), size, 0, 0, 0, 0), len(info))
+        length = c_u32(len(info))
+        check_int(lib.bpf.bpf_obj_get_info_by_fd(fd, filled, ctypes.byref(length)),
+                  f"read BTF object {btf_id}")
+        return data.raw[:size]
+    finally:
+        os.close(fd)
 
 
 def copy_buffer(dest, src) -> None:

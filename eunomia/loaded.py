@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .attach_plan import AttachOptions, attach_program
 from .errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
-from .events import EventPoller, EventSource, open_event_sources
+from .events import EventPoller, EventSource, export_type_name, open_event_sources
 from .runtime import BpfObject
 from .sampling import MapSampler, SampleSpec
 from .variables import GlobalVariable, global_variables
@@ -49,6 +50,8 @@ class LoadedPackage:
         self.links: dict[str, Any] = {}
         self._sources: list[EventSource] | None = None
         self._poller: EventPoller | None = None
+        self._typed_maps: dict[str, Any] | None = None
+        self._callbacks: list[tuple[str | None, Callable]] = []
 
     # -- opening ---------------------------------------------------------------------
 
@@ -92,10 +95,30 @@ class LoadedPackage:
 
     @property
     def programs(self):
+        """{name: BpfProgram} of every program in the object."""
         return self._obj.programs
 
     @property
-    def maps(self):
+    def maps(self) -> dict[str, Any]:
+        """{name: typed map} (eunomia.maps): dict-like maps encoded from BTF, queues,
+        stacks, program arrays, stack traces, event maps and user ring buffers."""
+        if self._typed_maps is None:
+            from .maps import typed_map
+            metas = {m.name: m for m in self.package.meta.bpf_skel.maps or []}
+            by_raw: dict[int, Any] = {}
+            typed = {}
+            for name, bpf_map in self._obj.maps.items():
+                if id(bpf_map) not in by_raw:   # a data section is reachable by two names
+                    by_raw[id(bpf_map)] = typed_map(
+                        bpf_map, self.btf, programs=self.programs, events=self.events,
+                        record_type=export_type_name(metas.get(bpf_map.name)))
+                typed[name] = by_raw[id(bpf_map)]
+            self._typed_maps = typed
+        return self._typed_maps
+
+    @property
+    def raw_maps(self):
+        """{name: BpfMap}: the same maps with bytes in and out."""
         return self._obj.maps
 
     @property
@@ -138,28 +161,91 @@ class LoadedPackage:
             self._poller = EventPoller(self._sources)
         return self._sources
 
-    def poll(self, timeout: float) -> list[tuple[EventSource, list]]:
-        """Raw records in batches per source, waiting up to `timeout` s for the first."""
-        self.event_sources()
-        return self._poller.poll(timeout)
+    def read_raw(self, timeout: float, map: str | None = None) -> list[tuple[EventSource, list]]:
+        """Raw records in batches per source (every source, or the one named `map`: the
+        others keep theirs), waiting up to `timeout` s for the first."""
+        sources = self.event_sources()
+        if map is None:
+            return self._poller.poll(timeout)
+        source = next(s for s in sources if s.map_name == map)
+        records = source.reader.read(0)
+        if not records and select.select([source.reader.fileno()], [], [], timeout)[0]:
+            records = source.reader.read(0)
+        return [(source, records)] if records else []
+
+    def _decoded(self, timeout: float, map: str | None) -> Iterator:
+        for source, records in self.read_raw(timeout, map):
+            decode = source.codec.decode
+            for raw in records:
+                yield source.map_name, decode(raw)
 
     def events(self, timeout: float | None = None, map: str | None = None) -> Iterator:
-        """Decoded records as they arrive; stops after `timeout` s without any."""
-        self.event_sources()
+        """Decoded records from every ring buffer and perf event array (or the one named
+        `map`) as they arrive; stops after `timeout` seconds without any (never when
+        None)."""
+        self._check_event_map(map)
         step = 0.1 if timeout is None else min(timeout, 0.1)
         idle_since = time.monotonic()
         while True:
             got = False
-            for source, records in self.poll(step):
-                if map is not None and source.map_name != map:
-                    continue
-                for raw in records:
-                    got = True
-                    yield source.codec.decode(raw)
+            for _, record in self._decoded(step, map):
+                got = True
+                yield record
             if got:
                 idle_since = time.monotonic()
             elif timeout is not None and time.monotonic() - idle_since >= timeout:
                 return
+
+    def on_event(self, callback: Callable[[Any], Any] | None = None, map: str | None = None):
+        """Calls `callback(record)` for each record poll() reads (from `map` only, if
+        given). Also a decorator: `@prog.on_event` or `@prog.on_event(map="events")`."""
+        self._check_event_map(map)
+        if callback is None:
+            return lambda function: self.on_event(function, map)
+        self._callbacks.append((map, callback))
+        return callback
+
+    def poll(self, timeout: float = 0.1) -> int:
+        """Waits up to `timeout` s for records and hands each to the on_event callbacks;
+        returns how many records were read."""
+        count = 0
+        for map_name, record in self._decoded(timeout, None):
+            count += 1
+            for wanted, callback in self._callbacks:
+                if wanted is None or wanted == map_name:
+                    callback(record)
+        return count
+
+    async def aevents(self, timeout: float | None = None, map: str | None = None):
+        """events() for asyncio: `async for ev in prog.aevents(): ...`; waits on the
+        event loop (no thread) and stops after `timeout` s without records."""
+        import asyncio
+        self._check_event_map(map)
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        fd = self._poller.fileno()
+        loop.add_reader(fd, ready.set)
+        try:
+            while True:
+                ready.clear()
+                got = False
+                for _, record in self._decoded(0, map):
+                    got = True
+                    yield record
+                if got:
+                    continue
+                try:
+                    await asyncio.wait_for(ready.wait(), timeout)
+                except asyncio.TimeoutError:
+                    return
+        finally:
+            loop.remove_reader(fd)
+
+    def _check_event_map(self, map: str | None) -> None:
+        names = [source.map_name for source in self.event_sources()]
+        if map is not None and map not in names:
+            raise ArgumentError(f"package has no event map '{map}' (its ring buffers and "
+                                f"perf event arrays: {', '.join(names) or 'none'})")
 
     def samplers(self) -> list[MapSampler]:
         """A sampler per map whose meta asks for sampling."""
@@ -168,9 +254,9 @@ class LoadedPackage:
             sample = getattr(meta, "sample", None)
             if sample is None:
                 continue
-            if meta.name not in self.maps:
+            if meta.name not in self.raw_maps:
                 raise PackageError(f"sampled map '{meta.name}' is not in the object")
-            result.append(MapSampler(self.maps[meta.name], self.btf,
+            result.append(MapSampler(self.raw_maps[meta.name], self.btf,
                                      SampleSpec.from_meta(sample)))
         return result
 
@@ -178,6 +264,8 @@ class LoadedPackage:
 
     def close(self) -> None:
         try:
+            for typed in (self._typed_maps or {}).values():
+                typed.close()
             if self._poller is not None:
                 self._poller.close()
             for source in self._sources or []:

@@ -214,7 +214,7 @@ def _loop(loaded, sources, samplers, args, stop, trace_fd, out) -> None:
         lines: list[str] = []
         wall = time.time()
         if sources:
-            for source, raws in loaded.poll(wait):
+            for source, raws in loaded.read_raw(wait):
                 lines.extend(printer.records(source, raws, wall))
             _report_losses(sources)
         elif trace_fd is not None:

@@ -20,10 +20,15 @@ from ..package import (
     Sample,
     Variable,
 )
-from .objinfo import OUTPUT_MAP_TYPES, ObjectInfo, internal_map_name
+from .objinfo import (
+    BPF_MAP_TYPE_USER_RINGBUF,
+    OUTPUT_MAP_TYPES,
+    ObjectInfo,
+    internal_map_name,
+)
 from .record_types import infer_record_types
 
-_MAP_TYPE_NAMES = {4: "perf event array", 27: "ring buffer"}
+_MAP_TYPE_NAMES = {4: "perf event array", 27: "ring buffer", 31: "user ring buffer"}
 
 
 def export_type(info: ObjectInfo, name: str, why: str) -> ExportType:
@@ -115,10 +120,12 @@ def record_type_configs(info: ObjectInfo, source: str, docs: dict,
     chosen: dict[str, str] = {}
     inferred: dict[str, set[str]] | None = None
     for map_info in info.maps():
-        if map_info.map_type not in OUTPUT_MAP_TYPES:
+        note = docs.get(map_info.name, {}).get("export")
+        # a user ring buffer carries records the other way; typed only when it says which
+        named_input = map_info.map_type == BPF_MAP_TYPE_USER_RINGBUF and note is not None
+        if map_info.map_type not in OUTPUT_MAP_TYPES and not named_input:
             continue
         kind = _MAP_TYPE_NAMES[map_info.map_type]
-        note = docs.get(map_info.name, {}).get("export")
         if note is not None:
             if not isinstance(note, str) or not note.strip():
                 raise CompileError(f"map '{map_info.name}': '/// @export' needs a struct name")

@@ -104,11 +104,13 @@ class Package:
             self._btf = BTF.from_elf(self.bpf_object)
         return self._btf
 
-    def open(self, **values):
+    def open(self, autoload: dict[str, bool] | None = None, **values):
         """Loads the package into the kernel, setting globals from keywords
-        (`pkg.open(targ_pid=42)`); returns an eunomia.loaded.LoadedPackage."""
+        (`pkg.open(targ_pid=42)`); `autoload={"prog": False}` leaves programs out of the
+        load (e.g. a kprobe on a kernel without kprobes). Returns an
+        eunomia.loaded.LoadedPackage, a context manager that closes everything."""
         from ..loaded import LoadedPackage
-        return LoadedPackage.open(self, values or None)
+        return LoadedPackage.open(self, values or None, autoload)
 
 
 def write_atomically(path: Path, content: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as errno_mod
+import os
 from collections.abc import Iterator
 
 from .. import _libbpf
@@ -29,6 +30,8 @@ class BpfMap:
     def __init__(self, handle: int):
         bpf = _libbpf.lib.bpf
         self._handle = handle
+        self._fd: int | None = None          # set for maps opened by fd (pinned maps)
+        self._info: dict | None = None
         self.name = bpf.bpf_map__name(handle).decode()
         self.type = bpf.bpf_map__type(handle)
         self.type_name = MAP_TYPES.get(self.type, str(self.type))
@@ -37,12 +40,57 @@ class BpfMap:
         self.btf_key_type_id = bpf.bpf_map__btf_key_type_id(handle)
         self.btf_value_type_id = bpf.bpf_map__btf_value_type_id(handle)
 
+    @classmethod
+    def from_fd(cls, fd: int) -> BpfMap:
+        """A map known only by its fd (e.g. opened from bpffs); close() closes the fd.
+        `info` holds the kernel's struct bpf_map_info (btf_id, type ids, ...)."""
+        info = _libbpf.map_info(fd)
+        self = cls.__new__(cls)
+        self._handle, self._fd, self._info = None, fd, info
+        self.name, self.type = info["name"], info["type"]
+        self.type_name = MAP_TYPES.get(self.type, str(self.type))
+        self.key_size, self.value_size = info["key_size"], info["value_size"]
+        self.btf_key_type_id = info["btf_key_type_id"]
+        self.btf_value_type_id = info["btf_value_type_id"]
+        return self
+
+    @classmethod
+    def open_pinned(cls, path: str) -> BpfMap:
+        fd = _libbpf.lib.bpf.bpf_obj_get(str(path).encode())
+        if fd < 0:
+            raise MapError(f"open the pinned map at {path} (is it a map pinned in bpffs?)",
+                           errno=_libbpf.errno_now())
+        try:
+            return cls.from_fd(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @property
+    def info(self) -> dict:
+        """The kernel's struct bpf_map_info of this (loaded) map."""
+        if self._info is None:
+            return _libbpf.map_info(self.fd)
+        return self._info
+
+    def close(self) -> None:
+        """Closes an fd-opened map; maps of an object close with their object."""
+        fd, self._fd = self._fd, None
+        if fd is not None and fd >= 0:
+            os.close(fd)
+
     @property
     def fd(self) -> int:
+        if self._handle is None:
+            if self._fd is None:
+                raise MapError(f"map '{self.name}' is closed")
+            return self._fd
         return _libbpf.lib.bpf.bpf_map__fd(self._handle)
 
     @property
     def max_entries(self) -> int:
+        if self._handle is None:
+            return self.info["max_entries"]
         return _libbpf.lib.bpf.bpf_map__max_entries(self._handle)
 
     @max_entries.setter
@@ -68,13 +116,15 @@ class BpfMap:
             return None
         return _libbpf.buffer_at(address, size.value)
 
-    def _key(self, key: bytes):
-        if len(key) != self.key_size:
-            raise MapError(f"map '{self.name}': key is {len(key)} bytes, expected "
+    def _key(self, key: bytes | None):
+        if key is None and self.key_size == 0:
+            return None                     # queue/stack maps take no key
+        if key is None or len(key) != self.key_size:
+            raise MapError(f"map '{self.name}': key is {len(key or b'')} bytes, expected "
                            f"{self.key_size}")
         return _libbpf.raw_buffer(key)
 
-    def lookup(self, key: bytes) -> bytes | None:
+    def lookup(self, key: bytes | None) -> bytes | None:
         """The value at `key` (`value_stride` bytes), or None when the key is absent."""
         value = _libbpf.string_buffer(max(self.value_stride, 1))
         if _libbpf.lib.bpf.bpf_map_lookup_elem(self.fd, self._key(key), value) < 0:
@@ -95,16 +145,23 @@ class BpfMap:
             raise MapError(f"look up and delete in map '{self.name}'", errno=err)
         return value.raw[:self.value_stride]
 
-    def lookup_batch(self, chunk: int = 256) -> list[tuple[bytes, bytes]]:
-        """Every (key, value) with BPF_MAP_LOOKUP_BATCH, `chunk` entries per call; map
-        types (or kernels) without batch lookups fall back to walking the keys."""
+    def lookup_batch(self, chunk: int = 256,
+                     delete: bool = False) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) with BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH when
+        `delete`), `chunk` entries per call; map types (or kernels) without batch
+        operations fall back to walking the keys."""
         try:
-            return self._lookup_batch(chunk)
+            return self._lookup_batch(chunk, delete)
         except _NoBatch:
-            return list(self.items())
+            items = list(self.items())
+            if delete:
+                for key, _ in items:
+                    self.delete(key)
+            return items
 
-    def _lookup_batch(self, chunk: int) -> list[tuple[bytes, bytes]]:
+    def _lookup_batch(self, chunk: int, delete: bool) -> list[tuple[bytes, bytes]]:
         bpf = _libbpf.lib.bpf
+        call = bpf.bpf_map_lookup_and_delete_batch if delete else bpf.bpf_map_lookup_batch
         ksize, vsize = self.key_size, self.value_stride
         keys = _libbpf.string_buffer(ksize * chunk)
         values = _libbpf.string_buffer(vsize * chunk)
@@ -116,9 +173,8 @@ class BpfMap:
         first = True
         while True:
             count = _libbpf.u32_in(chunk)
-            rc = bpf.bpf_map_lookup_batch(self.fd, None if first else token_in, token_out,
-                                          keys, values, _libbpf.byref(count),
-                                          _libbpf.byref(opts))
+            rc = call(self.fd, None if first else token_in, token_out, keys, values,
+                      _libbpf.byref(count), _libbpf.byref(opts))
             err = _libbpf.errno_now() if rc < 0 else 0
             if rc < 0 and err != errno_mod.ENOENT:
                 if first and err in _NO_BATCH:
@@ -133,10 +189,49 @@ class BpfMap:
             first = False
             _libbpf.copy_buffer(token_in, token_out)
 
-    def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
-        if len(value) != self.value_size:
+    def delete_batch(self, keys: list[bytes]) -> None:
+        """Deletes `keys` with one BPF_MAP_DELETE_BATCH (or one by one without it)."""
+        if not keys:
+            return
+        count = _libbpf.u32_in(len(keys))
+        rc = _libbpf.lib.bpf.bpf_map_delete_batch(
+            self.fd, _libbpf.raw_buffer(b"".join(self._key(k).raw for k in keys)),
+            _libbpf.byref(count), _libbpf.byref(_libbpf.batch_opts()))
+        if rc >= 0:
+            return
+        err = _libbpf.errno_now()
+        if err not in _NO_BATCH and err != errno_mod.ENOENT:
+            raise MapError(f"batch delete in map '{self.name}'", errno=err)
+        for key in keys[count.value:]:      # the kernel stops at the first failure
+            self.delete(key)
+
+    def update_batch(self, items: list[tuple[bytes, bytes]], flags: int = 0) -> None:
+        """Writes every (key, value) with one BPF_MAP_UPDATE_BATCH (or one by one)."""
+        if not items:
+            return
+        for _, value in items:
+            if len(value) != self.value_stride:
+                raise MapError(f"map '{self.name}': value is {len(value)} bytes, expected "
+                               f"{self.value_stride}")
+        count = _libbpf.u32_in(len(items))
+        opts = _libbpf.batch_opts()
+        opts.elem_flags = flags
+        rc = _libbpf.lib.bpf.bpf_map_update_batch(
+            self.fd, _libbpf.raw_buffer(b"".join(self._key(k).raw for k, _ in items)),
+            _libbpf.raw_buffer(b"".join(v for _, v in items)), _libbpf.byref(count),
+            _libbpf.byref(opts))
+        if rc >= 0:
+            return
+        err = _libbpf.errno_now()
+        if err not in _NO_BATCH:
+            raise MapError(f"batch update of map '{self.name}'", errno=err)
+        for key, value in items[count.value:]:
+            self.update(key, value, flags)
+
+    def update(self, key: bytes | None, value: bytes, flags: int = 0) -> None:
+        if len(value) != self.value_stride:
             raise MapError(f"map '{self.name}': value is {len(value)} bytes, expected "
-                           f"{self.value_size}")
+                           f"{self.value_stride}")
         if _libbpf.lib.bpf.bpf_map_update_elem(self.fd, self._key(key),
                                                _libbpf.raw_buffer(value), flags) < 0:
             raise MapError(f"update map '{self.name}'", errno=_libbpf.errno_now())
@@ -165,26 +260,48 @@ class BpfMap:
 
     @property
     def pin_path(self) -> str | None:
+        if self._handle is None:
+            return None
         path = _libbpf.lib.bpf.bpf_map__pin_path(self._handle)
         return path.decode() if path else None
 
     @pin_path.setter
     def pin_path(self, path: str) -> None:
         """Where load() pins the map (or reuses a map pinned there); before load."""
+        if self._handle is None:
+            raise MapError(f"map '{self.name}' is already in the kernel: use pin(path)")
         result = _libbpf.lib.bpf.bpf_map__set_pin_path(self._handle, path.encode())
         _libbpf.check_int(result, f"set the pin path of map '{self.name}' to {path}", MapError)
 
     @property
     def pinned(self) -> bool:
+        if self._handle is None:
+            return False
         return bool(_libbpf.lib.bpf.bpf_map__is_pinned(self._handle))
 
     def pin(self, path: str | None = None) -> None:
         """Pins the loaded map in bpffs at `path` (or at its pin_path)."""
+        if self._handle is None:
+            if path is None:
+                raise MapError(f"pin map '{self.name}': give a path in bpffs")
+            if _libbpf.lib.bpf.bpf_obj_pin(self.fd, str(path).encode()) < 0:
+                raise MapError(f"pin map '{self.name}' at {path} (is bpffs mounted on "
+                               "/sys/fs/bpf?)", errno=_libbpf.errno_now())
+            return
         result = _libbpf.lib.bpf.bpf_map__pin(self._handle, path.encode() if path else None)
         _libbpf.check_int(result, f"pin map '{self.name}' at {path or self.pin_path} "
                           "(is bpffs mounted on /sys/fs/bpf?)", MapError)
 
     def unpin(self, path: str | None = None) -> None:
+        if self._handle is None:
+            if path is None:
+                raise MapError(f"unpin map '{self.name}': give its path in bpffs")
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                raise MapError(f"unpin map '{self.name}' from {path}",
+                               errno=exc.errno) from None
+            return
         result = _libbpf.lib.bpf.bpf_map__unpin(self._handle, path.encode() if path else None)
         _libbpf.check_int(result, f"unpin map '{self.name}' from {path or self.pin_path}",
                           MapError)

@@ -109,7 +109,7 @@ def test_many_records_none_lost_or_duplicated(compiled):
 
 def test_map_update_and_lookup_raw(compiled):
     with compiled(ROOT / "tests/cli/fixtures/perf_event.bpf.c").open() as prog:
-        samples = prog.maps["samples"]
+        samples = prog.raw_maps["samples"]
         key = struct.pack("<I", 0)
         samples.update(key, struct.pack("<Q", 41))
         assert struct.unpack("<Q", samples.lookup(key))[0] == 41
