@@ -30,6 +30,8 @@ _EXPORTS = {
     "Histogram": "eunomia.output.histogram",
     "log2_histogram": "eunomia.output.histogram",
     "linear_histogram": "eunomia.output.histogram",
+    "map_histograms": "eunomia.output.histogram",
+    "render_sections": "eunomia.output.histogram",
     "EunomiaError": "eunomia.errors",
     "PackageError": "eunomia.errors",
     "SourceError": "eunomia.errors",

@@ -254,9 +254,9 @@ class LoadedPackage:
             sample = getattr(meta, "sample", None)
             if sample is None:
                 continue
-            if meta.name not in self.raw_maps:
+            if meta.name not in self.maps:
                 raise PackageError(f"sampled map '{meta.name}' is not in the object")
-            result.append(MapSampler(self.raw_maps[meta.name], self.btf,
+            result.append(MapSampler(self.maps[meta.name],
                                      SampleSpec.from_meta(sample)))
         return result
 

@@ -7,8 +7,9 @@ Rendering is kept apart from the data so programs can ask for numbers, not drawi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 STARS_MAX = 40
 
@@ -98,3 +99,52 @@ def _render_linear(hist: Histogram) -> str:
             lines.append(f"        {b.low:<10} : {b.count:<8} "
                          f"|{_stars(b.count, count_max, STARS_MAX)}|")
     return "\n".join(lines)
+
+
+def slots_of(value) -> list[int] | None:
+    """The histogram counts inside a map value: its `slots` member, or the value itself."""
+    if isinstance(value, dict):
+        slots = value.get("slots")
+        if slots is None and len(value) == 1:
+            slots = next(iter(value.values()))
+        value = slots
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return value
+    return None
+
+
+def map_histograms(entries: Iterable[tuple[Any, Any]], kind: str = "log2", unit: str = "",
+                   base: int = 0, step: int = 1) -> list[tuple[Any, Histogram]]:
+    """A histogram per (key, value) of a map whose values hold slots (a `slots` array
+    member, or an array value), skipping empty ones: `map_histograms(m.items())`.
+    `kind` is "log2" or "linear" (then `base` and `step` place the slots)."""
+    if kind not in ("log2", "linear"):
+        raise ValueError(f"histogram kind is 'log2' or 'linear', not {kind!r}")
+    result = []
+    for key, value in entries:
+        slots = slots_of(value)
+        if slots is None or not any(slots):
+            continue
+        hist = (linear_histogram(slots, base, step, unit) if kind == "linear"
+                else log2_histogram(slots, unit))
+        result.append((key, hist))
+    return result
+
+
+def key_label(key) -> str:
+    """A section header for one key: `pid = 42, comm = bash` for a struct key."""
+    if isinstance(key, dict):    # a Record is a dict
+        return ", ".join(f"{k} = {v}" for k, v in key.items())
+    return f"key = {key}"
+
+
+def render_sections(histograms: Sequence[tuple[Any, Histogram]]) -> str:
+    """Several histograms the way BCC prints a keyed map: each under its section header
+    (always for a struct key), a blank line between them."""
+    parts = []
+    for key, hist in histograms:
+        if len(histograms) > 1 or isinstance(key, dict):
+            parts.append(f"{key_label(key)}\n{hist.render()}")
+        else:
+            parts.append(hist.render())
+    return "\n\n".join(parts)

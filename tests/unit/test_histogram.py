@@ -1,5 +1,7 @@
 """Histograms: bucket bounds and BCC's classic drawing (libbpf-tools' layout)."""
 
+import pytest
+
 from eunomia.output.histogram import linear_histogram, log2_histogram
 
 
@@ -46,3 +48,26 @@ def test_histogram_as_data():
     assert data == {"kind": "log2", "unit": "us", "total": 3,
                     "buckets": [{"low": 0, "high": 1, "count": 1},
                                 {"low": 2, "high": 3, "count": 2}]}
+
+
+def test_map_histograms_one_per_key_with_counts():
+    from eunomia.decode import Record
+    from eunomia.output.histogram import map_histograms, render_sections
+
+    entries = [(Record(pid=1, comm="a"), Record(slots=[0, 2, 1])),
+               (Record(pid=2, comm="b"), Record(slots=[0, 0, 0])),      # empty: skipped
+               (Record(pid=3, comm="c"), Record(slots=[5]))]
+    hists = map_histograms(entries, unit="usecs")
+    assert [key.pid for key, _ in hists] == [1, 3]
+    assert [b.count for b in hists[0][1].buckets] == [0, 2, 1]
+    text = render_sections(hists)
+    first, second = text.split("\n\n")
+    assert first.splitlines()[0] == "pid = 1, comm = a"
+    assert "usecs" in first.splitlines()[1] and "2 -> 3" in first
+    assert second.startswith("pid = 3, comm = c\n")
+    linear = map_histograms([(0, [1, 0, 3])], kind="linear", base=10, step=5)
+    assert [(b.low, b.count) for b in linear[0][1].buckets] == [(10, 1), (15, 0), (20, 3)]
+    assert render_sections(linear) == linear[0][1].render()     # one int key: no header
+    assert linear[0][1].to_dict()["total"] == 4
+    with pytest.raises(ValueError, match="log2"):
+        map_histograms([], kind="cubic")
