@@ -12,7 +12,7 @@ from typing import Any
 from ..decode.codecs import ArrayCodec
 from ..errors import DecodeError, MapError
 from ..runtime.cpus import possible_cpu_count
-from .codecs import codec_for
+from .codecs import codec_for, decode_array
 
 
 class TypedMap:
@@ -47,6 +47,25 @@ class TypedMap:
 
     def decode_value(self, raw: bytes):
         return self.value_codec.decode(raw)
+
+    def decode_keys(self, blob: bytes, count: int) -> list:
+        """`count` keys laid end to end (a batch lookup's output)."""
+        size = self.raw.key_size
+        if type(self).decode_key is TypedMap.decode_key:
+            return decode_array(self.key_codec, blob, size, count)
+        return [self.decode_key(blob[i * size:(i + 1) * size]) for i in range(count)]
+
+    def decode_values(self, blob: bytes, count: int) -> list:
+        size = self.raw.value_stride
+        if type(self).decode_value is TypedMap.decode_value:
+            return decode_array(self.value_codec, blob, size, count)
+        return [self.decode_value(blob[i * size:(i + 1) * size]) for i in range(count)]
+
+    def _batch_items(self, delete: bool = False) -> list[tuple[Any, Any]]:
+        items: list[tuple[Any, Any]] = []
+        for keys, values, count in self.raw.lookup_batch_blobs(delete=delete):
+            items.extend(zip(self.decode_keys(keys, count), self.decode_values(values, count)))
+        return items
 
     def pin(self, path: str) -> None:
         """Pins the map in bpffs at `path`; open it later with eunomia.open_pinned_map."""
@@ -91,16 +110,15 @@ class HashMap(TypedMap, MutableMapping):
 
     def items(self) -> list[tuple[Any, Any]]:
         """Every (key, value) now, read with batch lookups where the kernel has them."""
-        return [(self.decode_key(k), self.decode_value(v)) for k, v in self.raw.lookup_batch()]
+        return self._batch_items()
 
     def values(self) -> list:
-        return [self.decode_value(v) for _, v in self.raw.lookup_batch()]
+        return [value for _, value in self._batch_items()]
 
     def pop_items(self) -> list[tuple[Any, Any]]:
         """Every (key, value), deleted as read (batch lookup-and-delete where possible):
         what a tool that prints and resets a map each interval wants."""
-        return [(self.decode_key(k), self.decode_value(v))
-                for k, v in self.raw.lookup_batch(delete=True)]
+        return self._batch_items(delete=True)
 
     def clear(self) -> None:
         self.raw.delete_batch(list(self.raw.keys()))

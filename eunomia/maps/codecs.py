@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import struct
 
-from ..decode import compile_codec
-from ..decode.codecs import Codec
+from ..decode import Record, compile_codec
+from ..decode.codecs import Codec, RecordCodec
 from ..errors import DecodeError
 
 _INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -40,6 +40,34 @@ class SizedCodec(Codec):
 
     def to_json(self, value):
         return value.hex() if isinstance(value, bytes) else value
+
+
+def decode_array(codec: Codec, blob: bytes, size: int, count: int) -> list:
+    """`count` values of `size` bytes laid end to end: one unpack for plain integers,
+    one decode call per value otherwise."""
+    layout = getattr(codec, "_struct", None)
+    if layout is not None and size == layout.size and not getattr(codec, "is_bool", False):
+        code = layout.format
+        return list(struct.unpack(f"{code[0]}{count}{code[1:]}", blob[:count * size]))
+    flat = codec.flat_layout() if isinstance(codec, RecordCodec) else None
+    if flat is not None and flat[0].size == size:
+        return _flat_records(flat, blob[:count * size])
+    decode = codec.decode
+    return [decode(blob, i * size) for i in range(count)]
+
+
+def _flat_records(flat, blob: bytes) -> list[Record]:
+    """Structs of plain integers and char arrays: one iter_unpack for all of them."""
+    layout, names, texts = flat
+    if not texts:
+        return [Record(zip(names, row)) for row in layout.iter_unpack(blob)]
+    records = []
+    for row in layout.iter_unpack(blob):
+        row = list(row)
+        for i in texts:
+            row[i] = row[i].partition(b"\0")[0].decode("utf-8", "replace")
+        records.append(Record(zip(names, row)))
+    return records
 
 
 def codec_for(btf, type_id: int, size: int) -> Codec:

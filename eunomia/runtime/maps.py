@@ -150,6 +150,15 @@ class BpfMap:
         """Every (key, value) with BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH when
         `delete`), `chunk` entries per call; map types (or kernels) without batch
         operations fall back to walking the keys."""
+        ksize, vsize = self.key_size, self.value_stride
+        return [(keys[i * ksize:(i + 1) * ksize], values[i * vsize:(i + 1) * vsize])
+                for keys, values, count in self.lookup_batch_blobs(chunk, delete)
+                for i in range(count)]
+
+    def lookup_batch_blobs(self, chunk: int = 1024,
+                           delete: bool = False) -> list[tuple[bytes, bytes, int]]:
+        """lookup_batch as (keys, values, count) blobs, one per kernel call, for callers
+        that decode many entries at once rather than slicing each."""
         try:
             return self._lookup_batch(chunk, delete)
         except _NoBatch:
@@ -157,9 +166,10 @@ class BpfMap:
             if delete:
                 for key, _ in items:
                     self.delete(key)
-            return items
+            return [(b"".join(k for k, _ in items), b"".join(v for _, v in items),
+                     len(items))]
 
-    def _lookup_batch(self, chunk: int, delete: bool) -> list[tuple[bytes, bytes]]:
+    def _lookup_batch(self, chunk: int, delete: bool) -> list[tuple[bytes, bytes, int]]:
         bpf = _libbpf.lib.bpf
         call = bpf.bpf_map_lookup_and_delete_batch if delete else bpf.bpf_map_lookup_batch
         ksize, vsize = self.key_size, self.value_stride
@@ -169,7 +179,7 @@ class BpfMap:
         token_in = _libbpf.string_buffer(max(ksize, 8))
         token_out = _libbpf.string_buffer(max(ksize, 8))
         opts = _libbpf.batch_opts()
-        result: list[tuple[bytes, bytes]] = []
+        result: list[tuple[bytes, bytes, int]] = []
         first = True
         while True:
             count = _libbpf.u32_in(chunk)
@@ -180,10 +190,9 @@ class BpfMap:
                 if first and err in _NO_BATCH:
                     raise _NoBatch
                 raise MapError(f"batch lookup in map '{self.name}'", errno=err)
-            kraw, vraw = keys.raw, values.raw
-            for i in range(count.value):
-                result.append((kraw[i * ksize:(i + 1) * ksize],
-                               vraw[i * vsize:(i + 1) * vsize]))
+            n = count.value
+            if n:
+                result.append((keys.raw[:n * ksize], values.raw[:n * vsize], n))
             if rc < 0:          # ENOENT: that was the last chunk
                 return result
             first = False
