@@ -25,6 +25,8 @@ _EXPORTS = {
     "AttachOptions": "eunomia.attach_plan",
     "Record": "eunomia.decode",
     "open_pinned_map": "eunomia.maps",
+    "KernelSymbols": "eunomia.symbols",
+    "UserSymbols": "eunomia.symbols",
     "LpmKey": "eunomia.maps",
     "BTF": "eunomia.btf",
     "Histogram": "eunomia.output.histogram",
@@ -48,10 +50,15 @@ _EXPORTS = {
     "PermissionDeniedError": "eunomia.errors",
 }
 
-__all__ = ["__version__", *(str(name) for name in _EXPORTS)]  # noqa: PLE0604
+# submodules reachable as attributes: eunomia.features.kprobes(), eunomia.maps.HashMap
+_SUBMODULES = ("features", "maps", "symbols")
+
+__all__ = ["__version__", *(str(name) for name in _EXPORTS), *_SUBMODULES]  # noqa: PLE0604
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"eunomia.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'eunomia' has no attribute '{name}'")

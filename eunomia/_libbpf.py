@@ -59,6 +59,18 @@ class BatchOpts(ctypes.Structure):
     _fields_ = [("sz", c_size_t), ("elem_flags", c_u64), ("flags", c_u64)]
 
 
+class ProgLoadOpts(ctypes.Structure):
+    """struct bpf_prog_load_opts of libbpf 1.1."""
+    _fields_ = [("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_int),
+                ("prog_btf_fd", c_u32), ("prog_flags", c_u32), ("prog_ifindex", c_u32),
+                ("kern_version", c_u32), ("attach_btf_id", c_u32), ("attach_prog_fd", c_u32),
+                ("attach_btf_obj_fd", c_u32), ("fd_array", c_void_p),
+                ("func_info", c_void_p), ("func_info_cnt", c_u32),
+                ("func_info_rec_size", c_u32), ("line_info", c_void_p),
+                ("line_info_cnt", c_u32), ("line_info_rec_size", c_u32),
+                ("log_level", c_u32), ("log_size", c_u32), ("log_buf", c_char_p)]
+
+
 PROG_INFO_SIZE = 232          # sizeof(struct bpf_prog_info) in the 6.x UAPI (libbpf 1.1)
 
 PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
@@ -116,6 +128,9 @@ _PROTOTYPES = {
     "bpf_map_update_batch": (c_int, [c_int, c_void_p, c_void_p, ctypes.POINTER(c_u32),
                                      ctypes.POINTER(BatchOpts)]),
     "bpf_obj_get": (c_int, [c_char_p]),
+    "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t,
+                              ctypes.POINTER(ProgLoadOpts)]),
+    "bpf_map_create": (c_int, [c_int, c_char_p, c_u32, c_u32, c_u32, c_void_p]),
     "bpf_obj_pin": (c_int, [c_int, c_char_p]),
     "bpf_btf_get_fd_by_id": (c_int, [c_u32]),
     "user_ring_buffer__new": (c_void_p, [c_int, c_void_p]),
@@ -323,6 +338,25 @@ def btf_raw_by_id(btf_id: int) -> bytes:
         return data.raw[:size]
     finally:
         os.close(fd)
+
+
+def prog_load(prog_type: int, insns: bytes, expected_attach_type: int = 0,
+              attach_btf_id: int = 0) -> int:
+    """bpf_prog_load of raw instructions (feature probes); the fd, or -errno."""
+    opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts),
+                        expected_attach_type=expected_attach_type,
+                        attach_btf_id=attach_btf_id)
+    code = ctypes.create_string_buffer(insns, len(insns))
+    fd = lib.bpf.bpf_prog_load(prog_type, b"eunomia_probe", b"GPL", code, len(insns) // 8,
+                               ctypes.byref(opts))
+    return fd if fd >= 0 else -(errno_now() or -fd)
+
+
+def map_create(map_type: int, key_size: int, value_size: int, max_entries: int) -> int:
+    """bpf_map_create without options; the fd, or -errno."""
+    fd = lib.bpf.bpf_map_create(map_type, b"eunomia_probe", key_size, value_size,
+                                max_entries, None)
+    return fd if fd >= 0 else -(errno_now() or -fd)
 
 
 def copy_buffer(dest, src) -> None:

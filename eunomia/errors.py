@@ -42,6 +42,10 @@ class ArgumentError(EunomiaError):
     """A value given for a program's global variable (a flag) is not acceptable."""
 
 
+class SymbolError(EunomiaError):
+    """Symbols can't be read: kallsyms hidden, a process gone, a file unreadable."""
+
+
 class NotSupportedError(EunomiaError):
     """The running kernel lacks a feature; `feature` names it, `hint` says what to use."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,15 +39,15 @@ def test_events_from_both_maps_read_as_mapping_and_attributes(package):
         prog.attach()
         ping(3)
         got = {"pings": [], "perf_pings": []}
-        for name in got:
+        for name, events in got.items():
             for ev in prog.events(timeout=2.0, map=name):
-                got[name].append(ev)
-                if len(got[name]) == 3:
+                events.append(ev)
+                if len(events) == 3:
                     break
         for name, events in got.items():
             assert [ev.seq for ev in events] == [0, 1, 2], name
             assert all(ev["pid"] == os.getpid() == ev.pid for ev in events)
-            assert events[0].comm == open("/proc/self/comm").read().strip()[:15]
+            assert events[0].comm == Path("/proc/self/comm").read_text().strip()[:15]
 
 
 def test_callbacks_and_poll(package):

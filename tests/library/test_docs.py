@@ -25,7 +25,7 @@ def python_blocks() -> list[tuple[str, str]]:
     """(section heading, code) of every python block."""
     blocks, heading = [], ""
     for match in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```$", DOC.read_text(),
-                             re.M | re.S):
+                             re.MULTILINE | re.DOTALL):
         if match.group(1):
             heading = match.group(1).lstrip("# ")
         else:
@@ -39,7 +39,8 @@ def run_block(code: str) -> str:
     os.chdir(ROOT)
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})
+            # running the docs' own examples is the point of this test
+            exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})  # noqa: S102
     finally:
         os.chdir(cwd)
     return out.getvalue()
@@ -52,7 +53,7 @@ def test_every_python_block_runs():
     for heading, code in blocks:
         try:
             outputs.setdefault(heading, []).append(run_block(code))
-        except Exception as exc:      # name the block that broke
+        except Exception as exc:  # noqa: BLE001 (any failure: name the block that broke)
             pytest.fail(f"docs/library.md block under '{heading}' failed: {exc!r}\n{code}")
     first_event = outputs["Events"][0].split()
     assert first_event[0] == first_event[-1] == "True"        # our pid, a good fd
@@ -64,4 +65,7 @@ def test_every_python_block_runs():
     assert outputs["Pinning"][0].strip() == "kept"
     assert "distribution" in outputs["Histograms"][0]
     assert "pid = 1, comm = sh" in outputs["Histograms"][0]
+    assert outputs["Symbols and stacks"][0].splitlines()[0] == "vfs_read+0x10"
+    assert "getpid+0x0 [libc" in outputs["Symbols and stacks"][0]
+    assert "kprobes" in outputs["Feature probes"][0]
     assert "package has no global variable 'no_such_flag'" in outputs["Errors"][0]
