@@ -95,6 +95,8 @@ _PROTOTYPES = {
     "bpf_program__attach_uprobe_opts": (c_void_p, [c_void_p, c_int, c_char_p, c_size_t,
                                                    ctypes.POINTER(UprobeOpts)]),
     "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
+    "bpf_program__attach_tracepoint": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+    "bpf_program__attach_kprobe": (c_void_p, [c_void_p, c_bool, c_char_p]),
     "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
     "bpf_tc_hook_create": (c_int, [ctypes.POINTER(TcHook)]),
     "bpf_tc_hook_destroy": (c_int, [ctypes.POINTER(TcHook)]),

@@ -7,6 +7,7 @@ import struct
 from .. import _libbpf
 from .attach.generic import by_section
 from .attach.perf_event import perf_event
+from .attach.probes import kprobe, tracepoint
 from .attach.tc import tc
 from .attach.uprobe import uprobe
 from .attach.xdp import xdp
@@ -63,6 +64,15 @@ class BpfProgram:
         """A u(ret)probe on `symbol` (+`offset`) in `binary`: a path, a program on $PATH
         or a bare library name such as "libc.so.6"; pid -1 means every process."""
         return self._keep(uprobe(self, binary, symbol, offset, pid, retprobe))
+
+    def attach_tracepoint(self, category: str, name: str) -> Link:
+        """The tracepoint `category:name`, chosen at run time (for a bare SEC("tp"))."""
+        return self._keep(tracepoint(self, category, name))
+
+    def attach_kprobe(self, function: str, retprobe: bool = False) -> Link:
+        """A k(ret)probe on kernel function `function`, chosen at run time;
+        NotSupportedError on kernels without kprobes."""
+        return self._keep(kprobe(self, function, retprobe))
 
     def attach_xdp(self, ifindex: int | str = "lo") -> Link:
         """XDP on an interface, by index or name (default the loopback)."""

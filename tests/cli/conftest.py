@@ -78,11 +78,14 @@ def fixture_package(build_dir):
 
 
 class Ecli:
-    """A running `ecli run`: its stdout lines are collected in the background."""
+    """A running `ecli run` (or another `command`): its stdout lines are collected in the
+    background."""
 
-    def __init__(self, args: list[str], prefix: tuple[str, ...] = ()):
+    def __init__(self, args: list[str], prefix: tuple[str, ...] = (),
+                 command: list[str] | None = None):
         self.args = args
-        self.proc = subprocess.Popen([*prefix, *ECLI, "run", *args], stdout=subprocess.PIPE,
+        command = [*ECLI, "run"] if command is None else command
+        self.proc = subprocess.Popen([*prefix, *command, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: list[str] = []
         self.errors: list[str] = []
@@ -143,11 +146,13 @@ class Ecli:
 
 @pytest.fixture
 def ecli():
-    """Starts `ecli run ARGS...`; every process started is stopped at the end of the test."""
+    """Starts `ecli run ARGS...` (or `command` ARGS...); every process started is stopped
+    at the end of the test."""
     started: list[Ecli] = []
 
-    def start(*args: str, prefix: tuple[str, ...] = ()) -> Ecli:
-        proc = Ecli([str(a) for a in args], prefix)
+    def start(*args: str, prefix: tuple[str, ...] = (),
+              command: list[str] | None = None) -> Ecli:
+        proc = Ecli([str(a) for a in args], prefix, command)
         started.append(proc)
         return proc
     yield start

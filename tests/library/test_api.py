@@ -105,3 +105,17 @@ def test_autoload_leaves_a_program_out(package):
         assert prog.programs["send_ping"].fd < 0
         prog.attach()
         assert "send_ping" not in prog.links
+
+
+def test_targets_chosen_at_run_time(library_package):
+    with library_package("maps").open(targ_tgid=os.getpid()) as prog:
+        program = prog.programs["exercise"]
+        with pytest.raises(eunomia.AttachError, match="tracepoint 'sched/nope' does not"):
+            program.attach_tracepoint("sched", "nope")
+        if not eunomia.features.kprobes():
+            with pytest.raises(eunomia.NotSupportedError, match="no kprobes"):
+                program.attach_kprobe("vfs_read")
+        link = program.attach_tracepoint("syscalls", "sys_enter_getppid")
+        os.getppid()
+        link.detach()
+        assert prog.maps["results"][5] > 0          # the stack slot: the program ran
