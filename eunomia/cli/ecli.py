@@ -1,6 +1,8 @@
 """`ecli`: run eunomia packages.
 
     ecli run [-j] [--duration SEC] [-v] PACKAGE [PROGRAM-FLAGS...]
+    ecli server [--addr A] [--port P] [--token-file F] [--tls-cert C --tls-key K]
+    ecli client [-e URL] [--token-file F] [--json] start|list|log|pause|resume|stop ...
 
 Errors print as one line on stderr with exit code 1; the library's exceptions never reach
 the user as a traceback.
@@ -12,9 +14,11 @@ import argparse
 import sys
 
 from ..errors import EunomiaError, VerifierError
+from .client import add_client_parser, run_client
 from .logs import setup_logging
 from .program_flags import FlagParser
 from .run import add_run_options, load_package_argument, run_package
+from .server import add_server_parser, run_server
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
 
@@ -23,6 +27,7 @@ EXAMPLES = """examples:
   ecli run --json examples/opensnoop/package.json --targ_pid 42
   ecli run examples/opensnoop/package.json --help     # the program's own flags
   curl -s http://host/pkg.json | ecli run -
+  ecli server &  ecli client start examples/exitsnoop/package.json  # run it remotely
 """
 
 
@@ -43,6 +48,8 @@ def _top_parser() -> argparse.ArgumentParser:
                           "or - for standard input")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
                      help="the program's own flags")
+    add_server_parser(commands)
+    add_client_parser(commands)
     return parser
 
 
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in ("server", "client"):
+        return _serve_or_call(args)
     # Run options may also follow PACKAGE, so the program's parser sees every argument
     # except the package itself.
     rest = argv[1:]
@@ -85,6 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (`ecli run ... | head`): not an error.
+        sys.stderr.close()
+        return 0
+
+
+def _serve_or_call(args) -> int:
+    setup_logging(getattr(args, "verbose", False))
+    try:
+        return run_server(args) if args.command == "server" else run_client(args)
+    except EunomiaError as exc:
+        _report(exc, verbose=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
         sys.stderr.close()
         return 0
 

@@ -147,16 +147,19 @@ def _read_trace(fd: int) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _report_losses(sources) -> None:
+def report_losses(sources, warn=None) -> None:
+    """Reports new perf-buffer losses and nearly full ring buffers (each once) through
+    `warn` (default: ecli's stderr)."""
+    warn = warn or _warn
     for source in sources:
         lost = source.lost
         if lost > source.lost_reported:
-            _warn(f"lost {lost - source.lost_reported} events from map '{source.map_name}' "
+            warn(f"lost {lost - source.lost_reported} events from map '{source.map_name}' "
                   f"({lost} in all): the consumer fell behind")
             source.lost_reported = lost
         fill = getattr(source.reader, "fill_ratio", 0.0)
         if fill >= 0.9 and not source.warned_full:
-            _warn(f"ring buffer '{source.map_name}' was {fill:.0%} full: the kernel side "
+            warn(f"ring buffer '{source.map_name}' was {fill:.0%} full: the kernel side "
                   "drops events when it is full (make the map larger)")
             source.warned_full = True
 
@@ -216,7 +219,7 @@ def _loop(loaded, sources, samplers, args, stop, trace_fd, out) -> None:
         if sources:
             for source, raws in loaded.read_raw(wait):
                 lines.extend(printer.records(source, raws, wall))
-            _report_losses(sources)
+            report_losses(sources)
         elif trace_fd is not None:
             select.select([trace_fd], [], [], wait)
         elif wait > 0:

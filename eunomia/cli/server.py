@@ -1,0 +1,72 @@
+"""`ecli server`: serve the task API until SIGINT/SIGTERM, then stop every task."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import ArgumentError
+
+
+def add_server_parser(commands) -> None:
+    server = commands.add_parser(
+        "server", help="run packages pushed over HTTP (see `ecli client`)",
+        description="Serve eunomia-bpf's task API: clients start, watch, pause, resume and "
+                    "stop packages. Listens on loopback by default; any other address "
+                    "needs --token-file.",
+        epilog="examples:\n  ecli server\n  ecli server --addr 0.0.0.0 --token-file "
+               "/etc/eunomia/token --tls-cert cert.pem --tls-key key.pem",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    server.add_argument("--addr", default="127.0.0.1", help="address to listen on "
+                        "(default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8527, help="port (default 8527; 0 "
+                        "picks a free one)")
+    server.add_argument("--token-file", metavar="FILE", help="bearer token clients must "
+                        "send (required beyond loopback)")
+    server.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this "
+                        "certificate (with --tls-key)")
+    server.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    server.add_argument("--max-tasks", type=int, default=32, help="tasks at once "
+                        "(default 32)")
+    server.add_argument("--body-limit", type=int, default=16 << 20, metavar="BYTES",
+                        help="largest request body (default 16 MiB)")
+    server.add_argument("--log-entries", type=int, default=10_000, help="log entries kept "
+                        "per task (default 10000; older ones are dropped and counted)")
+    server.add_argument("-v", "--verbose", action="store_true", help="log every request")
+
+
+def read_token(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ArgumentError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if not token:
+        raise ArgumentError(f"the token file {path} is empty")
+    return token
+
+
+def run_server(args) -> int:
+    from ..server import Server, TaskManager
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ArgumentError("--tls-cert and --tls-key go together")
+    tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries)
+    server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
+                    body_limit=args.body_limit,
+                    tls=(args.tls_cert, args.tls_key) if args.tls_cert else None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start_in_thread()
+    print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.shutdown_all()
+        print("ecli server: stopped every task", file=sys.stderr, flush=True)
+    return 0
