@@ -1,0 +1,120 @@
+"""`eunomia-exporter`: serve the metrics of the programs in a config file.
+
+    eunomia-exporter -c config.yaml                    # http://127.0.0.1:8526/metrics
+    eunomia-exporter -c config.yaml --listen 0.0.0.0:9435 --token-file /etc/eunomia/token
+    eunomia-exporter -c config.yaml --check            # validate only, load nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..errors import ArgumentError, EunomiaError
+from .logs import setup_logging
+from .server import read_token
+
+EXAMPLES = """examples:
+  eunomia-exporter -c examples/exporter/opensnoop.yaml
+  eunomia-exporter -c config.yaml --listen 0.0.0.0:9435 --token-file /etc/eunomia/token
+  eunomia-exporter -c config.yaml --otlp http://127.0.0.1:4318/v1/metrics
+  eunomia-exporter -c config.yaml --check
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eunomia-exporter", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the eBPF programs of a config file and expose their events and "
+                    "maps as Prometheus metrics (and over OTLP).")
+    p.add_argument("-c", "--config", required=True, help="config file (YAML or JSON, "
+                   "eunomia-bpf's exporter format)")
+    p.add_argument("--listen", default="127.0.0.1:8526", metavar="ADDR:PORT",
+                   help="where to serve /metrics (default 127.0.0.1:8526; beyond loopback "
+                        "needs --token-file)")
+    p.add_argument("--token-file", metavar="FILE", help="bearer token for /metrics and the "
+                   "management endpoints (POST /start, POST /stop, GET /list need one)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS (with --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument("--max-series", type=int, default=10_000, metavar="N",
+                   help="series per metric before new label sets are dropped and counted "
+                        "(default 10000; a metric's max_series overrides it)")
+    p.add_argument("--bpf-stats", action="store_true", help="turn on the kernel's BPF run "
+                   "statistics and export each program's run count and time")
+    p.add_argument("--otlp", metavar="ENDPOINT", help="also push the metrics over "
+                   "OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/metrics")
+    p.add_argument("--otlp-interval", type=float, default=10.0, metavar="SEC",
+                   help="seconds between OTLP pushes (default 10)")
+    p.add_argument("--check", action="store_true", help="validate the config (packages, "
+                   "flags, fields, decoders) without loading anything, then exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ArgumentError(f"--listen wants ADDR:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def serve(args) -> int:
+    from ..exporter import Exporter, load_config
+    from ..exporter.http import ExporterServer
+
+    if args.max_series < 1:
+        raise ArgumentError("--max-series must be at least 1")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ArgumentError("--tls-cert and --tls-key go together")
+    host, port = split_listen(args.listen)
+    token = read_token(args.token_file)
+    config = load_config(args.config, args.max_series)
+    if args.check:
+        metrics = sum(len(p.metrics) for p in config.programs)
+        print(f"{args.config}: OK ({len(config.programs)} program(s), {metrics} metric(s))")
+        return 0
+    from ..server.jsonhttp import check_bind
+    check_bind(host, token)        # before anything is loaded
+    exporter = Exporter(bpf_stats=args.bpf_stats)
+    pusher = server = None
+    try:
+        exporter.start_all(config.programs)
+        server = ExporterServer(exporter, host, port, token,
+                                (args.tls_cert, args.tls_key) if args.tls_cert else None,
+                                args.max_series)
+        if args.otlp:
+            from ..exporter.otlp import OtlpPusher
+            pusher = OtlpPusher(exporter, args.otlp, args.otlp_interval).start()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        server.start_in_thread()
+        print(f"eunomia-exporter: serving {server.url}/metrics", file=sys.stderr, flush=True)
+        stop.wait()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if pusher is not None:
+            pusher.close()
+        exporter.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return serve(args)
+    except EunomiaError as exc:
+        print(f"eunomia-exporter: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""The exporter's configuration (eunomia-bpf's format, YAML or JSON), parsed and checked
+against each package's BTF without touching the kernel.
+
+    programs:
+      - name: opensnoop
+        compiled_ebpf_filename: ../opensnoop/package.json    # or ebpf_data: <package text>
+        args: ["--targ_uid", "1000"]
+        metrics:
+          counters:   [{name, description, labels, value?, map?, max_series?}]
+          histograms: [{name, description, labels, value, buckets}]          # from events
+                      [{name, description, map, slots?, type?, sum?, labels}] # from a map
+          gauges:     [{name, description, map, value?, labels}]              # from a map
+
+Every error names the file, the program and the entry that is wrong, in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..btf import Array, Const, Datasec, Ptr, Struct, Typedef, Union, Var, Volatile
+from ..errors import ArgumentError, EunomiaError
+from ..events import record_type_id
+from ..package import Package
+from .decoders import DecoderError, decoder_chain
+
+DEFAULT_MAX_SERIES = 10_000
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+EVENT_MAP_TYPES = {4: "perf_event_array", 27: "ringbuf"}
+
+
+class ConfigError(ArgumentError):
+    """The configuration is wrong; the message names the file, program and entry."""
+
+
+@dataclass
+class Label:
+    name: str
+    field: str
+    decode: Any             # value -> label text; raises decoders.Drop
+
+
+@dataclass
+class Metric:
+    """One metric of one program. `source` is "event" (updated per record of `map`) or
+    "map" (read from `map` at scrape time)."""
+
+    kind: str               # counter | histogram | gauge
+    name: str
+    description: str
+    labels: list[Label]
+    source: str
+    map: str
+    value: str | None = None
+    buckets: list[float] = field(default_factory=list)    # event histograms
+    slots: str | None = None                                # map histograms
+    slot_type: str = "log2"
+    base: int = 0
+    step: int = 1
+    sum: str | None = None
+    max_series: int = DEFAULT_MAX_SERIES
+
+
+@dataclass
+class ProgramConfig:
+    name: str
+    package: Package
+    args: list[str]
+    metrics: list[Metric]
+
+
+@dataclass
+class ExporterConfig:
+    programs: list[ProgramConfig]
+    path: str = "<config>"
+
+
+def load_config(path: str, max_series: int = DEFAULT_MAX_SERIES) -> ExporterConfig:
+    """Reads and checks a config file (YAML or JSON)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not YAML or JSON{where}: "
+                          f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("programs"), list):
+        raise ConfigError(f"{path}: needs a 'programs' list")
+    unknown = sorted(set(data) - {"programs"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{unknown[0]}'")
+    base = Path(path).resolve().parent
+    programs = [parse_program(entry, f"{path}: programs[{i}]", base, max_series)
+                for i, entry in enumerate(data["programs"])]
+    if not programs:
+        raise ConfigError(f"{path}: 'programs' is empty")
+    check_unique_metrics(programs, path)
+    return ExporterConfig(programs, path)
+
+
+def check_unique_metrics(programs: list[ProgramConfig], where: str) -> None:
+    seen: dict[str, str] = {}
+    for program in programs:
+        for metric in program.metrics:
+            if metric.name in seen:
+                raise ConfigError(f"{where}: program '{program.name}': metric "
+                                  f"'{metric.name}' is also defined by program "
+                                  f"'{seen[metric.name]}'")
+            seen[metric.name] = program.name
+
+
+def parse_program(entry, where: str, base: Path | None = None,
+                  max_series: int = DEFAULT_MAX_SERIES) -> ProgramConfig:
+    """One `programs` entry (also the body of the management POST /start)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: needs a 'name'")
+    where = f"{where} ({name})"
+    unknown = sorted(set(entry) - {"name", "compiled_ebpf_filename", "ebpf_data", "args",
+                                   "metrics"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
+    package = _package(entry, where, base)
+    args = entry.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, (str, int)) for a in args):
+        raise ConfigError(f"{where}: 'args' must be a list of strings")
+    args = [str(a) for a in args]
+    _check_args(package, args, where)
+    metrics_entry = entry.get("metrics") or {}
+    if not isinstance(metrics_entry, dict):
+        raise ConfigError(f"{where}: 'metrics' must be a mapping")
+    unknown = sorted(set(metrics_entry) - {"counters", "histograms", "gauges"})
+    if unknown:
+        raise ConfigError(f"{where}: metrics: unknown kind '{unknown[0]}' (counters, "
+                          "histograms, gauges)")
+    layout = PackageLayout(package)
+    metrics = []
+    for kind_plural, kind in (("counters", "counter"), ("histograms", "histogram"),
+                              ("gauges", "gauge")):
+        entries = metrics_entry.get(kind_plural) or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"{where}: metrics.{kind_plural} must be a list")
+        for i, metric in enumerate(entries):
+            metrics.append(_metric(kind, metric, f"{where}: metrics.{kind_plural}[{i}]",
+                                   layout, max_series))
+    if not metrics:
+        raise ConfigError(f"{where}: defines no metrics")
+    return ProgramConfig(name, package, args, metrics)
+
+
+def _package(entry: dict, where: str, base: Path | None) -> Package:
+    filename, data = entry.get("compiled_ebpf_filename"), entry.get("ebpf_data")
+    if (filename is None) == (data is None):
+        raise ConfigError(f"{where}: give one of 'compiled_ebpf_filename' or 'ebpf_data'")
+    try:
+        if filename is not None:
+            path = Path(str(filename))
+            if not path.is_absolute() and base is not None:
+                path = base / path      # relative to the config file, as Prometheus does
+            if not path.exists():
+                raise ConfigError(f"{where}: compiled_ebpf_filename: no file {path} (build "
+                                  "it with ecc)")
+            package = Package.load(str(path))
+        else:
+            package = Package.load(data if isinstance(data, (str, bytes)) else json.dumps(data))
+        package.btf()
+    except ConfigError:
+        raise
+    except EunomiaError as exc:
+        raise ConfigError(f"{where}: the package: {exc}") from None
+    return package
+
+
+def _check_args(package: Package, args: list[str], where: str) -> None:
+    from ..cli.run import program_parser
+    parser, _ = program_parser(package)
+    try:
+        parser.parse_args(args)
+    except EunomiaError as exc:
+        raise ConfigError(f"{where}: args: {exc}") from None
+
+
+class PackageLayout:
+    """What a package's maps carry, from its BTF: event record structs, map key and value
+    types, map types."""
+
+    def __init__(self, package: Package):
+        self.package = package
+        self.btf = package.btf()
+        self.maps = self._maps()
+
+    def _maps(self) -> dict[str, dict]:
+        maps = {}
+        for t in self.btf.types:
+            if not isinstance(t, Datasec) or t.name != ".maps":
+                continue
+            for info in t.vars:
+                var = self.btf[info.type]
+                if not isinstance(var, Var):
+                    continue
+                _, body = self.btf.resolve(var.type)
+                members = {m.name: m.type for m in getattr(body, "members", ())}
+                maps[var.name] = {"type": self._array_len(members.get("type")),
+                                  "key": self._pointee(members.get("key")),
+                                  "value": self._pointee(members.get("value"))}
+        return maps
+
+    def _pointee(self, type_id):
+        if type_id is None:
+            return None
+        ptr = self.btf[type_id]
+        return ptr.type if isinstance(ptr, Ptr) else None
+
+    def _array_len(self, type_id) -> int | None:
+        target = self._pointee(type_id)
+        array = self.btf[target] if target is not None else None
+        return array.nelems if isinstance(array, Array) else None
+
+    def event_maps(self) -> list[str]:
+        return [name for name, m in self.maps.items() if m["type"] in EVENT_MAP_TYPES]
+
+    def record_fields(self, map_name: str) -> dict[str, int]:
+        type_id, _ = record_type_id(self.package, self.btf, map_name)
+        return self.fields(type_id)
+
+    def fields(self, type_id: int | None) -> dict[str, int]:
+        """Member name -> type id of a struct (empty for a scalar)."""
+        if type_id is None:
+            return {}
+        _, t = self.btf.resolve(type_id)
+        if isinstance(t, (Struct, Union)):
+            return {m.name: m.type for m in t.members if m.name}
+        return {}
+
+    def size(self, type_id: int) -> int:
+        return self.btf.sizeof(type_id)
+
+    def is_array(self, type_id: int) -> bool:
+        t = self.btf[type_id]
+        while isinstance(t, (Typedef, Const, Volatile)):
+            t = self.btf[t.type]
+        return isinstance(t, Array)
+
+
+def _metric(kind: str, entry, where: str, layout: PackageLayout, max_series: int) -> Metric:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    name = entry.get("name")
+    if not isinstance(name, str) or not METRIC_NAME.match(name):
+        raise ConfigError(f"{where}: 'name' must be a Prometheus metric name, not {name!r}")
+    where = f"{where} ({name})"
+    allowed = {"name", "description", "labels", "value", "map", "max_series", "buckets",
+               "slots", "type", "base", "step", "sum"}
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
+    description = str(entry.get("description") or name)
+    limit = entry.get("max_series", max_series)
+    if not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"{where}: 'max_series' must be a positive integer")
+    from_map = kind == "gauge" or (kind == "histogram" and "value" not in entry)
+    if from_map:
+        return _map_metric(kind, entry, where, layout, name, description, limit)
+    event_maps = layout.event_maps()
+    map_name = entry.get("map")
+    if map_name is None:
+        if len(event_maps) != 1:
+            raise ConfigError(f"{where}: say which map's events to count with 'map' (one "
+                              f"of {', '.join(event_maps) or 'none: the package sends no events'})")
+        map_name = event_maps[0]
+    elif map_name not in event_maps:
+        raise ConfigError(f"{where}: map '{map_name}' sends no events (event maps: "
+                          f"{', '.join(event_maps) or 'none'})")
+    try:
+        fields = layout.record_fields(map_name)
+    except EunomiaError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    labels = _labels(entry.get("labels"), where, fields, layout)
+    value = entry.get("value")
+    if value is not None:
+        _field(value, fields, where, "value")
+    buckets: list[float] = []
+    if kind == "histogram":
+        buckets = parse_buckets(entry.get("buckets", "exp2"), where)
+    return Metric(kind, name, description, labels, "event", map_name, value=value,
+                  buckets=buckets, max_series=limit)
+
+
+def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
+    map_name = entry.get("map")
+    if map_name not in layout.maps or layout.maps[map_name]["type"] in EVENT_MAP_TYPES:
+        plain = [n for n, m in layout.maps.items() if m["type"] not in EVENT_MAP_TYPES]
+        what = "a histogram needs 'value' (a field of the events) or 'map'" if (
+            kind == "histogram" and map_name is None) else "'map' must name a map"
+        raise ConfigError(f"{where}: {what} (maps read at scrape time: "
+                          f"{', '.join(plain) or 'none'})")
+    found = layout.maps[map_name]
+    key_fields = layout.fields(found["key"])
+    if not key_fields and found["key"] is not None:
+        key_fields = {"key": found["key"]}     # a scalar key: label it `from: key`
+    value_fields = layout.fields(found["value"])
+    labels = _labels(entry.get("labels"), where, key_fields, layout, what="key")
+    metric = Metric(kind, name, description, labels, "map", map_name, max_series=limit)
+    if kind == "gauge":
+        value = entry.get("value")
+        if value is not None:
+            _field(value, value_fields, where, "value", what="value")
+        elif value_fields:
+            raise ConfigError(f"{where}: map '{map_name}' holds a struct: say which field "
+                              f"with 'value' ({', '.join(value_fields)})")
+        metric.value = value
+        return metric
+    slots = entry.get("slots")
+    if slots is None and value_fields:
+        slots = "slots" if "slots" in value_fields else None
+        if slots is None:
+            raise ConfigError(f"{where}: say which array of map '{map_name}' holds the "
+                              f"slots with 'slots' ({', '.join(value_fields)})")
+    if slots is not None:
+        _field(slots, value_fields, where, "slots", what="value")
+        array_type = value_fields[slots]
+    else:
+        array_type = found["value"]
+    if not layout.is_array(array_type):
+        raise ConfigError(f"{where}: the slots of map '{map_name}' must be an array")
+    metric.slots = slots
+    metric.slot_type = entry.get("type", "log2")
+    if metric.slot_type not in ("log2", "linear"):
+        raise ConfigError(f"{where}: 'type' is log2 or linear, not {metric.slot_type!r}")
+    for key in ("base", "step"):
+        if not isinstance(entry.get(key, 0), int):
+            raise ConfigError(f"{where}: '{key}' must be an integer")
+    metric.base, metric.step = entry.get("base", 0), entry.get("step", 1)
+    if metric.step < 1:
+        raise ConfigError(f"{where}: 'step' must be at least 1")
+    if entry.get("sum") is not None:
+        _field(entry["sum"], value_fields, where, "sum", what="value")
+        metric.sum = entry["sum"]
+    return metric
+
+
+def _field(name, fields: dict, where: str, key: str, what: str = "event") -> None:
+    if name not in fields:
+        known = ", ".join(fields) or "none: it is not a struct"
+        raise ConfigError(f"{where}: {key}: no field '{name}' in the {what} ({known})")
+
+
+def _labels(entries, where: str, fields: dict, layout: PackageLayout,
+            what: str = "event") -> list[Label]:
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: 'labels' must be a list")
+    labels = []
+    for i, entry in enumerate(entries):
+        here = f"{where}: labels[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not LABEL_NAME.match(str(entry.get("name", ""))):
+            raise ConfigError(f"{here}: needs a 'name' that is a Prometheus label name")
+        unknown = sorted(set(entry) - {"name", "from", "decoders"})
+        if unknown:
+            raise ConfigError(f"{here}: unknown key '{unknown[0]}'")
+        source = entry.get("from", entry["name"])
+        _field(source, fields, here, "from", what=what)
+        try:
+            decode = decoder_chain(entry.get("decoders") or [], layout.size(fields[source]))
+        except DecoderError as exc:
+            raise ConfigError(f"{here}: {exc}") from None
+        labels.append(Label(entry["name"], source, decode))
+    names = [label.name for label in labels]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: a label name is used twice")
+    return labels
+
+
+def parse_buckets(spec, where: str) -> list[float]:
+    """exp2 | {type: exp2, count} | {type: linear, start, width, count} | [bounds...]:
+    the upper bounds of the buckets (+Inf is implied)."""
+    if spec == "exp2":
+        spec = {"type": "exp2"}
+    if isinstance(spec, list):
+        if not spec or not all(isinstance(b, (int, float)) for b in spec) or \
+                sorted(spec) != spec or len(set(spec)) != len(spec):
+            raise ConfigError(f"{where}: explicit buckets must be increasing numbers")
+        return [float(b) for b in spec]
+    if not isinstance(spec, dict) or spec.get("type") not in ("exp2", "linear"):
+        raise ConfigError(f"{where}: 'buckets' is exp2, {{type: exp2, count: N}}, "
+                          "{type: linear, start, width, count} or a list of bounds")
+    count = spec.get("count", 64 if spec["type"] == "exp2" else 10)
+    if not isinstance(count, int) or not 1 <= count <= 1000:
+        raise ConfigError(f"{where}: buckets.count must be in 1..1000")
+    if spec["type"] == "exp2":
+        return [float(1 << i) for i in range(count)]
+    start, width = spec.get("start", 0), spec.get("width", 1)
+    if not isinstance(start, (int, float)) or not isinstance(width, (int, float)) or \
+            width <= 0:
+        raise ConfigError(f"{where}: linear buckets need a number 'start' and a positive "
+                          "'width'")
+    return [float(start + width * i) for i in range(count)]

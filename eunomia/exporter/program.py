@@ -1,0 +1,210 @@
+"""One configured program running for the exporter: its events update counters and
+histograms as they arrive; its maps are read when metrics are collected."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ..attach_plan import AttachOptions
+from ..cli.program_flags import chosen_values
+from ..cli.run import program_parser
+from ..errors import EunomiaError
+from ..loaded import LoadedPackage
+from ..output.histogram import linear_histogram, log2_histogram
+from .config import Metric, ProgramConfig
+from .decoders import Drop
+from .metrics import EventCounter, EventHistogram, HistogramPoint, SelfCounters, Snapshot
+
+log = logging.getLogger("eunomia.exporter")
+POLL_SECONDS = 0.1
+
+
+def _number(value) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return value
+    raise TypeError(f"not a number: {value!r}")
+
+
+class RunningProgram:
+    """Opens, loads and attaches a program (raising if any of it fails), then reads its
+    events in a thread of its own until stopped."""
+
+    def __init__(self, program_id: int, config: ProgramConfig, counters: SelfCounters):
+        self.id = program_id
+        self.config = config
+        self.name = config.name
+        self.counters = counters
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._event_metrics: dict[str, list[tuple[Metric, Any]]] = {}
+        self._map_metrics = [m for m in config.metrics if m.source == "map"]
+        for metric in config.metrics:
+            if metric.source == "event":
+                store = (EventCounter(metric.max_series) if metric.kind == "counter"
+                         else EventHistogram(metric.max_series, metric.buckets))
+                self._event_metrics.setdefault(metric.map, []).append((metric, store))
+        parser, dests = program_parser(config.package)
+        args = parser.parse_args(config.args)
+        self.loaded = LoadedPackage.open(config.package, chosen_values(args, dests))
+        try:
+            self.loaded.attach(options=AttachOptions(ifname=args.ifname, pid=args.pid,
+                                                     binary=args.binary,
+                                                     sample_freq=args.sample_freq))
+            self._sources = [s for s in self.loaded.event_sources()
+                             if s.map_name in self._event_metrics]
+            self._maps = {m.map: self.loaded.maps[m.map] for m in self._map_metrics}
+        except BaseException:
+            self.loaded.close()
+            raise
+        self._thread = threading.Thread(target=self._run, name=f"exporter-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- events ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not self._sources:
+                    self._stopping.wait(POLL_SECONDS)
+                    continue
+                for source, raws in self.loaded.read_raw(POLL_SECONDS):
+                    self._count(source, raws)
+                for source in self._sources:
+                    self.counters.set_at_least("eunomia_exporter_lost_events",
+                                               (self.name, source.map_name), source.lost)
+        except EunomiaError as exc:
+            log.error("program '%s' stopped reading events: %s", self.name, exc)
+
+    def _count(self, source, raws: list) -> None:
+        decode = source.codec.decode
+        metrics = self._event_metrics.get(source.map_name, ())
+        self.counters.add("eunomia_exporter_events", (self.name, source.map_name), len(raws))
+        with self._lock:
+            for raw in raws:
+                record = decode(raw)
+                for metric, store in metrics:
+                    labels = self._labels(metric, record)
+                    if labels is None:
+                        continue
+                    try:
+                        amount = 1 if metric.value is None else _number(record[metric.value])
+                    except (TypeError, KeyError):
+                        self.counters.add("eunomia_exporter_decoder_errors",
+                                          (self.name, metric.name, metric.value or ""))
+                        continue
+                    if metric.kind == "counter":
+                        store.add(labels, amount)
+                    else:
+                        store.observe(labels, amount)
+
+    def _labels(self, metric: Metric, record) -> tuple | None:
+        """The label values of one record, or None when a decoder drops it."""
+        values = []
+        for label in metric.labels:
+            try:
+                values.append(label.decode(record[label.field]))
+            except Drop:
+                self.counters.add("eunomia_exporter_dropped_events", (self.name, metric.name))
+                return None
+            except (ValueError, TypeError, KeyError, OverflowError):
+                self.counters.add("eunomia_exporter_decoder_errors",
+                                  (self.name, metric.name, label.name))
+                return None
+        return tuple(values)
+
+    # -- collection ------------------------------------------------------------------
+
+    def snapshots(self) -> list[Snapshot]:
+        result = []
+        with self._lock:
+            for metrics in self._event_metrics.values():
+                for metric, store in metrics:
+                    result.append(store.snapshot(metric))
+                    self.counters.set_at_least("eunomia_exporter_dropped_series",
+                                               (self.name, metric.name),
+                                               store.series.dropped)
+        for metric in self._map_metrics:
+            try:
+                result.append(self._map_snapshot(metric))
+            except EunomiaError as exc:
+                log.warning("program '%s': cannot read map '%s': %s", self.name,
+                            metric.map, exc)
+        return result
+
+    def _map_snapshot(self, metric: Metric) -> Snapshot:
+        typed = self._maps[metric.map]
+        per_cpu = typed.type_name.startswith(("percpu", "lru_percpu"))
+        names = tuple(label.name for label in metric.labels)
+        snapshot = Snapshot(metric.kind, metric.name, metric.description, names)
+        for key, value in typed.items():
+            if per_cpu:
+                value = _add_cpus(value)
+            labels = self._labels(metric, key if isinstance(key, dict) else {"key": key})
+            if labels is None:
+                continue
+            if len(snapshot.series) >= metric.max_series:
+                self.counters.add("eunomia_exporter_dropped_series", (self.name, metric.name))
+                continue
+            point = (_map_gauge(metric, value) if metric.kind == "gauge"
+                     else _map_histogram(metric, value))
+            if point is not None:
+                snapshot.series.append((labels, point))
+        return snapshot
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def bpf_stats(self) -> list[tuple[str, dict]]:
+        """(BPF program name, kernel info with run_cnt/run_time_ns) per loaded program."""
+        result = []
+        for name, program in self.loaded.programs.items():
+            try:
+                result.append((name, program.info()))
+            except EunomiaError:
+                continue    # not loaded (autoload off)
+        return result
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.loaded.detach()
+        self._thread.join(timeout=10)
+        self.loaded.close()
+
+
+def _add_cpus(values: list):
+    """Per-CPU values added up: numbers, slot arrays, or struct fields."""
+    first = values[0]
+    if isinstance(first, (int, float)):
+        return sum(values)
+    if isinstance(first, list):
+        return [sum(column) for column in zip(*values)]
+    if isinstance(first, dict):
+        return {name: _add_cpus([v[name] for v in values]) for name in first}
+    return first
+
+
+def _map_gauge(metric: Metric, value) -> float | None:
+    if metric.value is not None:
+        value = value[metric.value]
+    try:
+        return _number(value)
+    except TypeError:
+        return None
+
+
+def _map_histogram(metric: Metric, value) -> HistogramPoint | None:
+    slots = value[metric.slots] if metric.slots is not None else value
+    if not isinstance(slots, list):
+        return None
+    hist = (linear_histogram(slots, metric.base, metric.step) if metric.slot_type == "linear"
+            else log2_histogram(slots))
+    # a slot holds integers in [low, high]: `le` is its high end
+    bounds = [float(b.high) for b in hist.buckets]
+    counts = [b.count for b in hist.buckets] + [0]
+    total = sum(counts)
+    known_sum = float(value[metric.sum]) if metric.sum is not None else None
+    return HistogramPoint(bounds, counts, known_sum, total)
