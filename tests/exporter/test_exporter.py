@@ -37,7 +37,8 @@ def opensnoop_program(packages, **metric) -> dict:
 
 def test_counter_counts_the_opens_of_a_file(exporter, packages, tmp_path):
     path = unique_file(tmp_path)       # created (an open too) before anyone watches
-    running = exporter(write_config(tmp_path / "config.yaml", [opensnoop_program(packages)]))
+    running = exporter(write_config(tmp_path / "config.yaml", [opensnoop_program(packages)]),
+                       "--bpf-stats")
     open_file(path, 7)
     wait_until(lambda: running.value("test_file_open_counter_total", filename=path) == 7, 15,
                what="the counter of the file at 7")
@@ -46,6 +47,11 @@ def test_counter_counts_the_opens_of_a_file(exporter, packages, tmp_path):
     assert running.value("test_file_open_counter_total", filename=path, comm=comm) == 7
     assert running.value("eunomia_exporter_events_total", program="opensnoop") >= 7
     assert running.value("eunomia_exporter_lost_events_total", program="opensnoop") == 0
+    # --bpf-stats: the kernel counted every run of the exit program (7 opens at least)
+    assert running.value("eunomia_bpf_program_runs_total", program="opensnoop",
+                         bpf_program="tracepoint__syscalls__sys_exit_openat") >= 7
+    assert running.value("eunomia_bpf_program_run_seconds_total", program="opensnoop",
+                         bpf_program="tracepoint__syscalls__sys_exit_openat") > 0
 
 
 def test_decoders_and_event_histograms(exporter, packages, tmp_path):
