@@ -177,7 +177,12 @@ def test_client_command_line(server, exitsnoop_package, tmp_path):
     wait_until(lambda: f'"pid":{pid},' in client("log", task_id).stdout, 15,
                what="the exit in `ecli client log`")
     assert f"{task_id}" in client("list").stdout.splitlines()[1]
+    follower = subprocess.Popen([*ECLI, "client", "-e", running.url, "log", str(task_id),
+                                 "-f"], stdout=subprocess.PIPE, text=True)
     assert client("stop", task_id, "--json").stdout.strip().startswith("{")
+    followed, _ = follower.communicate(timeout=30)     # -f ends when the task stops
+    assert follower.returncode == 0
+    assert f'"pid":{pid},' in followed and followed.rstrip().endswith("[info] stopped")
     missing = client("stop", 42)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "ecli: error: server: no task with id 42 (HTTP 404)"
