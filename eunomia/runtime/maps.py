@@ -186,6 +186,12 @@ class BpfMap:
             rc = call(self.fd, None if first else token_in, token_out, keys, values,
                       _libbpf.byref(count), _libbpf.byref(opts))
             err = _libbpf.errno_now() if rc < 0 else 0
+            if rc < 0 and err == errno_mod.ENOSPC and count.value == 0:
+                # one hash bucket holds more entries than `chunk`: retry with room
+                chunk *= 2
+                keys = _libbpf.string_buffer(ksize * chunk)
+                values = _libbpf.string_buffer(vsize * chunk)
+                continue
             if rc < 0 and err != errno_mod.ENOENT:
                 if first and err in _NO_BATCH:
                     raise _NoBatch
