@@ -7,7 +7,11 @@ rather than decoded with the wrong layout.
 
 from __future__ import annotations
 
+import os
 import select
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +99,7 @@ def open_event_sources(package, obj, btf, perf_buffer_pages: int,
             codec = compile_codec(btf, type_id)
             if bpf_map.type_name == "ringbuf":
                 reader = RingBufferReader(bpf_map)
+                reader.record_size = codec.size
             else:
                 reader = PerfBufferReader(bpf_map, page_count=perf_buffer_pages)
             sources.append(EventSource(name, type_name, codec, reader))
@@ -138,3 +143,88 @@ class EventPoller:
 
     def close(self) -> None:
         self._epoll.close()
+
+
+class BackgroundDrainer:
+    """EventPoller's job in a thread of its own: it copies records out of the kernel's
+    rings as soon as they arrive, so a slow consumer (formatting, writing) makes a queue
+    in memory instead of a full ring that drops records. The queue is bounded
+    (`max_bytes`): beyond it the thread stops draining and the kernel's own accounting
+    (perf-buffer losses, a ring reported nearly full) takes over.
+
+    Same interface as EventPoller: poll(timeout), fileno() (readable when records wait)
+    and close()."""
+
+    def __init__(self, poller: EventPoller, max_bytes: int = 256 << 20):
+        self.sources = poller.sources
+        self._poller = poller
+        self._max_bytes = max_bytes
+        self._queue: deque = deque()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="eunomia-drain", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _size(records) -> int:
+        blob = getattr(records, "blob", None)
+        return len(blob) if blob is not None else sum(len(r) for r in records)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._bytes >= self._max_bytes:
+                time.sleep(0.001)       # let the consumer catch up
+                continue
+            batches = self._poller.poll(0.05)
+            if not batches:
+                continue
+            size = sum(self._size(records) for _, records in batches)
+            with self._lock:
+                was_empty = not self._queue
+                self._queue.extend(batches)
+                self._bytes += size
+            if was_empty:
+                os.write(self._wake_write, b"x")
+
+    def _take(self, only: EventSource | None) -> list:
+        with self._lock:
+            if only is None:
+                taken, self._queue = list(self._queue), deque()
+            else:
+                taken = [b for b in self._queue if b[0] is only]
+                self._queue = deque(b for b in self._queue if b[0] is not only)
+            self._bytes -= sum(self._size(records) for _, records in taken)
+            if not self._queue:
+                try:
+                    os.read(self._wake_read, 4096)
+                except BlockingIOError:
+                    pass
+        return taken
+
+    def poll(self, timeout: float, only: EventSource | None = None) -> list:
+        """Batches drained so far (of `only`, if given), waiting up to `timeout` s."""
+        taken = self._take(only)
+        if taken or timeout <= 0:
+            return taken
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            select.select([self._wake_read], [], [], left if only is None else min(left, 0.01))
+            taken = self._take(only)
+            if taken:
+                return taken
+
+    def fileno(self) -> int:
+        return self._wake_read
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._poller.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)

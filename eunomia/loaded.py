@@ -18,8 +18,15 @@ from typing import Any
 
 from .attach_plan import AttachOptions, attach_program
 from .errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
-from .events import EventPoller, EventSource, export_type_name, open_event_sources
+from .events import (
+    BackgroundDrainer,
+    EventPoller,
+    EventSource,
+    export_type_name,
+    open_event_sources,
+)
 from .runtime import BpfObject
+from .runtime.ringbuf import RecordBatch
 from .sampling import MapSampler, SampleSpec
 from .variables import GlobalVariable, global_variables
 
@@ -161,6 +168,15 @@ class LoadedPackage:
             self._poller = EventPoller(self._sources)
         return self._sources
 
+    def drain_in_background(self, max_bytes: int = 256 << 20) -> None:
+        """Copies records out of the kernel's rings in a thread of its own from now on,
+        so that slow processing queues them in memory (up to `max_bytes`) instead of
+        letting the rings overflow. read_raw(), events(), poll() and aevents() work as
+        before. `ecli run` does this; call it when bursts outrun your processing."""
+        self.event_sources()
+        if not isinstance(self._poller, BackgroundDrainer):
+            self._poller = BackgroundDrainer(self._poller, max_bytes)
+
     def read_raw(self, timeout: float, map: str | None = None) -> list[tuple[EventSource, list]]:
         """Raw records in batches per source (every source, or the one named `map`: the
         others keep theirs), waiting up to `timeout` s for the first."""
@@ -168,6 +184,8 @@ class LoadedPackage:
         if map is None:
             return self._poller.poll(timeout)
         source = next(s for s in sources if s.map_name == map)
+        if isinstance(self._poller, BackgroundDrainer):
+            return self._poller.poll(timeout, only=source)
         records = source.reader.read(0)
         if not records and select.select([source.reader.fileno()], [], [], timeout)[0]:
             records = source.reader.read(0)
@@ -176,14 +194,21 @@ class LoadedPackage:
     def _decoded(self, timeout: float, map: str | None) -> Iterator:
         for source, records in self.read_raw(timeout, map):
             decode = source.codec.decode
+            if isinstance(records, RecordBatch):     # decode in place: no slice each
+                blob = records.blob
+                for offset in records.offsets():
+                    yield source.map_name, decode(blob, offset)
+                continue
             for raw in records:
                 yield source.map_name, decode(raw)
 
     def events(self, timeout: float | None = None, map: str | None = None) -> Iterator:
         """Decoded records from every ring buffer and perf event array (or the one named
         `map`) as they arrive; stops after `timeout` seconds without any (never when
-        None)."""
+        None). A thread copies records out of the kernel's rings meanwhile (see
+        drain_in_background), so a slow loop body queues records instead of losing them."""
         self._check_event_map(map)
+        self.drain_in_background()
         step = 0.1 if timeout is None else min(timeout, 0.1)
         idle_since = time.monotonic()
         while True:

@@ -181,6 +181,8 @@ def run_package(package, argv: list[str], out=None) -> int:
                                     sample_freq=args.sample_freq)
             loaded.attach(options=options)
             sources = loaded.event_sources()
+            if sources:
+                loaded.drain_in_background()    # bursts queue up instead of overflowing
             samplers = loaded.samplers()
             name = package.meta.bpf_skel.obj_name or "program"
             _warn(f"attached {len(loaded.links)} program(s) of '{name}'; "

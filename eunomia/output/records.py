@@ -10,13 +10,70 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import time
 from typing import Any
+
+from ..runtime.ringbuf import RecordBatch
 
 # Typical printed width of an integer, by its size in bytes.
 _INT_WIDTHS = {1: 4, 2: 6, 4: 7, 8: 12, 16: 20}
 _CHAR_ARRAY = re.compile(r"^(?:unsigned |signed )?char\[(\d+)\]$")
 _TIME_WIDTH = 8
+_TEXT_CACHE_LIMIT = 1 << 16      # distinct char-array values remembered per formatter
+
+
+def _batch_function(count: int, texts: list[int]):
+    """format_batch(rows, template, cache, convert) -> lines, written out once per record
+    type: `rows` are unpacked tuples; text fields go through `cache` (char arrays such as
+    comm repeat) and `convert` on a miss; then one `template % values` per line."""
+    names = [f"a{i}" for i in range(count)]
+    body = ["def format_batch(rows, template, cache, convert):",
+            "    lines = []",
+            "    append = lines.append",
+            f"    for ({', '.join(names)},) in rows:"]
+    for i in texts:
+        body += [f"        t{i} = cache.get(a{i})",
+                 f"        if t{i} is None:",
+                 f"            t{i} = convert(a{i}, cache)"]
+    values = ", ".join(f"t{i}" if i in texts else f"a{i}" for i in range(count))
+    body += [f"        append(template % ({values},))", "    return lines"]
+    env: dict = {}
+    exec(compile("\n".join(body) + "\n", "<format_batch>", "exec"), env)  # noqa: S102
+    return env["format_batch"]
+
+
+class _FlatBatches:
+    """Formats a RecordBatch of a flat record type (plain integers and char arrays) in one
+    pass: struct.iter_unpack over the batch's bytes, headers skipped by the format."""
+
+    def __init__(self, codec, template: str, text_of):
+        layout, names, texts = codec.flat_layout()
+        self._layout = layout
+        self._template = template
+        self._function = _batch_function(len(names), texts)
+        self._cache: dict = {}
+        self._text_of = text_of
+        self._unpackers: dict = {}
+
+    def _convert(self, raw: bytes, cache: dict) -> str:
+        if len(cache) >= _TEXT_CACHE_LIMIT:
+            cache.clear()
+        text = cache[raw] = self._text_of(raw.partition(b"\0")[0].decode("utf-8", "replace"))
+        return text
+
+    def rows(self, batch: RecordBatch, template: str | None = None) -> list[str] | None:
+        """The lines, or None when the batch's layout does not fit (the caller decodes)."""
+        if batch.size < self._layout.size or batch.first != 8:
+            return None
+        unpacker = self._unpackers.get(batch.stride)
+        if unpacker is None:
+            fmt = self._layout.format
+            pad = batch.stride - 8 - self._layout.size
+            unpacker = self._unpackers[batch.stride] = struct.Struct(
+                f"{fmt[0]}8x{fmt[1:]}{pad}x")
+        return self._function(unpacker.iter_unpack(batch.blob), template or self._template,
+                              self._cache, self._convert)
 
 
 def _column_width(header: str, c_type: str, size: int) -> int:
@@ -53,14 +110,36 @@ class TableFormatter:
         self._time_column = time_column
         self._widths = widths
         self.header = self._join(headers)
+        self._prepare_batches()
 
     def _join(self, cells: list[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], self._widths)]
         return " ".join(padded + cells[-1:])
 
     def rows(self, raws, when: float | None = None) -> list[str]:
+        if isinstance(raws, RecordBatch) and self._batches is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(when)).replace("%", "%%")
+            template = (stamp.ljust(_TIME_WIDTH) + " " if self._time_column else "") + \
+                self._batch_template
+            lines = self._batches.rows(raws, template)
+            if lines is not None:
+                return lines
         decode = self._codec.decode
         return [self.row(decode(raw), when) for raw in raws]
+
+    def _prepare_batches(self) -> None:
+        """A %-template of the columns (as `_join` pads them) for flat record types."""
+        self._batches = None
+        if getattr(self._codec, "flat_layout", lambda: None)() is None:
+            return
+        _, names, texts = self._codec.flat_layout()
+        if names != self._names:
+            return
+        widths = self._widths[1:] if self._time_column else self._widths
+        cells = [f"%-{w}{'s' if i in texts else 'd'}" for i, w in enumerate(widths[:-1])]
+        cells.append("%s" if len(names) - 1 in texts else "%d")
+        self._batch_template = " ".join(cells)
+        self._batches = _FlatBatches(self._codec, self._batch_template, str)
 
     def row(self, record, when: float | None = None) -> str:
         """One line for `record`; `when` is a Unix time (now when omitted)."""
@@ -87,9 +166,15 @@ class JsonFormatter:
             self._template = "{" + ",".join(
                 f"{json.dumps(name)}:{'%s' if i in self._texts else '%d'}"
                 for i, name in enumerate(names)) + "}"
+        self._batches = None if self._template is None else _FlatBatches(
+            codec, self._template, lambda text: json.dumps(text, ensure_ascii=False))
 
     def rows(self, raws, when: float | None = None) -> list[str]:
         """One line per raw record."""
+        if isinstance(raws, RecordBatch) and self._batches is not None:
+            lines = self._batches.rows(raws)
+            if lines is not None:
+                return lines
         if self._template is None:
             decode = self._codec.decode
             return [self.row(decode(raw), when) for raw in raws]

@@ -17,6 +17,7 @@ from .. import _libbpf
 from ..errors import MapError
 from .cpus import online_cpus
 from .perf_events import PERF_EVENT_IOC_ENABLE, bpf_output_attr
+from .ringbuf import word64
 
 PERF_RECORD_LOST, PERF_RECORD_SAMPLE = 2, 9
 _HEADER = struct.Struct("<IHH")
@@ -34,6 +35,8 @@ class _CpuRing:
                                  mmap.PROT_READ | mmap.PROT_WRITE)
             self.offset = _U64.unpack_from(self.mem, _DATA_OFFSET)[0] or page
             self.size = _U64.unpack_from(self.mem, _DATA_SIZE)[0] or page * page_count
+            self._head = word64(self.mem, _DATA_HEAD)     # whole 8-byte accesses: the
+            self._tail = word64(self.mem, _DATA_TAIL)     # kernel uses these concurrently
             fcntl.ioctl(self.fd, PERF_EVENT_IOC_ENABLE, 0)
         except BaseException:
             os.close(self.fd)
@@ -41,9 +44,9 @@ class _CpuRing:
 
     def drain(self, out: list[bytes]) -> int:
         """Appends every sample to `out`; returns the number of lost records reported."""
-        mem, size = self.mem, self.size
-        head = _U64.unpack_from(mem, _DATA_HEAD)[0]
-        tail = _U64.unpack_from(mem, _DATA_TAIL)[0]
+        size = self.size
+        head = self._head[0]
+        tail = self._tail[0]
         lost = 0
         while tail < head:
             start = tail % size
@@ -56,7 +59,7 @@ class _CpuRing:
             elif kind == PERF_RECORD_LOST:
                 lost += _U64.unpack_from(body, 8)[0]
             tail += length
-        _U64.pack_into(mem, _DATA_TAIL, tail)
+        self._tail[0] = tail
         return lost
 
     def _bytes(self, start: int, length: int) -> bytes:
@@ -67,6 +70,8 @@ class _CpuRing:
         return self.mem[base + start:base + size] + self.mem[base:base + end - size]
 
     def close(self) -> None:
+        self._head.release()
+        self._tail.release()
         self.mem.close()
         os.close(self.fd)
 

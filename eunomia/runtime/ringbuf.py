@@ -10,13 +10,55 @@ from __future__ import annotations
 
 import mmap
 import select
-import struct
+from collections.abc import Iterator, Sequence
 
 from ..errors import MapError
 
 _BUSY, _DISCARD = 1 << 31, 1 << 30
-_U32 = struct.Struct("<I")
-_POS = struct.Struct("<Q")
+
+
+def word64(buffer, offset: int = 0) -> memoryview:
+    """The aligned u64 at `offset` of a shared mapping, read and written whole.
+
+    The kernel reads and writes these positions concurrently with one 8-byte access;
+    struct's "<Q" goes byte by byte, so the kernel could see a torn position (and, in
+    the ring buffer, refuse records as if the ring were full). A native "Q" memoryview
+    item is one 8-byte load or store."""
+    return memoryview(buffer)[offset:offset + 8].cast("Q")
+
+
+class RecordBatch(Sequence):
+    """`count` records of `size` bytes each, `stride` bytes apart in `blob`, the first at
+    byte `first` (the ring's 8-byte headers sit between them). One copy out of the ring
+    and no per-record slicing: output layers unpack `blob` in one pass (iter_unpack);
+    anyone else gets each record as bytes."""
+
+    __slots__ = ("blob", "count", "first", "size", "stride")
+
+    def __init__(self, blob: bytes, count: int, size: int, stride: int, first: int = 8):
+        self.blob, self.count, self.size, self.stride, self.first = (blob, count, size,
+                                                                     stride, first)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def offsets(self) -> range:
+        return range(self.first, self.first + self.count * self.stride, self.stride)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError("record index out of range")
+        start = self.first + index * self.stride
+        return self.blob[start:start + self.size]
+
+    def __iter__(self) -> Iterator[bytes]:
+        blob, size = self.blob, self.size
+        for start in self.offsets():
+            yield blob[start:start + size]
 
 
 class RingBufferReader:
@@ -42,9 +84,33 @@ class RingBufferReader:
             self._consumer.close()
             raise MapError(f"mmap ring buffer '{self.map_name}'", errno=exc.errno) from None
         self._data = memoryview(self._producer)[page:]
+        self._consumer_pos = word64(self._consumer)
+        self._producer_pos = word64(self._producer)
+        self._headers = self._data.cast("I")     # record headers, read whole
         self._epoll = select.epoll()
         self._epoll.register(self._fd, select.EPOLLIN)
         self.fill_ratio = 0.0
+        self.record_size = 0          # set to the record struct's size for batch reads
+
+    def _drain_uniform(self, consumer: int, producer: int) -> RecordBatch | None:
+        """The leading run of complete records of exactly `record_size` bytes, checked
+        from their headers in one strided pass (no Python loop per record); None when
+        the first record is not one (busy, discarded, or of another size)."""
+        size = self.record_size
+        stride = (size + 8 + 7) & ~7
+        count = (producer - consumer) // stride
+        if count == 0:
+            return None
+        start = consumer & self._mask
+        blob = bytes(self._data[start:start + count * stride])
+        heads = memoryview(blob).cast("I")[0::stride // 4].tolist()
+        if heads.count(size) != count:
+            count = next(i for i, head in enumerate(heads) if head != size)
+            if count == 0:
+                return None
+            blob = blob[:count * stride]
+        self._consumer_pos[0] = consumer + count * stride
+        return RecordBatch(blob, count, size, stride)
 
     def fileno(self) -> int:
         """An epoll fd that becomes readable when the ring has data."""
@@ -53,23 +119,28 @@ class RingBufferReader:
     @property
     def consumer_pos(self) -> int:
         """How many bytes (headers and padding included) were consumed so far."""
-        return _POS.unpack_from(self._consumer, 0)[0]
+        return self._consumer_pos[0]
 
     @property
     def producer_pos(self) -> int:
-        return _POS.unpack_from(self._producer, 0)[0]
+        return self._producer_pos[0]
 
-    def drain(self) -> list[bytes]:
-        """Every complete record now in the ring, in order; frees their space."""
-        consumer = _POS.unpack_from(self._consumer, 0)[0]
-        producer = _POS.unpack_from(self._producer, 0)[0]
+    def drain(self) -> Sequence[bytes]:
+        """Every complete record now in the ring, in order (a RecordBatch when they are
+        all of `record_size`); frees their space."""
+        consumer = self._consumer_pos[0]
+        producer = self._producer_pos[0]
         if producer - consumer:
             self.fill_ratio = max(self.fill_ratio, (producer - consumer) / self._size)
-        data, mask = self._data, self._mask
+            if self.record_size:
+                batch = self._drain_uniform(consumer, producer)
+                if batch is not None:
+                    return batch
+        data, headers, mask = self._data, self._headers, self._mask
         begin = consumer
         spans = []          # (offset from begin, size) of each complete record
         while consumer < producer:
-            length = _U32.unpack_from(data, consumer & mask)[0]
+            length = headers[(consumer & mask) >> 2]
             if length & _BUSY:
                 break
             size = length & ~(_BUSY | _DISCARD)
@@ -78,16 +149,16 @@ class RingBufferReader:
             consumer += (size + 8 + 7) & ~7
         if not spans:
             if consumer != begin:
-                _POS.pack_into(self._consumer, 0, consumer)
+                self._consumer_pos[0] = consumer
             return []
         # One copy of the whole stretch (contiguous: the data area is mapped twice), then
         # cheap slices of it, before the space is handed back to the kernel.
         start = begin & mask
         blob = bytes(data[start:start + (consumer - begin)])
-        _POS.pack_into(self._consumer, 0, consumer)
+        self._consumer_pos[0] = consumer
         return [blob[offset:offset + size] for offset, size in spans]
 
-    def read(self, timeout_ms: int = 0) -> list[bytes]:
+    def read(self, timeout_ms: int = 0) -> Sequence[bytes]:
         records = self.drain()
         if records or timeout_ms == 0:
             return records
@@ -98,7 +169,8 @@ class RingBufferReader:
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
-            self._data.release()
+            for view in (self._headers, self._consumer_pos, self._producer_pos, self._data):
+                view.release()
             self._producer.close()
             self._consumer.close()
 

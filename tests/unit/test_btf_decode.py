@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 import subprocess
@@ -91,7 +92,7 @@ def test_datasec_fixup_from_elf(btf):
     for name in (".rodata", ".data", ".bss"):
         assert sections[name].size > 0, name
     bss = {btf[v.type].name: v for v in sections[".bss"].vars}
-    assert set(bss) == {"bss_value", "the_shapes"}
+    assert set(bss) == {"bss_value", "the_shapes", "the_flat_event"}
     assert bss["bss_value"].offset != bss["the_shapes"].offset
     assert isinstance(btf[bss["the_shapes"].type], Var)
 
@@ -190,3 +191,31 @@ def test_json_fast_path_matches_the_general_one(btf):
     assert formatter.rows(raws) == [formatter.row(codec.decode(r)) for r in raws]
     shapes_id, _ = btf.find("shapes", Struct)
     assert compile_codec(btf, shapes_id).flat_layout() is None   # nested, enums, bitfields
+
+
+def test_batch_fast_paths_match_the_general_ones(btf):
+    """A RecordBatch (records laid out as in a ring buffer: 8-byte header, padded to 8)
+    formats exactly as its records one by one, for JSON and for the table."""
+    import struct
+
+    from eunomia.output.records import JsonFormatter, TableFormatter
+    from eunomia.runtime.ringbuf import RecordBatch
+    type_id, _ = btf.find("flat_event", Struct)
+    codec = compile_codec(btf, type_id)
+    assert codec.flat_layout() is not None
+    values = [{"ts": 1, "pid": -5, "comm": "bash", "n": 7, "tail": "abcd"},
+              {"ts": 2**64 - 1, "pid": 42, "comm": "a" * 15, "n": 0, "tail": ""},
+              {"ts": 3, "pid": 0, "comm": "bash", "n": 2**32 - 1, "tail": "50%"},
+              {"ts": 4, "pid": 1, "comm": "caf\u00e9 \"q\"", "n": 1, "tail": "x"}]
+    raws = [codec.encode(v) for v in values]
+    stride = (codec.size + 8 + 7) & ~7
+    blob = b"".join(struct.pack("<II", codec.size, 0) + raw.ljust(stride - 8, b"\0")
+                    for raw in raws)
+    batch = RecordBatch(blob, len(raws), codec.size, stride)
+    assert list(batch) == raws and batch[-1] == raws[-1] and batch[1:3] == raws[1:3]
+    json_rows = JsonFormatter(codec)
+    assert json_rows.rows(batch) == json_rows.rows(raws)
+    assert [json.loads(line) for line in json_rows.rows(batch)] == values
+    table = TableFormatter(codec)
+    assert table.rows(batch, 0.0) == [table.row(codec.decode(r), 0.0) for r in raws]
+    assert [codec.decode(blob, offset) for offset in batch.offsets()] == values
