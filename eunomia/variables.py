@@ -6,14 +6,12 @@ from the package alone (ELF + BTF + meta), so `--help` works without touching th
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
-from elftools.elf.elffile import ELFFile
-
 from .btf import Array, Datasec, Enum, Enum64, Float, Int, Var
 from .decode import compile_codec
+from .elf import Elf
 from .errors import PackageError
 
 
@@ -50,17 +48,17 @@ def value_kind(btf, type_id: int, codec) -> str:
     return "json"
 
 
-def _section_bytes(elf: ELFFile, name: str, size: int) -> bytes:
-    section = elf.get_section_by_name(name)
-    if section is None or section["sh_type"] == "SHT_NOBITS":
+def _section_bytes(elf: Elf, name: str, size: int) -> bytes:
+    section = elf.section(name)
+    if section is None:
         return bytes(size)
-    return section.data()
+    return elf.section_data(section)
 
 
 def global_variables(package) -> list[GlobalVariable]:
     """Every global variable the package's meta lists, in its order."""
     btf = package.btf()
-    elf = ELFFile(io.BytesIO(package.bpf_object))
+    elf = Elf(bytes(package.bpf_object))
     placed: dict[tuple[str, str], tuple[int, int, int]] = {}
     sections: dict[str, int] = {}
     for type_id, t in enumerate(btf.types):

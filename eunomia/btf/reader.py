@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import io
 import struct
 from collections.abc import Iterator
 from itertools import accumulate
@@ -112,16 +111,15 @@ class BTF:
     @classmethod
     def from_elf(cls, elf_bytes: bytes, base: BTF | None = None) -> BTF:
         """The .BTF of an ELF object, with DATASEC sizes and offsets filled as libbpf does."""
-        from elftools.common.exceptions import ELFError
-        from elftools.elf.elffile import ELFFile
+        from ..elf import Elf, ElfFormatError
         try:
-            elf = ELFFile(io.BytesIO(bytes(elf_bytes)))
-            section = elf.get_section_by_name(".BTF")
+            elf = Elf(bytes(elf_bytes))
+            section = elf.section(".BTF")
             if section is None:
                 raise BTFError("the object has no .BTF section (compile with -g)")
-            btf = cls.parse(section.data(), base)
+            btf = cls.parse(elf.section_data(section), base)
             btf._fixup_datasecs(elf)
-        except ELFError as exc:
+        except (ElfFormatError, struct.error) as exc:
             raise BTFError(f"not a valid ELF object: {exc}") from None
         return btf
 
@@ -131,22 +129,21 @@ class BTF:
         variables the values of their ELF symbols; static and extern variables are left
         as they are, hidden ones become static; the variables are then sorted by offset.
         .kconfig/.ksyms (and any section the ELF lacks) are only sorted."""
-        symtab = elf.get_section_by_name(".symtab")
+        from ..elf import STB_GLOBAL, STB_WEAK, STT_OBJECT, STV_HIDDEN, STV_INTERNAL
         symbols = {}
-        for sym in symtab.iter_symbols() if symtab is not None else ():
-            info = sym["st_info"]
-            if info["type"] == "STT_OBJECT" and info["bind"] in ("STB_GLOBAL", "STB_WEAK"):
+        for sym in elf.symbols():
+            if sym.type == STT_OBJECT and sym.bind in (STB_GLOBAL, STB_WEAK):
                 symbols.setdefault(sym.name, sym)
         first = len(self.base.types) if self.base is not None else 0
         for type_id in range(first, len(self.types)):
             t = self.types[type_id]
             if not isinstance(t, Datasec):
                 continue
-            section = elf.get_section_by_name(t.name)
+            section = elf.section(t.name)
             size, infos = t.size, list(t.vars)
             if t.name not in (".kconfig", ".ksyms") and section is not None:
                 fix_offsets = size == 0
-                size = size or section["sh_size"]
+                size = size or section.size
                 for i, v in enumerate(infos):
                     var = self[v.type]
                     if not isinstance(var, Var):
@@ -159,8 +156,8 @@ class BTF:
                         raise BTFError(f"DATASEC {t.name}: no ELF symbol for variable "
                                        f"'{var.name}'")
                     if fix_offsets:
-                        infos[i] = VarSecInfo(v.type, sym["st_value"], v.size)
-                    if sym["st_other"]["visibility"] in ("STV_HIDDEN", "STV_INTERNAL"):
+                        infos[i] = VarSecInfo(v.type, sym.value, v.size)
+                    if sym.visibility in (STV_HIDDEN, STV_INTERNAL):
                         self.types[v.type] = Var(var.name, var.type, _VAR_STATIC)
             infos.sort(key=lambda v: v.offset)
             self.types[type_id] = Datasec(t.name, size, tuple(infos))

@@ -219,3 +219,22 @@ def test_batch_fast_paths_match_the_general_ones(btf):
     table = TableFormatter(codec)
     assert table.rows(batch, 0.0) == [table.row(codec.decode(r), 0.0) for r in raws]
     assert [codec.decode(blob, offset) for offset in batch.offsets()] == values
+
+
+def test_small_elf_reader_agrees_with_pyelftools(elf):
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    from eunomia.elf import Elf, ElfFormatError
+    ours, theirs = Elf(elf), ELFFile(io.BytesIO(elf))
+    assert [s.name for s in ours.sections] == [s.name for s in theirs.iter_sections()]
+    for section in theirs.iter_sections():
+        if section["sh_type"] != "SHT_NOBITS":
+            assert ours.section_data(ours.section(section.name)) == section.data()
+    symtab = theirs.get_section_by_name(".symtab")
+    assert [(s.name, s.value, s.size) for s in ours.symbols()] == [
+        (s.name, s["st_value"], s["st_size"]) for s in symtab.iter_symbols()]
+    for bad in (b"", b"\x7fELF" + b"\0" * 60, elf[:100]):
+        with pytest.raises(ElfFormatError):
+            Elf(bad)
