@@ -6,11 +6,8 @@ import argparse
 import base64
 import functools
 import json
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..errors import ArgumentError, EunomiaError
@@ -68,9 +65,14 @@ class Client:
     def __init__(self, endpoint: str, token: str | None = None, cafile: str | None = None):
         self.endpoint = endpoint.rstrip("/")
         self.token = token
-        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
+        self.context = None
+        if cafile:
+            import ssl  # here: ssl and urllib slow every `ecli run` start-up
+            self.context = ssl.create_default_context(cafile=cafile)
 
     def call(self, method: str, path: str, body: dict | None = None, timeout: float = 60):
+        import urllib.error
+        import urllib.request
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.endpoint + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")

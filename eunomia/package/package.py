@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import PackageError
 from .bpf_object import check_elf, decode_bpf_object, encode_bpf_object
 from .fields import expect_object, extra_keys, optional, required
@@ -78,6 +76,7 @@ class Package:
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_yaml(self) -> str:
+        import yaml
         return yaml.safe_dump(self.to_dict(), sort_keys=False, width=float("inf"))
 
     def save(self, path: str | os.PathLike) -> Path:
