@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
-import platform
 import struct
 
 from .errors import LibbpfError, LoadError
@@ -166,12 +164,18 @@ class _Lib:
     @property
     def bpf(self):
         if self._bpf is None:
-            path = ctypes.util.find_library("bpf") or "libbpf.so.1"
-            try:
-                lib = ctypes.CDLL(path, use_errno=True)
+            try:        # the soname first: find_library may run ldconfig or gcc
+                lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
             except OSError:
-                raise LoadError("libbpf.so.1 not found: install libbpf1 "
-                                "(apt-get install libbpf1)") from None
+                from ctypes.util import find_library
+                path = find_library("bpf")
+                try:
+                    lib = ctypes.CDLL(path, use_errno=True) if path else None
+                except OSError:
+                    lib = None
+                if lib is None:
+                    raise LoadError("libbpf.so.1 not found: install libbpf1 "
+                                    "(apt-get install libbpf1)") from None
             for name, (restype, argtypes) in _PROTOTYPES.items():
                 func = getattr(lib, name)
                 func.restype, func.argtypes = restype, argtypes
@@ -249,9 +253,9 @@ def address_of(buf) -> int:
 def perf_event_open(attr: bytes, pid: int, cpu: int, group_fd: int = -1,
                     flags: int = 8) -> int:
     """perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; OSError on failure."""
-    number = PERF_EVENT_OPEN.get(platform.machine())
+    number = PERF_EVENT_OPEN.get(os.uname().machine)
     if number is None:
-        raise LibbpfError(f"perf_event_open: unknown syscall number on {platform.machine()}")
+        raise LibbpfError(f"perf_event_open: unknown syscall number on {os.uname().machine}")
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(attr, len(attr))
     fd = libc.syscall(c_int(number), buf, c_int(pid), c_int(cpu), c_int(group_fd),

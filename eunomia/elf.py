@@ -2,7 +2,7 @@
 table, read with struct from a relocatable BPF object (64-bit, either byte order).
 
 pyelftools does this and much more, but importing it costs about 35 ms, a quarter of
-`ecli run`'s start-up; the compiler and the user-space symbolizer still use it."""
+`ecli run`'s start-up; the user-space symbolizer still uses it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import struct
 from dataclasses import dataclass
 
 SHT_NOBITS, SHT_SYMTAB = 8, 2
-STT_OBJECT = 1
+SHF_EXECINSTR = 0x4
+STT_OBJECT, STT_FUNC = 1, 2
 STB_GLOBAL, STB_WEAK = 1, 2
 STV_HIDDEN, STV_INTERNAL = 2, 1
 
@@ -23,6 +24,7 @@ class ElfFormatError(ValueError):
 class Section:
     name: str
     type: int
+    flags: int
     offset: int
     size: int
     link: int
@@ -60,8 +62,8 @@ class Elf:
         if shstrndx >= len(raw):
             raise ElfFormatError("bad section name table index")
         names_at = raw[shstrndx][4]
-        self.sections = [Section(self._string(names_at, h[0]), h[1], h[4], h[5], h[6], h[9])
-                         for h in raw]
+        self.sections = [Section(self._string(names_at, h[0]), h[1], h[2], h[4], h[5], h[6],
+                                 h[9]) for h in raw]
         self._by_name = {}
         for section in self.sections:
             self._by_name.setdefault(section.name, section)

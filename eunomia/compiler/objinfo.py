@@ -3,13 +3,11 @@ global variables, maps (with their BPF map type), programs, and structs by name.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
-from elftools.elf.elffile import ELFFile
-
 from .. import btf as _btf  # names looked up on use: importing ecc needs no BTF reader
+from ..elf import SHF_EXECINSTR, SHT_SYMTAB, STT_FUNC, Elf
 from ..errors import CompileError
 
 BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
@@ -117,19 +115,15 @@ class ObjectInfo:
 
     def programs(self) -> list[ProgInfo]:
         """Every function symbol in an executable section other than .text."""
-        elf = ELFFile(io.BytesIO(self.elf_bytes))
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
+        elf = Elf(bytes(self.elf_bytes))
+        if not any(section.type == SHT_SYMTAB for section in elf.sections):
             raise CompileError("the object has no symbol table (stripped with -s?)")
         found = []
-        for symbol in symtab.iter_symbols():
-            if symbol["st_info"]["type"] != "STT_FUNC":
+        for symbol in elf.symbols():
+            if symbol.type != STT_FUNC or not 0 < symbol.section < len(elf.sections):
                 continue
-            index = symbol["st_shndx"]
-            if not isinstance(index, int):
-                continue
-            section = elf.get_section(index)
-            if section.name == ".text" or not section["sh_flags"] & 0x4:  # SHF_EXECINSTR
+            section = elf.sections[symbol.section]
+            if section.name == ".text" or not section.flags & SHF_EXECINSTR:
                 continue
             found.append(ProgInfo(symbol.name, section.name))
         return found
