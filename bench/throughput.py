@@ -1,42 +1,33 @@
-"""Throughput benchmark: a getppid() flood through a ring buffer, each consumer side by side
-with a C reference (libbpf ring_buffer__poll printing JSON) measured in the same run.
-
-    sudo python3 bench/run.py [--records N] [--json-out bench/results.json]
+"""Throughput: a getppid() flood through a ring buffer, each consumer side by side with a
+C reference (libbpf ring_buffer__poll printing JSON) measured in the same run.
 
 For each consumer: records delivered, records lost, records per second, consumer CPU time,
-and the ratio of delivered records to the C reference's.
+peak RSS, and the ratio of delivered records to the C reference's. Run by bench/run.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from common import HERE, ROOT, gcc
+
 IDLE_END = 1.0      # the output counts as finished after this long without growth
 
 
 def build(workdir: Path) -> dict[str, Path]:
     """Compiles the package with ecc and the C programs with gcc + libbpf."""
-    sys.path.insert(0, str(ROOT))
     import eunomia
     outdir = workdir / "flood"
     eunomia.compile(str(HERE / "flood.bpf.c"), str(HERE / "flood.h"), outdir=str(outdir))
     paths = {"package": outdir / "package.json", "object": outdir / "flood.bpf.o",
              "reference": workdir / "reference_consumer", "producer": workdir / "producer"}
-    subprocess.run(["gcc", "-O2", "-I", str(HERE), "-o", str(paths["reference"]),
-                    str(HERE / "reference_consumer.c"), "-lbpf"], check=True)
-    subprocess.run(["gcc", "-O2", "-o", str(paths["producer"]), str(HERE / "producer.c")],
-                   check=True)
+    gcc(HERE / "reference_consumer.c", paths["reference"], "-lbpf")
+    gcc(HERE / "producer.c", paths["producer"])
     return paths
 
 
@@ -99,37 +90,26 @@ def measure(command, producer: Path, records: int, workdir: Path, library: bool)
             "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000,
-                        help="getppid() calls the producer makes (default 1,000,000)")
-    parser.add_argument("--json-out", default=str(HERE / "results.json"),
-                        help="where to write the results (default bench/results.json)")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        parser.error("run as root: the benchmark loads BPF programs")
-    with tempfile.TemporaryDirectory(prefix="eunomia-bench-") as tmp:
-        workdir = Path(tmp)
-        paths = build(workdir)
-        results = {}
-        for name, command in consumers(paths).items():
-            results[name] = measure(command, paths["producer"], args.records, workdir,
-                                    library=name.startswith("library"))
+def run(workdir: Path, records: int) -> dict:
+    """Every consumer against the same flood, one after another: name -> figures, with
+    `ratio_to_c` (records delivered over the C reference's)."""
+    paths = build(workdir)
+    results = {}
+    for name, command in consumers(paths).items():
+        results[name] = measure(command, paths["producer"], records, workdir,
+                                library=name.startswith("library"))
     reference = results["C reference (ring_buffer__poll, JSON)"]["delivered"] or 1
     for result in results.values():
         result["ratio_to_c"] = round(result["delivered"] / reference, 2)
-    print(f"getppid flood, {args.records:,} records of 48 bytes; "
-          f"{platform.node()} ({os.cpu_count()} CPUs, Linux {platform.release()})")
-    print(f"{'consumer':40} {'delivered':>10} {'lost':>9} {'rec/s':>10} {'cpu s':>6} "
-          f"{'RSS MB':>7} {'x C':>5}")
+    return results
+
+
+def table(results: dict, records: int) -> str:
+    header = (f"{'consumer':40} {'delivered':>10} {'lost':>9} {'rec/s':>10} {'cpu s':>6} "
+              f"{'RSS MB':>7} {'x C':>5}")
+    lines = [f"throughput: getppid flood, {records:,} records of 48 bytes", header]
     for name, r in results.items():
-        print(f"{name:40} {r['delivered']:>10,} {r['lost']:>9,} {r['records_per_s']:>10,} "
-              f"{r['cpu_s']:>6} {r['max_rss_mb']:>7} {r['ratio_to_c']:>5}")
-    Path(args.json_out).write_text(json.dumps({"records": args.records,
-                                               "machine": platform.node(),
-                                               "results": results}, indent=2) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append(f"{name:40} {r['delivered']:>10,} {r['lost']:>9,} "
+                     f"{r['records_per_s']:>10,} {r['cpu_s']:>6} {r['max_rss_mb']:>7} "
+                     f"{r['ratio_to_c']:>5}")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""Start-up: package on disk -> programs attached. `ecli run package.json` against a
+minimal C libbpf loader of the same object (bench/loader.c), both spawned fresh, timed
+until they say "attached"; the median of several rounds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from common import HERE, ROOT, gcc, median_ms, ms_until_stderr_says, ratio
+
+
+def run(workdir: Path, rounds: int) -> dict:
+    import eunomia
+    outdir = workdir / "startup"
+    eunomia.compile(str(ROOT / "examples/exitsnoop/exitsnoop.bpf.c"), outdir=str(outdir))
+    loader = gcc(HERE / "loader.c", workdir / "loader", "-lbpf")
+    commands = {
+        "C libbpf loader (object -> attached)": [str(loader),
+                                                 str(outdir / "exitsnoop.bpf.o")],
+        "ecli run (package.json -> attached)": [sys.executable, "-m", "eunomia.cli.ecli",
+                                                "run", str(outdir / "package.json")],
+    }
+    results = {}
+    for name, command in commands.items():
+        ms_until_stderr_says(command, b"attached")          # warm the page cache
+        results[name] = {"median_ms": median_ms(
+            [ms_until_stderr_says(command, b"attached") for _ in range(rounds)])}
+    reference = results["C libbpf loader (object -> attached)"]["median_ms"]
+    for result in results.values():
+        result["ratio_to_c"] = ratio(result["median_ms"], reference)
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["start-up: exitsnoop, spawn -> attached (median)",
+             f"{'':40} {'ms':>8} {'x C':>6}"]
+    for name, r in results.items():
+        lines.append(f"{name:40} {r['median_ms']:>8} {r['ratio_to_c']:>6}")
+    return "\n".join(lines)
