@@ -46,3 +46,13 @@ def median_ms(samples: list[float]) -> float:
 
 def ratio(value: float, reference: float) -> float:
     return round(value / reference, 2) if reference else 0.0
+
+
+def interleaved(commands: dict, measure, rounds: int) -> dict[str, list[float]]:
+    """name -> samples, the commands taking turns each round, so that a change in the
+    machine's load affects a figure and its reference alike."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, command in commands.items():
+            samples[name].append(measure(command))
+    return samples

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, median_ms, ratio
+from common import ROOT, interleaved, median_ms, ratio
 
 
 def _ms(command: list[str]) -> float:
@@ -29,10 +29,10 @@ def run(workdir: Path, rounds: int) -> dict:
     ecc = [sys.executable, "-m", "eunomia.cli.ecc", str(source), "-o",
            str(workdir / "ecc-out")]
     commands = {"clang (the command ecc runs)": bare, "ecc (to package.json)": ecc}
-    results = {}
-    for name, command in commands.items():
+    for command in commands.values():
         _ms(command)        # warm caches (vmlinux.h, the page cache)
-        results[name] = {"median_ms": median_ms([_ms(command) for _ in range(rounds)])}
+    samples = interleaved(commands, _ms, rounds)
+    results = {name: {"median_ms": median_ms(samples[name])} for name in commands}
     reference = results["clang (the command ecc runs)"]["median_ms"]
     for result in results.values():
         result["ratio_to_clang"] = ratio(result["median_ms"], reference)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import HERE, ROOT, gcc, median_ms, ms_until_stderr_says, ratio
+from common import HERE, ROOT, gcc, interleaved, median_ms, ms_until_stderr_says, ratio
 
 
 def run(workdir: Path, rounds: int) -> dict:
@@ -21,11 +21,12 @@ def run(workdir: Path, rounds: int) -> dict:
         "ecli run (package.json -> attached)": [sys.executable, "-m", "eunomia.cli.ecli",
                                                 "run", str(outdir / "package.json")],
     }
-    results = {}
-    for name, command in commands.items():
-        ms_until_stderr_says(command, b"attached")          # warm the page cache
-        results[name] = {"median_ms": median_ms(
-            [ms_until_stderr_says(command, b"attached") for _ in range(rounds)])}
+    def attached_ms(command):
+        return ms_until_stderr_says(command, b"attached")
+    for command in commands.values():
+        attached_ms(command)            # warm the page cache
+    samples = interleaved(commands, attached_ms, rounds)
+    results = {name: {"median_ms": median_ms(samples[name])} for name in commands}
     reference = results["C libbpf loader (object -> attached)"]["median_ms"]
     for result in results.values():
         result["ratio_to_c"] = ratio(result["median_ms"], reference)
