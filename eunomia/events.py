@@ -102,6 +102,7 @@ def open_event_sources(package, obj, btf, perf_buffer_pages: int,
                 reader.record_size = codec.size
             else:
                 reader = PerfBufferReader(bpf_map, page_count=perf_buffer_pages)
+                reader.record_size = codec.size
             sources.append(EventSource(name, type_name, codec, reader))
     except BaseException:
         for source in sources:

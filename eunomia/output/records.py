@@ -64,14 +64,14 @@ class _FlatBatches:
 
     def rows(self, batch: RecordBatch, template: str | None = None) -> list[str] | None:
         """The lines, or None when the batch's layout does not fit (the caller decodes)."""
-        if batch.size < self._layout.size or batch.first != 8:
+        if batch.size < self._layout.size:
             return None
-        unpacker = self._unpackers.get(batch.stride)
-        if unpacker is None:
+        unpacker = self._unpackers.get((batch.first, batch.stride))
+        if unpacker is None:        # skips the reader's headers and padding
             fmt = self._layout.format
-            pad = batch.stride - 8 - self._layout.size
-            unpacker = self._unpackers[batch.stride] = struct.Struct(
-                f"{fmt[0]}8x{fmt[1:]}{pad}x")
+            pad = batch.stride - batch.first - self._layout.size
+            unpacker = self._unpackers[batch.first, batch.stride] = struct.Struct(
+                f"{fmt[0]}{batch.first}x{fmt[1:]}{pad}x")
         return self._function(unpacker.iter_unpack(batch.blob), template or self._template,
                               self._cache, self._convert)
 

@@ -16,7 +16,8 @@ pytestmark = [needs_root, needs_btf]
 
 @pytest.fixture(scope="session")
 def library_package(tmp_path_factory):
-    """library_package("maps") -> eunomia.Package of fixtures/maps.bpf.c, built once."""
+    """library_package("maps") -> eunomia.Package of fixtures/maps.bpf.c, built once
+    (with `header=` when it is not maps.h)."""
     if shutil.which("clang") is None or shutil.which("bpftool") is None:
         pytest.skip("compiling the fixtures needs clang and bpftool")
     import eunomia
@@ -24,8 +25,10 @@ def library_package(tmp_path_factory):
     out = tmp_path_factory.mktemp("library-packages")
     built = {}
 
-    def build(name: str):
+    def build(name: str, header: str | None = None):
         if name not in built:
-            built[name] = eunomia.compile(FIXTURES / f"{name}.bpf.c", outdir=out / name)
+            built[name] = eunomia.compile(FIXTURES / f"{name}.bpf.c",
+                                          FIXTURES / header if header else None,
+                                          outdir=out / name)
         return built[name]
     return build

@@ -62,3 +62,34 @@ def test_batches_decode_like_single_records(library_package):
     finally:
         child.kill()
         child.wait()
+
+
+def test_perf_buffer_batches_format_like_single_records(library_package):
+    """Per-CPU perf rings read as one batch of samples: decoded and formatted (JSON and
+    table) exactly as record by record; nothing lost or repeated."""
+    from eunomia.output.records import JsonFormatter, TableFormatter
+    from eunomia.runtime.ringbuf import RecordBatch
+    child = producer(3_000)
+    try:
+        with library_package("burst_perf", header="burst.h").open(targ_tgid=child.pid) as prog:
+            prog.attach()
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            seqs, batches = [], 0
+            deadline = time.monotonic() + 30
+            while len(seqs) < 3_000 and time.monotonic() < deadline:
+                for source, raws in prog.read_raw(0.5):
+                    singles = list(raws)
+                    if isinstance(raws, RecordBatch):
+                        batches += 1
+                        json_rows, table = JsonFormatter(source.codec), TableFormatter(
+                            source.codec)
+                        assert json_rows.rows(raws) == json_rows.rows(singles)
+                        assert table.rows(raws, 0.0) == table.rows(singles, 0.0)
+                    seqs.extend(source.codec.decode(raw).seq for raw in singles)
+            assert batches > 0
+            assert sorted(seqs) == list(range(3_000))
+            assert prog.event_sources()[0].lost == 0
+    finally:
+        child.kill()
+        child.wait()
