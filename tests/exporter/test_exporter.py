@@ -219,3 +219,27 @@ def test_without_a_token_management_is_off_and_loopback_only(exporter, packages,
                              capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 1
     assert refused.stderr.startswith("eunomia-exporter: error: refusing to listen on 0.0.0.0")
+
+
+def test_gauge_from_a_per_cpu_map_labelled_by_syscall_name(exporter, tmp_path):
+    """A map read at scrape time: per-CPU values added up, the scalar key named through
+    the syscall decoder."""
+    from tests.cli.conftest import compile_package
+    package = compile_package(Path(__file__).parent / "fixtures" / "syscount.bpf.c",
+                              tmp_path / "syscount")
+    child = subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.readline(); "
+                              "[os.getppid() for _ in range(321)]; sys.stdin.readline()"],
+                             stdin=subprocess.PIPE, text=True)
+    try:
+        running = exporter(write_config(tmp_path / "config.yaml", [{
+            "name": "syscount", "compiled_ebpf_filename": str(package),
+            "args": ["--targ_tgid", str(child.pid)],
+            "metrics": {"gauges": [{"name": "test_syscalls", "map": "counts", "labels": [
+                {"name": "syscall", "from": "key", "decoders": ["syscall"]}]}]}}]))
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        wait_until(lambda: running.value("test_syscalls", syscall="getppid") == 321, 15,
+                   what="321 getppid calls in the gauge")
+    finally:
+        child.kill()
+        child.wait()
