@@ -8,6 +8,7 @@ peak RSS, and the ratio of delivered records to the C reference's. Run by bench/
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def build(workdir: Path) -> dict[str, Path]:
 def consumers(paths: dict[str, Path]) -> dict[str, callable]:
     """name -> function(tgid) giving the consumer's command line."""
     ecli = [sys.executable, "-m", "eunomia.cli.ecli", "run"]
-    return {
+    found = {
         "C reference (ring_buffer__poll, JSON)":
             lambda tgid: [str(paths["reference"]), str(paths["object"]), str(tgid)],
         "ecli run --json":
@@ -46,10 +47,18 @@ def consumers(paths: dict[str, Path]) -> dict[str, callable]:
             lambda tgid: [sys.executable, str(HERE / "library_consumer.py"),
                           str(paths["package"]), str(tgid)],
     }
+    if shutil.which("bpftrace"):        # a second reference, where installed
+        found["bpftrace (printf JSON)"] = lambda tgid: [str(HERE / "bpftrace_consumer.sh"),
+                                                        str(tgid)]
+    return found
 
 
-def count_lines(path: Path) -> int:
+def count_lines(path: Path, json_only: bool = False) -> int:
+    """Lines of the output (only those holding a JSON object, for bpftrace's mixed
+    output)."""
     with open(path, "rb") as f:
+        if json_only:
+            return sum(1 for line in f if line.startswith(b"{"))
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
@@ -82,7 +91,7 @@ def measure(command, producer: Path, records: int, workdir: Path, library: bool)
         count, last_event = out_path.read_text().split()[-2:]
         delivered, last_growth = int(count), float(last_event)
     else:
-        delivered = count_lines(out_path)
+        delivered = count_lines(out_path, json_only=command(0)[0].endswith(".sh"))
     elapsed = max(last_growth - start, 1e-9)
     return {"delivered": delivered, "lost": records - delivered,
             "records_per_s": round(delivered / elapsed),
