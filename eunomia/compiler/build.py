@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import CompileError
 from ..package import Meta, Package, write_atomically
-from .clang import check_libbpf_headers, clang_command, run_clang, strip_dwarf
+from .clang import DwarfStrip, check_libbpf_headers, clang_command, run_clang
 from .doccomments import scan_doc_comments
 from .metadata import build_meta
 from .objinfo import ObjectInfo
@@ -136,15 +136,20 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
         if warnings.strip():
             log.warning("%s", warnings.rstrip())
         log.log(level, "clang took %.2fs", time.monotonic() - t0)
-        stripped = strip_dwarf(tools.llvm_strip, obj_path)
+        unstripped = obj_path.read_bytes()
+        strip = DwarfStrip(tools.llvm_strip, obj_path)   # runs while the meta is built
+        try:
+            # stripping keeps .BTF and the symbols: the meta is the same either way
+            info = ObjectInfo(unstripped)
+            source_text = _read(header if header_only else source, "source")
+            docs = scan_doc_comments(source_text)
+            meta: Meta = build_meta(info, name, source_text, docs, structs)
+        finally:
+            stripped = strip.finish()
         log.log(level, "DWARF %s", "stripped (BTF kept)" if stripped
                 else "kept: llvm-strip not found")
         elf = obj_path.read_bytes()
 
-    info = ObjectInfo(elf)
-    source_text = _read(header if header_only else source, "source")
-    docs = scan_doc_comments(source_text)
-    meta: Meta = build_meta(info, name, source_text, docs, structs)
     package = Package(bpf_object=elf, meta=meta)
     if not header_only:
         _write_outputs(package, outdir, name, yaml)

@@ -68,13 +68,23 @@ def run_clang(command: list[str], wrapper: Path | None = None, source: str | Non
     return diagnostics
 
 
-def strip_dwarf(llvm_strip: str | None, obj: Path) -> bool:
-    """Drops DWARF (`llvm-strip -g`), keeping .BTF and .BTF.ext; False when not stripped."""
-    if llvm_strip is None:
-        return False
-    result = subprocess.run([llvm_strip, "-g", str(obj)], capture_output=True, text=True,
-                            check=False)
-    if result.returncode != 0:
-        raise CompileError(f"llvm-strip failed on {obj} (exit {result.returncode})",
-                           diagnostics=result.stderr)
-    return True
+class DwarfStrip:
+    """`llvm-strip -g` on an object (DWARF dropped, .BTF and .BTF.ext kept), started at
+    once so ecc reads the BTF meanwhile; finish() waits. `stripped` is False without
+    llvm-strip."""
+
+    def __init__(self, llvm_strip: str | None, obj: Path):
+        self.obj = obj
+        self.stripped = llvm_strip is not None
+        self._proc = None if llvm_strip is None else subprocess.Popen(
+            [llvm_strip, "-g", str(obj)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+
+    def finish(self) -> bool:
+        if self._proc is not None:
+            _, stderr = self._proc.communicate()
+            if self._proc.returncode != 0:
+                raise CompileError(f"llvm-strip failed on {self.obj} (exit "
+                                   f"{self._proc.returncode})", diagnostics=stderr)
+        return self.stripped
+

@@ -227,9 +227,9 @@ def test_gauge_from_a_per_cpu_map_labelled_by_syscall_name(exporter, tmp_path):
     from tests.cli.conftest import compile_package
     package = compile_package(Path(__file__).parent / "fixtures" / "syscount.bpf.c",
                               tmp_path / "syscount")
-    child = subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.readline(); "
-                              "[os.getppid() for _ in range(321)]; sys.stdin.readline()"],
-                             stdin=subprocess.PIPE, text=True)
+    code = ("import os, sys; sys.stdin.readline(); "
+            "[os.getppid() for _ in range(321)]; sys.stdin.readline()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
     try:
         running = exporter(write_config(tmp_path / "config.yaml", [{
             "name": "syscount", "compiled_ebpf_filename": str(package),
