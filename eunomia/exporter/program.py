@@ -56,6 +56,8 @@ class RunningProgram:
                                                      sample_freq=args.sample_freq))
             self._sources = [s for s in self.loaded.event_sources()
                              if s.map_name in self._event_metrics]
+            if self._sources:
+                self.loaded.drain_in_background(32 << 20)   # bursts queue, bounded
             self._maps = {m.map: self.loaded.maps[m.map] for m in self._map_metrics}
         except BaseException:
             self.loaded.close()

@@ -103,6 +103,8 @@ class Task:
         try:
             self.loaded.attach(options=self.options)
             self._sources = self.loaded.event_sources()
+            if self._sources:
+                self.loaded.drain_in_background(32 << 20)   # bursts queue, bounded
             self._samplers = self.loaded.samplers()
         except BaseException:
             self.loaded.close()
