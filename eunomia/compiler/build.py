@@ -15,6 +15,7 @@ from .clang import DwarfStrip, check_libbpf_headers, clang_command, run_clang
 from .doccomments import scan_doc_comments
 from .metadata import build_meta
 from .objinfo import ObjectInfo
+from .pch import vmlinux_pch, wants_pch
 from .record_types import header_struct_names
 from .toolchain import find_toolchain, target_arch
 from .vmlinux import vmlinux_include_dir
@@ -128,11 +129,24 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
         include_dirs = [vmlinux_dir, source.parent]
         if header is not None and header.parent != source.parent:
             include_dirs.append(header.parent)
-        command = clang_command(tools.clang, target_arch(), wrapper, obj_path, include_dirs,
-                                cflags)
-        log.log(level, "running: %s", " ".join(command))
+        arch = target_arch()
+        command = clang_command(tools.clang, arch, wrapper, obj_path, include_dirs, cflags)
+        shown = str(header if header_only else source)
         t0 = time.monotonic()
-        warnings = run_clang(command, wrapper, str(header if header_only else source))
+        pch = vmlinux_pch(tools.clang, arch, vmlinux_dir) if header_only or wants_pch(
+            _read(source, "source"), cflags) else None
+        try:
+            if pch is None:
+                raise CompileError("no precompiled vmlinux.h")
+            with_pch = [*command[:-4], "-include-pch", str(pch), *command[-4:]]
+            log.log(level, "running: %s", " ".join(with_pch))
+            warnings = run_clang(with_pch, wrapper, shown)
+        except CompileError:        # no PCH, or clang failed: the plain command decides
+            log.log(level, "running: %s", " ".join(command))
+            warnings = run_clang(command, wrapper, shown)
+            if pch is not None:     # the PCH was the trouble: build it again next time
+                log.log(level, "dropping %s: clang refused it", pch)
+                pch.unlink(missing_ok=True)
         if warnings.strip():
             log.warning("%s", warnings.rstrip())
         log.log(level, "clang took %.2fs", time.monotonic() - t0)

@@ -56,7 +56,11 @@ class OtlpPusher:
                  headers: dict | None = None):
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         self.exporter = exporter
-        self.otlp = OTLPMetricExporter(endpoint=endpoint, headers=headers)
+        # each push (its retries included) gives up after this long, so that a collector
+        # that went away cannot hold up the pushes after it, or the exporter's exit
+        self.timeout = max(1.0, min(interval, 5.0))
+        self.otlp = OTLPMetricExporter(endpoint=endpoint, headers=headers,
+                                       timeout=self.timeout)
         self.interval = interval
         self.start_ns = time.time_ns()
         self._stop = threading.Event()
@@ -79,6 +83,6 @@ class OtlpPusher:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=self.interval + 5)
+        self._thread.join(timeout=self.interval + self.timeout)
         self.push()         # the last figures
         self.otlp.shutdown()

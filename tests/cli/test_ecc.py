@@ -426,3 +426,48 @@ def test_data_section_map_names_follow_libbpf():
     assert internal_map_name("syscall_latency", ".bss") == "syscall_.bss"
     assert internal_map_name("my-tool", ".data") == "my_tool.data"
     assert internal_map_name("probe", ".rodata.cst16") == ".rodata.cst16"
+
+
+# -- the precompiled vmlinux.h ---------------------------------------------------------------
+
+def test_precompiled_vmlinux_gives_the_same_object(tmp_path, capsys, monkeypatch):
+    """A fresh cache: the first ecc builds the PCH and compiles with it; the object is the
+    one clang makes without it (same BTF, same instructions)."""
+    from eunomia.btf import BTF
+    from eunomia.compiler.pch import wants_pch
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = write_program(tmp_path)
+    assert wants_pch(path.read_text(), [])
+    code, _, err = run_ecc(path, "-v", "-o", tmp_path / "with", capsys=capsys)
+    assert code == 0, err
+    assert "-include-pch" in err
+    assert list((tmp_path / "cache").rglob("vmlinux.h.*.pch"))
+    # -a with any flag compiles without the PCH (the flag could change vmlinux.h's meaning)
+    code, _, err = run_ecc(path, "-v", "-a", "-DUNUSED=1", "-o", tmp_path / "without",
+                           capsys=capsys)
+    assert code == 0, err
+    assert "-include-pch" not in err
+    with_pch, without = (BTF.from_elf((tmp_path / d / "probe.bpf.o").read_bytes())
+                         for d in ("with", "without"))
+    assert with_pch.types == without.types
+
+
+def test_precompiled_vmlinux_only_when_it_comes_first():
+    from eunomia.compiler.pch import wants_pch
+    assert wants_pch('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n', [])
+    assert wants_pch("// c\n#include <vmlinux.h>\n", [])
+    assert not wants_pch("#include <linux/bpf.h>\n#include \"vmlinux.h\"\n", [])
+    assert not wants_pch("#include <linux/bpf.h>\n", [])
+    assert not wants_pch('#include "vmlinux.h"\n', ["-DX=1"])
+
+
+def test_a_broken_pch_falls_back_and_is_rebuilt(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = write_program(tmp_path)
+    assert run_ecc(path, capsys=capsys)[0] == 0
+    pch = next((tmp_path / "cache").rglob("vmlinux.h.*.pch"))
+    pch.write_bytes(b"not a precompiled header")
+    code, _, err = run_ecc(path, "-v", capsys=capsys)
+    assert code == 0, err
+    assert "dropping" in err and not pch.exists()
+    assert run_ecc(path, capsys=capsys)[0] == 0 and pch.exists()     # built again
