@@ -17,7 +17,7 @@ from typing import Any
 
 from .btf import Struct, Union
 from .decode import compile_codec
-from .errors import PackageError
+from .errors import EunomiaError, PackageError
 from .runtime import PerfBufferReader, RingBufferReader
 
 OUTPUT_MAP_TYPES = ("ringbuf", "perf_event_array")
@@ -166,6 +166,7 @@ class BackgroundDrainer:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         self._stop = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="eunomia-drain", daemon=True)
         self._thread.start()
 
@@ -175,6 +176,13 @@ class BackgroundDrainer:
         return len(blob) if blob is not None else sum(len(r) for r in records)
 
     def _run(self) -> None:
+        try:
+            self._drain()
+        except (EunomiaError, OSError) as exc:  # handed to the consumer by the next poll()
+            self._error = exc
+            os.write(self._wake_write, b"x")
+
+    def _drain(self) -> None:
         while not self._stop.is_set():
             if self._bytes >= self._max_bytes:
                 time.sleep(0.001)       # let the consumer catch up
@@ -191,6 +199,9 @@ class BackgroundDrainer:
                 os.write(self._wake_write, b"x")
 
     def _take(self, only: EventSource | None) -> list:
+        if self._error is not None and not self._queue:
+            error, self._error = self._error, None
+            raise error
         with self._lock:
             if only is None:
                 taken, self._queue = list(self._queue), deque()
