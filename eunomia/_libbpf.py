@@ -208,8 +208,8 @@ class _Lib:
         self._captures.append(lines)
         try:
             yield lines
-        finally:
-            self._captures.remove(lines)
+        finally:     # by identity: equal (empty) lists of other threads stay
+            self._captures[:] = [c for c in self._captures if c is not lines]
 
 
 lib = _Lib()

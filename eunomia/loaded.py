@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,6 +48,9 @@ def _annotations(meta) -> dict[str, Any]:
     return dict(getattr(meta, "extra", {}) or {}) if meta is not None else {}
 
 
+_LOAD_LOCK = threading.RLock()
+
+
 class LoadedPackage:
     """Live kernel objects of one package; closes everything it owns on close()."""
 
@@ -66,6 +70,11 @@ class LoadedPackage:
     def open(cls, package, values: dict[str, Any] | None = None,
              autoload: dict[str, bool] | None = None) -> LoadedPackage:
         """Opens the object, writes `values` into its globals, and loads it."""
+        with _LOAD_LOCK:    # libbpf's messages (the verifier log) go to one printer
+            return cls._open(package, values, autoload)
+
+    @classmethod
+    def _open(cls, package, values, autoload) -> LoadedPackage:
         require_kernel_btf()
         variables = global_variables(package)
         by_name = {v.name: v for v in variables}

@@ -24,6 +24,19 @@ class FlagParser(argparse.ArgumentParser):
         raise ArgumentError(message)
 
 
+def parse_quietly(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
+    """parse_args for services (the server, the exporter): --help, -h or a prefix of
+    them is an error here, not text on the service's stdout and an exit."""
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return parser.parse_args(args)
+    except SystemExit:
+        raise ArgumentError("--help is not available here: give the program's flags "
+                            "only") from None
+
+
 def _converter(var):
     """Turns flag text into a value the variable's codec accepts, checking it fully."""
     def convert(text: str) -> Any:

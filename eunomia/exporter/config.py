@@ -185,10 +185,11 @@ def _package(entry: dict, where: str, base: Path | None) -> Package:
 
 
 def _check_args(package: Package, args: list[str], where: str) -> None:
+    from ..cli.program_flags import parse_quietly
     from ..cli.run import program_parser
     parser, _ = program_parser(package)
     try:
-        parser.parse_args(args)
+        parse_quietly(parser, args)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: args: {exc}") from None
 

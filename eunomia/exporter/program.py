@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from ..attach_plan import AttachOptions
-from ..cli.program_flags import chosen_values
+from ..cli.program_flags import chosen_values, parse_quietly
 from ..cli.run import program_parser
 from ..errors import EunomiaError
 from ..loaded import LoadedPackage
@@ -48,7 +48,7 @@ class RunningProgram:
                          else EventHistogram(metric.max_series, metric.buckets))
                 self._event_metrics.setdefault(metric.map, []).append((metric, store))
         parser, dests = program_parser(config.package)
-        args = parser.parse_args(config.args)
+        args = parse_quietly(parser, config.args)
         self.loaded = LoadedPackage.open(config.package, chosen_values(args, dests))
         try:
             self.loaded.attach(options=AttachOptions(ifname=args.ifname, pid=args.pid,

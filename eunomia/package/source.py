@@ -16,6 +16,7 @@ from ..errors import PackageError, SourceError
 
 URL_TIMEOUT_S = 10
 MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+MAX_C_LOADER_BRACKETS = 2000
 PACKAGE_FILE_NAMES = ("package.json", "package.yaml", "package.yml")
 
 PackageSource = Union[str, bytes, bytearray, memoryview, os.PathLike]
@@ -92,6 +93,8 @@ def parse_document(content: bytes, name: str) -> dict:
     if not yaml_first:
         try:
             doc = json.loads(text)
+        except RecursionError:
+            raise PackageError(f"{name}: not a package (nested too deeply)") from None
         except ValueError as json_error:
             doc = _parse_yaml(text, name, json_error)
     else:
@@ -104,10 +107,15 @@ def parse_document(content: bytes, name: str) -> dict:
 
 def _parse_yaml(text: str, name: str, json_error: Exception | None) -> Any:
     import yaml
-    # the C loader is much faster on a multi-megabyte base64 string
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The C loader is much faster on a multi-megabyte base64 string, but it overflows
+    # its stack (a crash, not an error) on deeply nested text, which a package never
+    # is: many brackets go to the Python loader, whose RecursionError is an error.
+    nested = text.count("[") + text.count("{") > MAX_C_LOADER_BRACKETS
+    loader = yaml.SafeLoader if nested else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)
+    except RecursionError:
+        raise PackageError(f"{name}: not a package (nested too deeply)") from None
     except yaml.YAMLError as exc:
         reason = json_error if json_error is not None else exc
         raise PackageError(f"{name}: not JSON or YAML ({str(reason).splitlines()[0]})") \

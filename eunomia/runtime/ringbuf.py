@@ -102,13 +102,16 @@ class RingBufferReader:
         if count == 0:
             return None
         start = consumer & self._mask
-        blob = bytes(self._data[start:start + count * stride])
-        heads = memoryview(blob).cast("I")[0::stride // 4].tolist()
+        # The headers first, from the live ring (each a whole 4-byte load), and only then
+        # the data of the records they show committed: a copy made before the check
+        # could hold a record's data from before its header said it was done.
+        first = start >> 2
+        heads = self._headers[first:first + count * stride // 4:stride // 4].tolist()
         if heads.count(size) != count:
             count = next(i for i, head in enumerate(heads) if head != size)
             if count == 0:
                 return None
-            blob = blob[:count * stride]
+        blob = bytes(self._data[start:start + count * stride])
         self._consumer_pos[0] = consumer + count * stride
         return RecordBatch(blob, count, size, stride)
 

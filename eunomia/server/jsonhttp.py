@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 import ssl
 import threading
 from http import HTTPStatus
@@ -63,6 +64,24 @@ class JsonHandler(BaseHTTPRequestHandler):
     call `authorize()` / `json_body()` as their routes need."""
 
     protocol_version = "HTTP/1.1"
+    timeout = 30        # seconds a silent connection may hold its thread
+
+    def setup(self):
+        super().setup()
+        self._silent = False
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (OSError, ssl.SSLError):
+                self._silent = True     # no TLS, no answer: drop the connection
+
+    def handle(self):
+        if self._silent:
+            return
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            pass        # the client went away or stayed silent
 
     def do_GET(self):
         self._handle("GET")
@@ -93,6 +112,11 @@ class JsonHandler(BaseHTTPRequestHandler):
         except HttpError as exc:
             self._drain()
             status, reply = exc.status, json.dumps({"error": str(exc)}).encode()
+        except Exception as exc:
+            log.exception("internal error on %s %s", self.command, self.path)
+            self.close_connection = True
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            reply = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
         self._send(status, reply, content_type)
 
     def authorize(self) -> None:
@@ -117,12 +141,14 @@ class JsonHandler(BaseHTTPRequestHandler):
         self._read_body = True
         try:
             return json.loads(raw or b"{}")
+        except RecursionError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the body is nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {exc}") from None
 
     def _drain(self) -> None:
         """An early error leaves the body unread: close rather than misread it."""
-        if self.command == "POST" and not getattr(self, "_read_body", False):
+        if self.command != "GET" and not getattr(self, "_read_body", False):
             self.close_connection = True
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
@@ -148,7 +174,13 @@ class JsonServer(ThreadingHTTPServer):
         check_bind(addr, token)
         self.token = token
         self.body_limit = body_limit
-        super().__init__((addr, port), handler)
+        if ":" in addr:
+            self.address_family = socket.AF_INET6
+        try:
+            super().__init__((addr, port), handler)
+        except (OSError, OverflowError) as exc:
+            raise ServerConfigError(f"cannot listen on {addr}:{port}: "
+                                    f"{getattr(exc, 'strerror', None) or exc}") from None
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             try:
@@ -157,7 +189,10 @@ class JsonServer(ThreadingHTTPServer):
                 self.server_close()
                 raise ServerConfigError(f"cannot use TLS certificate {tls[0]} / key "
                                         f"{tls[1]}: {exc}") from None
-            self.socket = context.wrap_socket(self.socket, server_side=True)
+            # the handshake happens in the connection's thread (JsonHandler.setup), so a
+            # client that never speaks cannot stall accept()
+            self.socket = context.wrap_socket(self.socket, server_side=True,
+                                              do_handshake_on_connect=False)
         self.scheme = "https" if tls else "http"
 
     @property

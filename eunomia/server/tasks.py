@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..attach_plan import AttachOptions
-from ..cli.program_flags import chosen_values
+from ..cli.program_flags import chosen_values, parse_quietly
 from ..cli.run import Printer, program_parser, report_losses
 from ..errors import ArgumentError, EunomiaError, PackageError
 from ..loaded import LoadedPackage
@@ -18,6 +18,7 @@ from ..package import Package
 from .tasklog import TaskLog
 
 POLL_SECONDS = 0.1
+KEEP_STOPPED = 64       # stopped tasks kept listed (with their logs), oldest dropped
 
 
 class UnknownTaskError(LookupError):
@@ -91,7 +92,7 @@ class Task:
         if {"-h", "--help"} & set(request.extra_args):
             raise ArgumentError("--help is not available through the server")
         parser, dests = program_parser(package)
-        args = parser.parse_args(request.extra_args)
+        args = parse_quietly(parser, request.extra_args)
         self.options = AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
                                      sample_freq=args.sample_freq)
         self.log = log
@@ -135,6 +136,9 @@ class Task:
         except EunomiaError as exc:
             self.log.add("error", [str(exc)])
             self.status = "failed"
+        except Exception as exc:   # noqa: BLE001 (a task must not die silently)
+            self.log.add("error", [f"internal error: {type(exc).__name__}: {exc}"])
+            self.status = "failed"
 
     def pause(self) -> None:
         """Detaches every program; maps and the log stay."""
@@ -158,10 +162,12 @@ class Task:
                 return
             self.status = "stopping"
             self._stopping.set()
-            self.loaded.detach()        # the kernel's part: the reader exits meanwhile
-            self._thread.join(timeout=10)
-            self.loaded.close()
-            self.status = "stopped"
+            try:
+                self.loaded.detach()    # the kernel's part: the reader exits meanwhile
+            finally:
+                self._thread.join(timeout=10)
+                self.loaded.close()
+                self.status = "stopped"
             self.log.add("info", ["stopped"])
 
     def stop_in_background(self) -> None:
@@ -183,24 +189,38 @@ class TaskManager:
         self.log_entries, self.log_bytes = log_entries, log_bytes
         self._tasks: dict[int, Task] = {}
         self._next_id = 1
+        self._starting = 0
         self._lock = threading.Lock()
 
     def start(self, request: StartRequest) -> Task:
         """Starts a task; with `request.replace`, the old task stops (in the background)
         only once the new one is attached, so there is no gap in coverage."""
         old = self.get(request.replace) if request.replace is not None else None
-        with self._lock:
-            running = sum(1 for t in self._tasks.values() if t.status != "stopped")
+        with self._lock:        # the slot is reserved before the slow load
+            running = self._starting + sum(1 for t in self._tasks.values()
+                                           if t.status != "stopped")
             if running >= self.max_tasks + (1 if old is not None else 0):
                 raise TaskLimitError(f"{self.max_tasks} tasks are running already (the "
                                      "server's limit): stop one first")
             task_id, self._next_id = self._next_id, self._next_id + 1
-        task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes))
+            self._starting += 1
+        try:
+            task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes))
+        finally:
+            with self._lock:
+                self._starting -= 1
         with self._lock:
             self._tasks[task_id] = task
+            self._forget_old_stopped()
         if old is not None:
             old.stop_in_background()
         return task
+
+    def _forget_old_stopped(self) -> None:
+        """Keeps the last KEEP_STOPPED stopped tasks (and their logs) for reading."""
+        stopped = [i for i, t in self._tasks.items() if t.status == "stopped"]
+        for task_id in stopped[:max(0, len(stopped) - KEEP_STOPPED)]:
+            del self._tasks[task_id]
 
     def get(self, task_id) -> Task:
         task = self._tasks.get(task_id) if isinstance(task_id, int) else None
