@@ -68,29 +68,41 @@ class Client:
         self.context = None
         if cafile:
             import ssl  # here: ssl and urllib slow every `ecli run` start-up
-            self.context = ssl.create_default_context(cafile=cafile)
+            try:
+                self.context = ssl.create_default_context(cafile=cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise ClientError(f"cannot use the CA file {cafile}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
 
     def call(self, method: str, path: str, body: dict | None = None, timeout: float = 60):
         import urllib.error
         import urllib.request
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        try:
+            request = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        except ValueError as exc:
+            raise ClientError(f"bad server URL {self.endpoint}: {exc}") from None
         request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=timeout,
                                         context=self.context) as reply:
-                return json.loads(reply.read() or b"{}")
+                text = reply.read()
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error", exc.reason)
             except (ValueError, AttributeError):
                 message = exc.reason
             raise ClientError(f"server: {message} (HTTP {exc.code})") from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError(f"cannot reach {self.endpoint}: {reason}") from None
+        try:
+            return json.loads(text or b"{}")
+        except ValueError:
+            raise ClientError(f"{self.endpoint} did not answer with JSON: is it an "
+                              "ecli server?") from None
 
 
 def _read_package(source: str) -> tuple[bytes, str]:
@@ -149,7 +161,8 @@ def _log(client: Client, args) -> int:
                       else f"[{entry['kind']}] {entry['text']}")
         sys.stdout.flush()
         cursor = reply["next_cursor"]
-        if not args.follow or (reply["status"] == "stopped" and not reply["log"]):
+        ended = reply["status"] in ("stopped", "failed")
+        if not args.follow or (ended and not reply["log"]):
             return 0
         if not reply["log"]:
             time.sleep(0.1)

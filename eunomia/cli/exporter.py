@@ -56,8 +56,8 @@ def parser() -> argparse.ArgumentParser:
 
 def split_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ArgumentError(f"--listen wants ADDR:PORT, not {text!r}")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise ArgumentError(f"--listen wants ADDR:PORT (a port up to 65535), not {text!r}")
     return host.strip("[]"), int(port)
 
 
@@ -67,6 +67,8 @@ def serve(args) -> int:
 
     if args.max_series < 1:
         raise ArgumentError("--max-series must be at least 1")
+    if args.otlp_interval <= 0:
+        raise ArgumentError("--otlp-interval must be more than 0 seconds")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ArgumentError("--tls-cert and --tls-key go together")
     host, port = split_listen(args.listen)
@@ -80,11 +82,13 @@ def serve(args) -> int:
     check_bind(host, token)        # before anything is loaded
     exporter = Exporter(bpf_stats=args.bpf_stats)
     pusher = server = None
+    serving = False
     try:
-        exporter.start_all(config.programs)
+        # listen first: a port in use fails before anything is loaded
         server = ExporterServer(exporter, host, port, token,
                                 (args.tls_cert, args.tls_key) if args.tls_cert else None,
                                 args.max_series)
+        exporter.start_all(config.programs)
         if args.otlp:
             from ..exporter.otlp import OtlpPusher
             pusher = OtlpPusher(exporter, args.otlp, args.otlp_interval).start()
@@ -92,11 +96,13 @@ def serve(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         server.start_in_thread()
+        serving = True
         print(f"eunomia-exporter: serving {server.url}/metrics", file=sys.stderr, flush=True)
         stop.wait()
     finally:
+        if serving:
+            server.shutdown()       # waits for serve_forever: only once it runs
         if server is not None:
-            server.shutdown()
             server.server_close()
         if pusher is not None:
             pusher.close()

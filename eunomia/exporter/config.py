@@ -17,6 +17,7 @@ Every error names the file, the program and the entry that is wrong, in one line
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,15 +110,37 @@ def load_config(path: str, max_series: int = DEFAULT_MAX_SERIES) -> ExporterConf
     return ExporterConfig(programs, path)
 
 
-def check_unique_metrics(programs: list[ProgramConfig], where: str) -> None:
-    seen: dict[str, str] = {}
+SELF_METRIC_PREFIXES = ("eunomia_exporter_", "eunomia_bpf_program_")
+
+
+def exposed_names(metric: Metric) -> tuple[str, ...]:
+    """The sample names a metric writes: counters as <name>_total, histograms with
+    _bucket, _sum and _count."""
+    if metric.kind == "counter":
+        base = metric.name.removesuffix("_total")
+        return (base + "_total", base)
+    if metric.kind == "histogram":
+        return tuple(metric.name + suffix for suffix in ("", "_bucket", "_sum", "_count"))
+    return (metric.name,)
+
+
+def check_unique_metrics(programs: list[ProgramConfig], where: str,
+                         taken: dict[str, str] | None = None) -> None:
+    """No two metrics may write the same sample names (nor use the exporter's own)."""
+    seen: dict[str, str] = dict(taken or {})
     for program in programs:
         for metric in program.metrics:
-            if metric.name in seen:
+            if metric.name.startswith(SELF_METRIC_PREFIXES):
                 raise ConfigError(f"{where}: program '{program.name}': metric "
-                                  f"'{metric.name}' is also defined by program "
-                                  f"'{seen[metric.name]}'")
-            seen[metric.name] = program.name
+                                  f"'{metric.name}': names starting with "
+                                  f"{' or '.join(SELF_METRIC_PREFIXES)} are the exporter's own")
+            for name in exposed_names(metric):
+                if name in seen:
+                    raise ConfigError(f"{where}: program '{program.name}': metric "
+                                      f"'{metric.name}' writes '{name}', as does a metric "
+                                      f"of program '{seen[name]}'")
+            for name in exposed_names(metric):
+                seen[name] = program.name
 
 
 def parse_program(entry, where: str, base: Path | None = None,
@@ -268,6 +291,9 @@ def _metric(kind: str, entry, where: str, layout: PackageLayout, max_series: int
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
+    for key in ("map", "value", "slots", "sum"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ConfigError(f"{where}: '{key}' must be a name, not {entry[key]!r}")
     description = str(entry.get("description") or name)
     limit = entry.get("max_series", max_series)
     if not isinstance(limit, int) or limit < 1:
@@ -289,7 +315,7 @@ def _metric(kind: str, entry, where: str, layout: PackageLayout, max_series: int
         fields = layout.record_fields(map_name)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    labels = _labels(entry.get("labels"), where, fields, layout)
+    labels = _labels(entry.get("labels"), where, fields, layout, kind=kind)
     value = entry.get("value")
     if value is not None:
         _field(value, fields, where, "value")
@@ -313,7 +339,7 @@ def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
     if not key_fields and found["key"] is not None:
         key_fields = {"key": found["key"]}     # a scalar key: label it `from: key`
     value_fields = layout.fields(found["value"])
-    labels = _labels(entry.get("labels"), where, key_fields, layout, what="key")
+    labels = _labels(entry.get("labels"), where, key_fields, layout, what="key", kind=kind)
     metric = Metric(kind, name, description, labels, "map", map_name, max_series=limit)
     if kind == "gauge":
         value = entry.get("value")
@@ -354,13 +380,15 @@ def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
 
 
 def _field(name, fields: dict, where: str, key: str, what: str = "event") -> None:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: {key} must be a field name, not {name!r}")
     if name not in fields:
         known = ", ".join(fields) or "none: it is not a struct"
         raise ConfigError(f"{where}: {key}: no field '{name}' in the {what} ({known})")
 
 
 def _labels(entries, where: str, fields: dict, layout: PackageLayout,
-            what: str = "event") -> list[Label]:
+            what: str = "event", kind: str = "counter") -> list[Label]:
     if entries is None:
         return []
     if not isinstance(entries, list):
@@ -375,6 +403,8 @@ def _labels(entries, where: str, fields: dict, layout: PackageLayout,
         unknown = sorted(set(entry) - {"name", "from", "decoders"})
         if unknown:
             raise ConfigError(f"{here}: unknown key '{unknown[0]}'")
+        if entry["name"].startswith("__") or (kind == "histogram" and entry["name"] == "le"):
+            raise ConfigError(f"{here}: the label name '{entry['name']}' is reserved")
         source = entry.get("from", entry["name"])
         _field(source, fields, here, "from", what=what)
         try:
@@ -394,9 +424,10 @@ def parse_buckets(spec, where: str) -> list[float]:
     if spec == "exp2":
         spec = {"type": "exp2"}
     if isinstance(spec, list):
-        if not spec or not all(isinstance(b, (int, float)) for b in spec) or \
-                sorted(spec) != spec or len(set(spec)) != len(spec):
-            raise ConfigError(f"{where}: explicit buckets must be increasing numbers")
+        if not spec or not all(isinstance(b, (int, float)) and math.isfinite(b)
+                               for b in spec) or sorted(spec) != spec or \
+                len(set(spec)) != len(spec):
+            raise ConfigError(f"{where}: explicit buckets must be increasing finite numbers")
         return [float(b) for b in spec]
     if not isinstance(spec, dict) or spec.get("type") not in ("exp2", "linear"):
         raise ConfigError(f"{where}: 'buckets' is exp2, {{type: exp2, count: N}}, "

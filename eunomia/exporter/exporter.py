@@ -24,6 +24,7 @@ class Exporter:
         self.counters = SelfCounters()
         self._programs: dict[int, RunningProgram] = {}
         self._next_id = 1
+        self._starting: dict[int, ProgramConfig] = {}
         self._lock = threading.Lock()
         self._stats = RunTimeStats() if bpf_stats else None
 
@@ -40,19 +41,25 @@ class Exporter:
         return started
 
     def start(self, config: ProgramConfig) -> int:
-        with self._lock:
-            check_unique_metrics([p.config for p in self._programs.values()] + [config],
-                                 "the running exporter")
+        with self._lock:        # names are reserved before the slow load
+            configs = [p.config for p in self._programs.values()] + list(
+                self._starting.values())
+            check_unique_metrics([*configs, config], "the running exporter")
             program_id, self._next_id = self._next_id, self._next_id + 1
-        program = RunningProgram(program_id, config, self.counters)
+            self._starting[program_id] = config
+        try:
+            program = RunningProgram(program_id, config, self.counters)
+        finally:
+            with self._lock:
+                del self._starting[program_id]
         with self._lock:
             self._programs[program_id] = program
         return program_id
 
     def stop(self, program_id) -> dict:
         with self._lock:
-            program = self._programs.pop(program_id, None) if isinstance(
-                program_id, int) else None
+            known = isinstance(program_id, int) and not isinstance(program_id, bool)
+            program = self._programs.pop(program_id, None) if known else None
         if program is None:
             raise UnknownProgramError(f"no program with id {program_id!r}")
         program.stop()

@@ -88,13 +88,20 @@ class RunningProgram:
         self.counters.add("eunomia_exporter_events", (self.name, source.map_name), len(raws))
         with self._lock:
             for raw in raws:
-                record = decode(raw)
+                try:
+                    record = decode(raw)
+                except EunomiaError:    # e.g. a short record: count it, keep going
+                    self.counters.add("eunomia_exporter_decoder_errors",
+                                      (self.name, source.map_name, "<record>"))
+                    continue
                 for metric, store in metrics:
                     labels = self._labels(metric, record)
                     if labels is None:
                         continue
                     try:
                         amount = 1 if metric.value is None else _number(record[metric.value])
+                        if amount < 0 and metric.kind == "counter":
+                            raise TypeError("a counter cannot go down")
                     except (TypeError, KeyError):
                         self.counters.add("eunomia_exporter_decoder_errors",
                                           (self.name, metric.name, metric.value or ""))
@@ -143,19 +150,28 @@ class RunningProgram:
         per_cpu = typed.type_name.startswith(("percpu", "lru_percpu"))
         names = tuple(label.name for label in metric.labels)
         snapshot = Snapshot(metric.kind, metric.name, metric.description, names)
+        series: dict[tuple, object] = {}    # keys whose labels agree are added up
+        over = 0
         for key, value in typed.items():
             if per_cpu:
                 value = _add_cpus(value)
             labels = self._labels(metric, key if isinstance(key, dict) else {"key": key})
             if labels is None:
                 continue
-            if len(snapshot.series) >= metric.max_series:
-                self.counters.add("eunomia_exporter_dropped_series", (self.name, metric.name))
-                continue
             point = (_map_gauge(metric, value) if metric.kind == "gauge"
                      else _map_histogram(metric, value))
-            if point is not None:
-                snapshot.series.append((labels, point))
+            if point is None:
+                continue
+            if labels in series:
+                series[labels] = _merge(series[labels], point)
+            elif len(series) >= metric.max_series:
+                over += 1
+            else:
+                series[labels] = point
+        # the label sets over the limit now (not a running count: scrapes would add up)
+        self.counters.set_at_least("eunomia_exporter_dropped_series",
+                                   (self.name, metric.name), over)
+        snapshot.series = list(series.items())
         return snapshot
 
     # -- lifetime --------------------------------------------------------------------
@@ -187,6 +203,16 @@ def _add_cpus(values: list):
     if isinstance(first, dict):
         return {name: _add_cpus([v[name] for v in values]) for name in first}
     return first
+
+
+def _merge(first, second):
+    """Two points of the same labels: gauges added, histograms bucket by bucket."""
+    if isinstance(first, HistogramPoint):
+        total = None if first.sum is None or second.sum is None else first.sum + second.sum
+        return HistogramPoint(first.bounds, [a + b for a, b in zip(first.counts,
+                                                                     second.counts)],
+                              total, first.count + second.count)
+    return first + second
 
 
 def _map_gauge(metric: Metric, value) -> float | None:

@@ -181,7 +181,11 @@ class JsonFormatter:
         template, unpack, texts, dumps = self._template, self._unpack, self._texts, json.dumps
         lines = []
         for raw in raws:
-            values = list(unpack(raw))
+            try:
+                values = list(unpack(raw))
+            except struct.error:        # a short record: the codec says what is wrong
+                self._codec.decode(raw)
+                raise
             for i in texts:
                 data = values[i]
                 end = data.find(b"\0")

@@ -3,6 +3,7 @@ the same metrics (to a receiver in the test that decodes the protobuf)."""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -50,15 +51,33 @@ BAD_PROGRAMS = [
      "metrics.gauges[0] (g): 'map' must name a map (maps read at scrape time: start)"),
     ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "value": "pid",
                                                         "buckets": [3, 1]}]}},
-     "metrics.histograms[0] (h): explicit buckets must be increasing numbers"),
+     "metrics.histograms[0] (h): explicit buckets must be increasing finite numbers"),
     ({"name": "p", "PKG": 1, "metrics": {"summaries": []}},
      "metrics: unknown kind 'summaries'"),
+    ({"name": "p", "PKG": 1, "args": ["--he"], "metrics": {"counters": [counter()]}},
+     "args: --help is not available here"),
+    ({"name": "p", "PKG": 1, "metrics": {"counters": [counter(labels=[{"name": "x",
+                                                                       "from": ["a"]}])]}},
+     "labels[0]: from must be a field name"),
+    ({"name": "p", "PKG": 1, "metrics": {"gauges": [{"name": "g", "map": ["a"]}]}},
+     "'map' must be a name"),
+    ({"name": "p", "PKG": 1, "metrics": {"counters": [counter(), {"name": "c_total"}]}},
+     "metric 'c_total' writes 'c_total', as does a metric of program 'p'"),
+    ({"name": "p", "PKG": 1, "metrics": {"counters": [{"name": "eunomia_exporter_events"}]}},
+     "are the exporter's own"),
+    ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "value": "pid",
+                                                        "labels": [{"name": "le"}]}]}},
+     "the label name 'le' is reserved"),
+    ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "value": "pid",
+                                                        "buckets": [1, float("inf")]}]}},
+     "explicit buckets must be increasing finite numbers"),
 ]
 
 
 @pytest.mark.parametrize(("program", "words"), BAD_PROGRAMS,
                          ids=[str(i) for i in range(len(BAD_PROGRAMS))])
 def test_bad_config_names_file_program_and_field(packages, tmp_path, program, words):
+    program = copy.deepcopy(program)
     if program.pop("PKG", None):
         program["compiled_ebpf_filename"] = str(packages["opensnoop"])
     config = write_config(tmp_path / "bad.yaml", [program])
@@ -77,7 +96,8 @@ def test_not_yaml_and_duplicate_metrics(packages, tmp_path):
     assert result.returncode == 1 and "not YAML or JSON" in result.stderr
     twice = write_config(tmp_path / "twice.yaml", [opensnoop_program(packages)] * 2)
     result = run_exporter("-c", twice, "--check")
-    assert "metric 'test_file_open_counter' is also defined by program" in result.stderr
+    assert ("metric 'test_file_open_counter' writes 'test_file_open_counter_total', as does a "
+            "metric of program 'opensnoop'") in result.stderr
 
 
 def test_check_loads_nothing_and_a_failing_program_starts_nothing(packages, tmp_path):
