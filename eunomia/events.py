@@ -235,6 +235,8 @@ class BackgroundDrainer:
         return self._wake_read
 
     def close(self) -> None:
+        if self._stop.is_set():
+            return          # closed already: the pipe's fds may belong to others now
         self._stop.set()
         self._thread.join(timeout=5)
         self._poller.close()
