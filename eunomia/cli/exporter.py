@@ -98,7 +98,8 @@ def serve(args) -> int:
         server.start_in_thread()
         serving = True
         print(f"eunomia-exporter: serving {server.url}/metrics", file=sys.stderr, flush=True)
-        stop.wait()
+        while not stop.wait(0.5):   # a timeout: a signal that lands on another
+            pass                    # thread runs its handler only when main wakes
     finally:
         if serving:
             server.shutdown()       # waits for serve_forever: only once it runs

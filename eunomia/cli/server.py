@@ -65,7 +65,8 @@ def run_server(args) -> int:
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
     try:
-        stop.wait()
+        while not stop.wait(0.5):   # a timeout: a signal that lands on another
+            pass                    # thread runs its handler only when main wakes
     finally:
         server.shutdown_all()
         print("ecli server: stopped every task", file=sys.stderr, flush=True)
