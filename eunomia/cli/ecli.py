@@ -84,9 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     program_argv = rest[:package_index] + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
+    return _guarded(lambda: run_package(load_package_argument(args.package), program_argv),
+                    verbose)
+
+
+def _serve_or_call(args) -> int:
+    setup_logging(getattr(args, "verbose", False))
+    return _guarded(lambda: run_server(args) if args.command == "server"
+                    else run_client(args), verbose=False)
+
+
+def _guarded(command, verbose: bool) -> int:
+    """command()'s exit code; errors as one line (exit 1), Ctrl-C as 130."""
     try:
-        package = load_package_argument(args.package)
-        return run_package(package, program_argv)
+        return command()
     except EunomiaError as exc:
         _report(exc, verbose)
         return 1
@@ -94,20 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (`ecli run ... | head`): not an error.
-        sys.stderr.close()
-        return 0
-
-
-def _serve_or_call(args) -> int:
-    setup_logging(getattr(args, "verbose", False))
-    try:
-        return run_server(args) if args.command == "server" else run_client(args)
-    except EunomiaError as exc:
-        _report(exc, verbose=False)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
         sys.stderr.close()
         return 0
 

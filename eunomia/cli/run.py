@@ -42,6 +42,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                        help="frequency of perf_event programs (default: 49)")
 
 
+def attach_options(args: argparse.Namespace) -> AttachOptions:
+    """The run options of program_parser's namespace that say where programs attach."""
+    return AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
+                         sample_freq=args.sample_freq)
+
+
 def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
     """The parser for `ecli run PACKAGE ...`: run options plus the package's own flags."""
     doc = package.meta.bpf_skel.doc
@@ -177,9 +183,7 @@ def run_package(package, argv: list[str], out=None) -> int:
     trace_fd = None
     try:
         with LoadedPackage.open(package, values) as loaded:
-            options = AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
-                                    sample_freq=args.sample_freq)
-            loaded.attach(options=options)
+            loaded.attach(options=attach_options(args))
             sources = loaded.event_sources()
             if sources:
                 loaded.drain_in_background()    # bursts queue up instead of overflowing

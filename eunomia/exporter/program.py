@@ -7,9 +7,8 @@ import logging
 import threading
 from typing import Any
 
-from ..attach_plan import AttachOptions
 from ..cli.program_flags import chosen_values, parse_quietly
-from ..cli.run import program_parser
+from ..cli.run import attach_options, program_parser
 from ..errors import EunomiaError
 from ..loaded import LoadedPackage
 from ..output.histogram import linear_histogram, log2_histogram
@@ -51,9 +50,7 @@ class RunningProgram:
         args = parse_quietly(parser, config.args)
         self.loaded = LoadedPackage.open(config.package, chosen_values(args, dests))
         try:
-            self.loaded.attach(options=AttachOptions(ifname=args.ifname, pid=args.pid,
-                                                     binary=args.binary,
-                                                     sample_freq=args.sample_freq))
+            self.loaded.attach(options=attach_options(args))
             self._sources = [s for s in self.loaded.event_sources()
                              if s.map_name in self._event_metrics]
             if self._sources:

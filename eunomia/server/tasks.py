@@ -9,9 +9,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..attach_plan import AttachOptions
 from ..cli.program_flags import chosen_values, parse_quietly
-from ..cli.run import Printer, program_parser, report_losses
+from ..cli.run import Printer, attach_options, program_parser, report_losses
 from ..errors import ArgumentError, EunomiaError, PackageError
 from ..loaded import LoadedPackage
 from ..package import Package
@@ -89,12 +88,9 @@ class Task:
         self.id = task_id
         package = request.package()
         self.name = request.program_name or package.meta.bpf_skel.obj_name or "program"
-        if {"-h", "--help"} & set(request.extra_args):
-            raise ArgumentError("--help is not available through the server")
         parser, dests = program_parser(package)
-        args = parse_quietly(parser, request.extra_args)
-        self.options = AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
-                                     sample_freq=args.sample_freq)
+        args = parse_quietly(parser, request.extra_args)     # --help refused there
+        self.options = attach_options(args)
         self.log = log
         self.status = "starting"
         self._lock = threading.Lock()
