@@ -48,6 +48,19 @@ def ratio(value: float, reference: float) -> float:
     return round(value / reference, 2) if reference else 0.0
 
 
+def medians_against(commands: dict, measure, rounds: int, reference: str,
+                    ratio_key: str) -> dict:
+    """name -> {"median_ms", ratio_key: median / the reference's median}: each command
+    run once to warm caches, then all of them taking turns for `rounds` rounds."""
+    for command in commands.values():
+        measure(command)
+    samples = interleaved(commands, measure, rounds)
+    results = {name: {"median_ms": median_ms(samples[name])} for name in commands}
+    for result in results.values():
+        result[ratio_key] = ratio(result["median_ms"], results[reference]["median_ms"])
+    return results
+
+
 def interleaved(commands: dict, measure, rounds: int) -> dict[str, list[float]]:
     """name -> samples, the commands taking turns each round, so that a change in the
     machine's load affects a figure and its reference alike."""

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, interleaved, median_ms, ratio
+from common import ROOT, medians_against
 
 
 def _ms(command: list[str]) -> float:
@@ -36,14 +36,8 @@ def run(workdir: Path, rounds: int) -> dict:
         commands["clang with ecc's precompiled vmlinux.h"] = [
             *bare[:-4], "-include-pch", str(pch), *bare[-4:]]
     commands["ecc (to package.json)"] = ecc
-    for command in commands.values():
-        _ms(command)        # warm caches (vmlinux.h, the page cache)
-    samples = interleaved(commands, _ms, rounds)
-    results = {name: {"median_ms": median_ms(samples[name])} for name in commands}
-    reference = results["clang (bare command, reference)"]["median_ms"]
-    for result in results.values():
-        result["ratio_to_clang"] = ratio(result["median_ms"], reference)
-    return results
+    return medians_against(commands, _ms, rounds, "clang (bare command, reference)",
+                           "ratio_to_clang")
 
 
 def table(results: dict) -> str:

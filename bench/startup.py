@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import HERE, ROOT, gcc, interleaved, median_ms, ms_until_stderr_says, ratio
+from common import HERE, ROOT, gcc, medians_against, ms_until_stderr_says
 
 
 def run(workdir: Path, rounds: int) -> dict:
@@ -21,16 +21,8 @@ def run(workdir: Path, rounds: int) -> dict:
         "ecli run (package.json -> attached)": [sys.executable, "-m", "eunomia.cli.ecli",
                                                 "run", str(outdir / "package.json")],
     }
-    def attached_ms(command):
-        return ms_until_stderr_says(command, b"attached")
-    for command in commands.values():
-        attached_ms(command)            # warm the page cache
-    samples = interleaved(commands, attached_ms, rounds)
-    results = {name: {"median_ms": median_ms(samples[name])} for name in commands}
-    reference = results["C libbpf loader (object -> attached)"]["median_ms"]
-    for result in results.values():
-        result["ratio_to_c"] = ratio(result["median_ms"], reference)
-    return results
+    return medians_against(commands, lambda c: ms_until_stderr_says(c, b"attached"),
+                           rounds, "C libbpf loader (object -> attached)", "ratio_to_c")
 
 
 def table(results: dict) -> str:
