@@ -1,6 +1,7 @@
 """Bytes <-> Python values, compiled once per BTF type."""
 
-from .codecs import Codec, compile_codec
+from .build import compile_codec
+from .codecs import Codec
 from .record import Record
 
 __all__ = ["Codec", "Record", "compile_codec"]
