@@ -19,16 +19,11 @@ from dataclasses import dataclass
 
 from . import _libbpf
 from .errors import EunomiaError
+from .kinds import KERNEL_BTF, AttachType, MapType, ProgType
 
 YES, NO, PROBE_FAILED = "yes", "no", "probe failed"
 
-BPF_PROG_TYPE_TRACING = 26
-BPF_TRACE_FENTRY = 24
-BPF_MAP_TYPE_HASH = 1
-BPF_MAP_TYPE_RINGBUF = 27
-BPF_MAP_TYPE_USER_RINGBUF = 31
 KPROBE_PMU = "/sys/bus/event_source/devices/kprobe/type"
-KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 # r0 = 0; exit
 RETURN_ZERO = struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
 TRAMPOLINE_TARGET = "vfs_read"
@@ -87,7 +82,7 @@ def trampolines() -> Feature:
         return Feature(NO, "needs kernel BTF")
     from .btf import BTF, Func
     btf_id, _ = BTF.from_file(KERNEL_BTF).find(TRAMPOLINE_TARGET, kind=Func)
-    fd = _libbpf.prog_load(BPF_PROG_TYPE_TRACING, RETURN_ZERO, BPF_TRACE_FENTRY, btf_id)
+    fd = _libbpf.prog_load(ProgType.TRACING, RETURN_ZERO, AttachType.TRACE_FENTRY, btf_id)
     if fd >= 0:
         os.close(fd)
         return Feature(YES, f"an fentry program on {TRAMPOLINE_TARGET} loaded")
@@ -105,20 +100,20 @@ def _map_type(map_type: int, name: str) -> Feature:
 
 @_guarded
 def ring_buffer() -> Feature:
-    """BPF_MAP_TYPE_RINGBUF (Linux 5.8)."""
-    return _map_type(BPF_MAP_TYPE_RINGBUF, "ring buffer")
+    """MapType.RINGBUF (Linux 5.8)."""
+    return _map_type(MapType.RINGBUF, "ring buffer")
 
 
 @_guarded
 def user_ring_buffer() -> Feature:
-    """BPF_MAP_TYPE_USER_RINGBUF (Linux 6.1): user space -> kernel records."""
-    return _map_type(BPF_MAP_TYPE_USER_RINGBUF, "user ring buffer")
+    """MapType.USER_RINGBUF (Linux 6.1): user space -> kernel records."""
+    return _map_type(MapType.USER_RINGBUF, "user ring buffer")
 
 
 @_guarded
 def batch_map_ops() -> Feature:
     """BPF_MAP_LOOKUP_BATCH and friends on hash maps (Linux 5.6)."""
-    fd = _libbpf.map_create(BPF_MAP_TYPE_HASH, 4, 4, 4)
+    fd = _libbpf.map_create(MapType.HASH, 4, 4, 4)
     if fd < 0:
         return Feature(PROBE_FAILED, f"cannot create a hash map ({os.strerror(-fd)})")
     try:

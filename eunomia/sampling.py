@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .kinds import SAMPLE_TYPES, SampleType
 from .output.histogram import Histogram, key_label, map_histograms
 
 __all__ = ["SAMPLE_TYPES", "MapSampler", "SampleSpec", "key_label"]
 
-SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
 
 
 @dataclass
 class SampleSpec:
     interval: float      # seconds
-    kind: str            # one of SAMPLE_TYPES
+    kind: SampleType
     unit: str = ""
     clear_map: bool = False
     base: int = 0
@@ -30,7 +30,7 @@ class SampleSpec:
     def from_meta(cls, sample) -> SampleSpec:
         extra = getattr(sample, "extra", {}) or {}
         return cls(interval=max(float(sample.interval or 1000), 1.0) / 1000.0,
-                   kind=sample.type or "default_kv", unit=sample.unit or "",
+                   kind=SampleType(sample.type or "default_kv"), unit=sample.unit or "",
                    clear_map=bool(sample.clear_map),
                    base=int(extra.get("base", 0)), step=int(extra.get("step", 1)) or 1)
 
@@ -57,5 +57,5 @@ class MapSampler:
 
     def histograms(self, entries) -> list[tuple[Any, Histogram]]:
         """A histogram per key that has any count, for log2/linear samples."""
-        kind = "linear" if self.spec.kind == "linear_hist" else "log2"
+        kind = "linear" if self.spec.kind is SampleType.LINEAR_HIST else "log2"
         return map_histograms(entries, kind, self.spec.unit, self.spec.base, self.spec.step)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CompileError, PackageError
+from ..kinds import EVENT_MAP_TYPES, MapType
 from ..package import (
     BpfSkel,
     CmdArg,
@@ -20,12 +21,7 @@ from ..package import (
     Sample,
     Variable,
 )
-from .objinfo import (
-    BPF_MAP_TYPE_USER_RINGBUF,
-    OUTPUT_MAP_TYPES,
-    ObjectInfo,
-    internal_map_name,
-)
+from .objinfo import ObjectInfo, internal_map_name
 from .record_types import infer_record_types
 
 _MAP_TYPE_NAMES = {4: "perf event array", 27: "ring buffer", 31: "user ring buffer"}
@@ -122,8 +118,8 @@ def record_type_configs(info: ObjectInfo, source: str, docs: dict,
     for map_info in info.maps():
         note = docs.get(map_info.name, {}).get("export")
         # a user ring buffer carries records the other way; typed only when it says which
-        named_input = map_info.map_type == BPF_MAP_TYPE_USER_RINGBUF and note is not None
-        if map_info.map_type not in OUTPUT_MAP_TYPES and not named_input:
+        named_input = map_info.map_type == MapType.USER_RINGBUF and note is not None
+        if map_info.map_type not in EVENT_MAP_TYPES and not named_input:
             continue
         kind = _MAP_TYPE_NAMES[map_info.map_type]
         if note is not None:

@@ -10,10 +10,6 @@ from .. import btf as _btf  # names looked up on use: importing ecc needs no BTF
 from ..elf import SHF_EXECINSTR, SHT_SYMTAB, STT_FUNC, Elf
 from ..errors import CompileError
 
-BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
-BPF_MAP_TYPE_RINGBUF = 27
-BPF_MAP_TYPE_USER_RINGBUF = 31
-OUTPUT_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF)
 BTF_VAR_STATIC = 0
 INTERNAL_PREFIX = "__eunomia"
 _DATA_SECTION = re.compile(r"^\.(rodata|data|bss)(\..+)?$")

@@ -19,7 +19,7 @@ from .base import ArrayMap, HashMap, PerCpuArrayMap, PerCpuHashMap, TypedMap
 from .special import LpmKey, LpmTrieMap, ProgArrayMap, QueueMap, StackTraceMap
 from .streams import EventMap, UserRingBuffer
 
-# map type name (eunomia.runtime.maps.MAP_TYPES) -> class
+# map type name (eunomia.kinds.map_type_name) -> class
 MAP_CLASSES: dict[str, type[TypedMap]] = {
     "hash": HashMap, "lru_hash": HashMap, "array": ArrayMap,
     "percpu_hash": PerCpuHashMap, "lru_percpu_hash": PerCpuHashMap,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PackageError
+from ..kinds import SAMPLE_TYPES
 from .fields import expect_object, extra_keys, optional, put, required, text
-
-SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
 
 DEFAULT_POLL_TIMEOUT_MS = 100
 DEFAULT_PERF_BUFFER_PAGES = 64

@@ -8,18 +8,9 @@ from collections.abc import Iterator
 
 from .. import _libbpf
 from ..errors import MapError
+from ..kinds import PERCPU_MAP_TYPES, map_type_name
 from .cpus import possible_cpu_count
 
-MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
-             5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 8: "cgroup_array",
-             9: "lru_hash", 10: "lru_percpu_hash", 11: "lpm_trie", 12: "array_of_maps",
-             13: "hash_of_maps", 14: "devmap", 15: "sockmap", 16: "cpumap", 17: "xskmap",
-             18: "sockhash", 19: "cgroup_storage", 20: "reuseport_sockarray",
-             21: "percpu_cgroup_storage", 22: "queue", 23: "stack", 24: "sk_storage",
-             25: "devmap_hash", 26: "struct_ops", 27: "ringbuf", 28: "inode_storage",
-             29: "task_storage", 30: "bloom_filter", 31: "user_ringbuf",
-             32: "cgrp_storage"}
-PERCPU_TYPES = {5, 6, 10, 21}
 # Map types without batch operations report one of these; we then walk the keys.
 _NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}       # 524: kernel ENOTSUPP
 
@@ -34,7 +25,7 @@ class BpfMap:
         self._info: dict | None = None
         self.name = bpf.bpf_map__name(handle).decode()
         self.type = bpf.bpf_map__type(handle)
-        self.type_name = MAP_TYPES.get(self.type, str(self.type))
+        self.type_name = map_type_name(self.type)
         self.key_size = bpf.bpf_map__key_size(handle)
         self.value_size = bpf.bpf_map__value_size(handle)
         self.btf_key_type_id = bpf.bpf_map__btf_key_type_id(handle)
@@ -48,7 +39,7 @@ class BpfMap:
         self = cls.__new__(cls)
         self._handle, self._fd, self._info = None, fd, info
         self.name, self.type = info["name"], info["type"]
-        self.type_name = MAP_TYPES.get(self.type, str(self.type))
+        self.type_name = map_type_name(self.type)
         self.key_size, self.value_size = info["key_size"], info["value_size"]
         self.btf_key_type_id = info["btf_key_type_id"]
         self.btf_value_type_id = info["btf_value_type_id"]
@@ -103,7 +94,7 @@ class BpfMap:
     @property
     def value_stride(self) -> int:
         """Bytes one lookup returns: per-CPU maps give one 8-aligned slot per possible CPU."""
-        if self.type in PERCPU_TYPES:
+        if self.type in PERCPU_MAP_TYPES:
             return ((self.value_size + 7) & ~7) * possible_cpu_count()
         return self.value_size
 
