@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .errors import PackageError
+
 SHT_NOBITS, SHT_SYMTAB = 8, 2
 SHF_EXECINSTR = 0x4
 STT_OBJECT, STT_FUNC = 1, 2
@@ -16,8 +18,8 @@ STB_GLOBAL, STB_WEAK = 1, 2
 STV_HIDDEN, STV_INTERNAL = 2, 1
 
 
-class ElfFormatError(ValueError):
-    """Not an ELF object this reader understands."""
+class ElfFormatError(PackageError, ValueError):
+    """Not an ELF object this reader understands (a ValueError too, for older callers)."""
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,14 @@ import struct
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import ArgumentError, EunomiaError
 
-class DecoderError(ValueError):
+
+class DecoderError(ArgumentError):
     """A decoder is configured wrongly."""
 
 
-class Drop(Exception):
+class Drop(EunomiaError):
     """The event is dropped (a regexp did not match); counted by the caller."""
 
 

@@ -12,7 +12,7 @@ from .metrics import SelfCounters, Snapshot
 from .program import RunningProgram
 
 
-class UnknownProgramError(LookupError):
+class UnknownProgramError(EunomiaError, LookupError):
     """No running program has this id."""
 
 
@@ -86,7 +86,7 @@ class Exporter:
         for program_id in [p["id"] for p in self.list()]:
             try:
                 self.stop(program_id)
-            except (EunomiaError, UnknownProgramError):
+            except EunomiaError:
                 pass        # the rest must still stop
         if self._stats is not None:
             self._stats.close()
