@@ -22,6 +22,7 @@ _EXPORTS = {
     "compile": "eunomia.compiler",
     "Package": "eunomia.package",
     "LoadedPackage": "eunomia.loaded",
+    "OpenPackage": "eunomia.loaded",
     "AttachOptions": "eunomia.attach_plan",
     "Record": "eunomia.decode",
     "open_pinned_map": "eunomia.maps",
@@ -51,7 +52,7 @@ _EXPORTS = {
 }
 
 # submodules reachable as attributes: eunomia.features.kprobes(), eunomia.maps.HashMap
-_SUBMODULES = ("features", "maps", "symbols")
+_SUBMODULES = ("features", "maps", "session", "symbols")
 
 __all__ = ["__version__", *(str(name) for name in _EXPORTS), *_SUBMODULES]  # noqa: PLE0604
 

@@ -18,11 +18,13 @@ from typing import Any
 from .btf import Struct, Union
 from .decode import compile_codec
 from .errors import EunomiaError, PackageError
+from .kinds import EVENT_MAP_TYPE_NAMES
 from .runtime import PerfBufferReader, RingBufferReader
 
-OUTPUT_MAP_TYPES = ("ringbuf", "perf_event_array")
-# A ring buffer this full between two reads is about to drop records in the kernel.
-NEARLY_FULL = 0.9
+# Raw records of one event map held in memory between the kernel's ring and the consumer.
+# 16 MiB is about 300,000 records of 48 bytes: a burst that size waits in memory instead of
+# being dropped, and `ecli run` stays under 100 MB RSS in bench/run.py's flood.
+DEFAULT_QUEUE_BYTES = 16 << 20
 
 
 def export_type_name(map_meta) -> str | None:
@@ -71,13 +73,17 @@ def record_type_id(package, btf, map_name: str) -> tuple[int, str]:
 
 @dataclass
 class EventSource:
-    """One output map: its reader and the codec of the records it carries."""
+    """One output map: its reader and the codec of the records it carries. `lost` counts
+    what the kernel reports it could not write (perf buffers); `dropped` what a full
+    queue in user space had to throw away."""
 
     map_name: str
     type_name: str
     codec: Any
     reader: Any
+    dropped: int = 0
     lost_reported: int = 0
+    dropped_reported: int = 0
     warned_full: bool = field(default=False)
 
     @property
@@ -93,7 +99,7 @@ def open_event_sources(package, obj, btf, perf_buffer_pages: int,
     sources = []
     try:
         for name, bpf_map in obj.maps.items():
-            if bpf_map.type_name not in OUTPUT_MAP_TYPES or (only and name != only):
+            if bpf_map.type_name not in EVENT_MAP_TYPE_NAMES or (only and name != only):
                 continue
             type_id, type_name = record_type_id(package, btf, name)
             codec = compile_codec(btf, type_id)
@@ -146,57 +152,72 @@ class EventPoller:
         self._epoll.close()
 
 
+def batch_bytes(records) -> int:
+    """Bytes a batch of raw records holds in memory."""
+    blob = getattr(records, "blob", None)
+    return len(blob) if blob is not None else sum(len(r) for r in records)
+
+
 class BackgroundDrainer:
     """EventPoller's job in a thread of its own: it copies records out of the kernel's
     rings as soon as they arrive, so a slow consumer (formatting, writing) makes a queue
-    in memory instead of a full ring that drops records. The queue is bounded
-    (`max_bytes`): beyond it the thread stops draining and the kernel's own accounting
-    (perf-buffer losses, a ring reported nearly full) takes over.
+    in memory instead of a full ring that drops records.
+
+    The queue is bounded per event map (`max_bytes` each): a batch that would take a
+    map past it is dropped and counted in that source's `dropped`, so one busy map can
+    neither exhaust memory nor starve the others, and nothing is lost silently.
 
     Same interface as EventPoller: poll(timeout), fileno() (readable when records wait)
-    and close()."""
+    and close(). finish() ends the thread; poll() then reads the rings directly, so a
+    caller that detached its programs can empty the queue and the rings to the end."""
 
-    def __init__(self, poller: EventPoller, max_bytes: int = 256 << 20):
+    def __init__(self, poller: EventPoller, max_bytes: int = DEFAULT_QUEUE_BYTES):
         self.sources = poller.sources
         self._poller = poller
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self._queue: deque = deque()
-        self._bytes = 0
+        self._bytes = {id(source): 0 for source in poller.sources}
+        self._records = 0           # in the queue; read without the lock (signal handlers)
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
         self._stop = threading.Event()
+        self._closed = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="eunomia-drain", daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _size(records) -> int:
-        blob = getattr(records, "blob", None)
-        return len(blob) if blob is not None else sum(len(r) for r in records)
-
     def _run(self) -> None:
         try:
-            self._drain()
+            while not self._stop.is_set():
+                batches = self._poller.poll(0.05)
+                if batches:
+                    self._enqueue(batches)
         except (EunomiaError, OSError) as exc:  # handed to the consumer by the next poll()
             self._error = exc
-            os.write(self._wake_write, b"x")
+            self.wake()
 
-    def _drain(self) -> None:
-        while not self._stop.is_set():
-            if self._bytes >= self._max_bytes:
-                time.sleep(0.001)       # let the consumer catch up
-                continue
-            batches = self._poller.poll(0.05)
-            if not batches:
-                continue
-            size = sum(self._size(records) for _, records in batches)
-            with self._lock:
-                was_empty = not self._queue
-                self._queue.extend(batches)
-                self._bytes += size
-            if was_empty:
-                os.write(self._wake_write, b"x")
+    def wake(self) -> None:
+        """Makes a waiting poll() return now (from any thread or a signal handler)."""
+        try:
+            os.write(self._wake_write, b"x")
+        except BlockingIOError:
+            pass        # the pipe is full of wake-ups already
+
+    def _enqueue(self, batches) -> None:
+        with self._lock:
+            was_empty = not self._queue
+            for source, records in batches:
+                size = batch_bytes(records)
+                if self._bytes[id(source)] + size > self.max_bytes:
+                    source.dropped += len(records)
+                    continue
+                self._bytes[id(source)] += size
+                self._records += len(records)
+                self._queue.append((source, records))
+        if was_empty and self._queue:
+            self.wake()
 
     def _take(self, only: EventSource | None) -> list:
         if self._error is not None and not self._queue:
@@ -208,37 +229,74 @@ class BackgroundDrainer:
             else:
                 taken = [b for b in self._queue if b[0] is only]
                 self._queue = deque(b for b in self._queue if b[0] is not only)
-            self._bytes -= sum(self._size(records) for _, records in taken)
+            for source, records in taken:
+                self._bytes[id(source)] -= batch_bytes(records)
+                self._records -= len(records)
             if not self._queue:
                 try:
                     os.read(self._wake_read, 4096)
                 except BlockingIOError:
                     pass
+        if not taken and self._stop.is_set():
+            # finished: the rings themselves are read now (nothing refills the queue)
+            if only is None:
+                taken = self._poller.poll(0)
+            else:
+                records = only.reader.read(0)
+                taken = [(only, records)] if records else []
         return taken
 
     def poll(self, timeout: float, only: EventSource | None = None) -> list:
         """Batches drained so far (of `only`, if given), waiting up to `timeout` s."""
         taken = self._take(only)
-        if taken or timeout <= 0:
+        if taken or timeout <= 0 or self._stop.is_set():
             return taken
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            select.select([self._wake_read], [], [], left if only is None else min(left, 0.01))
+            ready = select.select([self._wake_read], [], [],
+                                  left if only is None else min(left, 0.01))[0]
             taken = self._take(only)
-            if taken:
-                return taken
+            if taken or (ready and only is None):
+                return taken        # records, or a wake() from the caller's side
+
+    @property
+    def queued_records(self) -> int:
+        """Records waiting in the queue (takes no lock: safe in a signal handler)."""
+        return self._records
+
+    def finish(self) -> None:
+        """Ends the thread. Call it once the programs are detached: poll() then gives
+        what is queued, then what is left in the rings, until both are empty."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def discard(self) -> int:
+        """Throws away what is queued and what is left in the rings (after finish());
+        returns how many records that was."""
+        self.finish()
+        with self._lock:
+            count = sum(len(records) for _, records in self._queue)
+            self._queue.clear()
+            self._bytes = dict.fromkeys(self._bytes, 0)
+            self._records = 0
+        while True:
+            batches = self._poller.poll(0)
+            if not batches:
+                return count
+            count += sum(len(records) for _, records in batches)
 
     def fileno(self) -> int:
         return self._wake_read
 
     def close(self) -> None:
-        if self._stop.is_set():
+        if self._closed:
             return          # closed already: the pipe's fds may belong to others now
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._closed = True
+        self.finish()
         self._poller.close()
         os.close(self._wake_read)
         os.close(self._wake_write)

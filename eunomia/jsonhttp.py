@@ -13,7 +13,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ..errors import ArgumentError, EunomiaError, LibbpfError
+from .errors import ArgumentError, EunomiaError, LibbpfError
 
 log = logging.getLogger("eunomia.server")
 DEFAULT_BODY_LIMIT = 16 << 20
@@ -23,7 +23,9 @@ class ServerConfigError(ArgumentError):
     """The server would start unsafe or cannot start."""
 
 
-class HttpError(Exception):
+class HttpError(EunomiaError):
+    """An answer other than 200, with its status."""
+
     def __init__(self, status: HTTPStatus, message: str):
         super().__init__(message)
         self.status = status

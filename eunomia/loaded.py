@@ -1,10 +1,22 @@
-"""A package opened in the kernel: globals set, programs loaded, ready to attach and read.
+"""A package in the kernel, in two phases with a type each (as libbpf-rs does):
+
+- OpenPackage: opened by libbpf, not loaded. Globals, autoload and map sizes are set
+  here, and only here.
+- LoadedPackage: loaded (programs verified, maps created): attach, read events, use maps.
 
     pkg = eunomia.Package.load("package.json")
-    with pkg.open(targ_pid=123) as prog:
+    with pkg.open(targ_pid=123) as prog:          # both phases at once
         prog.attach()
         for ev in prog.events(timeout=1.0):
             print(ev.pid, ev.comm)
+        prog.detach()
+        for ev in prog.drain():                   # what was sent before the detach
+            print(ev.pid, ev.comm)
+
+    with eunomia.OpenPackage(pkg) as opened:      # phase by phase
+        opened.set_global("targ_pid", 123)
+        opened.set_max_entries("events", 1 << 20)
+        prog = opened.load()
 """
 
 from __future__ import annotations
@@ -20,20 +32,20 @@ from typing import Any
 from .attach_plan import AttachOptions, attach_program
 from .errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
 from .events import (
+    DEFAULT_QUEUE_BYTES,
     BackgroundDrainer,
     EventPoller,
     EventSource,
     export_type_name,
     open_event_sources,
 )
+from .kinds import KERNEL_BTF
 from .runtime import BpfObject
 from .runtime.ringbuf import RecordBatch
 from .sampling import MapSampler, SampleSpec
 from .variables import GlobalVariable, global_variables
 
 log = logging.getLogger("eunomia")
-
-KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
 
 def require_kernel_btf() -> None:
@@ -48,7 +60,105 @@ def _annotations(meta) -> dict[str, Any]:
     return dict(getattr(meta, "extra", {}) or {}) if meta is not None else {}
 
 
+# libbpf's messages (the verifier log) go to one printer: one open or load at a time.
 _LOAD_LOCK = threading.RLock()
+
+
+class OpenPackage:
+    """A package opened by libbpf but not loaded: the only phase where global variables,
+    autoload and map sizes can be set. load() turns it into a LoadedPackage, after which
+    this object is spent; close() (or the with block) frees it if it was never loaded."""
+
+    def __init__(self, package):
+        require_kernel_btf()
+        self.package = package
+        self._variables = global_variables(package)
+        self._by_name = {v.name: v for v in self._variables}
+        with _LOAD_LOCK:
+            self._obj = BpfObject.open(package.bpf_object,
+                                       name=package.meta.bpf_skel.obj_name or None)
+
+    def _object(self) -> BpfObject:
+        if self._obj is None:
+            raise ArgumentError("this OpenPackage was loaded or closed already: set "
+                                "globals, autoload and map sizes before load()")
+        return self._obj
+
+    @property
+    def variables(self) -> dict[str, GlobalVariable]:
+        return dict(self._by_name)
+
+    @property
+    def program_names(self) -> list[str]:
+        return list(self._object().programs)
+
+    @property
+    def map_names(self) -> list[str]:
+        return list(self._object().maps)
+
+    def set_global(self, name: str, value: Any) -> OpenPackage:
+        """Writes `value` into global variable `name` (checked against its C type)."""
+        obj = self._object()
+        var = self._by_name.get(name)
+        if var is None:
+            known = ", ".join(sorted(self._by_name)) or "none"
+            raise ArgumentError(f"package has no global variable '{name}' "
+                                f"(its globals: {known})")
+        try:
+            data = var.codec.encode(value)
+        except DecodeError as exc:
+            raise ArgumentError(f"bad value for '{name}' ({var.c_type}): {exc}") from None
+        section_map = obj.maps.get(var.section)
+        if section_map is None:
+            raise PackageError(f"the object has no {var.section} map for '{name}'")
+        section_map.initial_value[var.offset:var.offset + len(data)] = data
+        return self
+
+    def set_globals(self, values: dict[str, Any]) -> OpenPackage:
+        for name, value in values.items():
+            self.set_global(name, value)
+        return self
+
+    def set_autoload(self, program: str, enabled: bool) -> OpenPackage:
+        """Whether `program` is loaded at all (a program left out cannot be attached)."""
+        obj = self._object()
+        if program not in obj.programs:
+            raise ArgumentError(f"package has no program '{program}' "
+                                f"(its programs: {', '.join(obj.programs)})")
+        obj.programs[program].autoload = enabled
+        return self
+
+    def set_max_entries(self, map_name: str, count: int) -> OpenPackage:
+        """Resizes a map (a ring buffer's size in bytes: a power of two of pages)."""
+        obj = self._object()
+        if map_name not in obj.maps:
+            raise ArgumentError(f"package has no map '{map_name}' "
+                                f"(its maps: {', '.join(obj.maps)})")
+        obj.maps[map_name].max_entries = count
+        return self
+
+    def load(self) -> LoadedPackage:
+        """Loads every program and creates every map; a failure closes this object."""
+        obj = self._object()
+        self._obj = None
+        try:
+            with _LOAD_LOCK:
+                obj.load()
+        except BaseException:
+            obj.close()
+            raise
+        return LoadedPackage(self.package, obj, self._variables)
+
+    def close(self) -> None:
+        obj, self._obj = self._obj, None
+        if obj is not None:
+            obj.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class LoadedPackage:
@@ -63,6 +173,7 @@ class LoadedPackage:
         self._poller: EventPoller | None = None
         self._typed_maps: dict[str, Any] | None = None
         self._callbacks: list[tuple[str | None, Callable]] = []
+        self._held: list[list] = []     # [source, records, next index] read, not handed out
 
     # -- opening ---------------------------------------------------------------------
 
@@ -70,42 +181,11 @@ class LoadedPackage:
     def open(cls, package, values: dict[str, Any] | None = None,
              autoload: dict[str, bool] | None = None) -> LoadedPackage:
         """Opens the object, writes `values` into its globals, and loads it."""
-        with _LOAD_LOCK:    # libbpf's messages (the verifier log) go to one printer
-            return cls._open(package, values, autoload)
-
-    @classmethod
-    def _open(cls, package, values, autoload) -> LoadedPackage:
-        require_kernel_btf()
-        variables = global_variables(package)
-        by_name = {v.name: v for v in variables}
-        encoded = {}
-        for name, value in (values or {}).items():
-            var = by_name.get(name)
-            if var is None:
-                known = ", ".join(sorted(by_name)) or "none"
-                raise ArgumentError(f"package has no global variable '{name}' "
-                                    f"(its globals: {known})")
-            try:
-                encoded[name] = var.codec.encode(value)
-            except DecodeError as exc:
-                raise ArgumentError(f"bad value for '{name}' ({var.c_type}): {exc}") from None
-        obj = BpfObject.open(package.bpf_object, name=package.meta.bpf_skel.obj_name or None)
-        try:
-            for name, data in encoded.items():
-                var = by_name[name]
-                section_map = obj.maps.get(var.section)
-                if section_map is None:
-                    raise PackageError(f"the object has no {var.section} map for '{name}'")
-                section_map.initial_value[var.offset:var.offset + len(data)] = data
-            for prog_name, enabled in (autoload or {}).items():
-                if prog_name not in obj.programs:
-                    raise ArgumentError(f"package has no program '{prog_name}'")
-                obj.programs[prog_name].autoload = enabled
-            obj.load()
-        except BaseException:
-            obj.close()
-            raise
-        return cls(package, obj, variables)
+        with OpenPackage(package) as opened:
+            opened.set_globals(values or {})
+            for program, enabled in (autoload or {}).items():
+                opened.set_autoload(program, enabled)
+            return opened.load()
 
     # -- programs and maps -----------------------------------------------------------
 
@@ -177,11 +257,13 @@ class LoadedPackage:
             self._poller = EventPoller(self._sources)
         return self._sources
 
-    def drain_in_background(self, max_bytes: int = 256 << 20) -> None:
+    def drain_in_background(self, max_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         """Copies records out of the kernel's rings in a thread of its own from now on,
-        so that slow processing queues them in memory (up to `max_bytes`) instead of
-        letting the rings overflow. read_raw(), events(), poll() and aevents() work as
-        before. `ecli run` does this; call it when bursts outrun your processing."""
+        so that slow processing queues them in memory instead of letting the rings
+        overflow. The queue holds up to `max_bytes` of records per event map (16 MiB by
+        default); past that, records are dropped and counted in `dropped(map)`.
+        read_raw(), events(), poll() and aevents() work as before; events() turns this
+        on by itself."""
         self.event_sources()
         if not isinstance(self._poller, BackgroundDrainer):
             self._poller = BackgroundDrainer(self._poller, max_bytes)
@@ -201,15 +283,33 @@ class LoadedPackage:
         return [(source, records)] if records else []
 
     def _decoded(self, timeout: float, map: str | None) -> Iterator:
-        for source, records in self.read_raw(timeout, map):
-            decode = source.codec.decode
-            if isinstance(records, RecordBatch):     # decode in place: no slice each
-                blob = records.blob
-                for offset in records.offsets():
-                    yield source.map_name, decode(blob, offset)
+        """(map name, record) of the batches read but not yet handed out (first), then of
+        new ones read within `timeout`. Batches are held here, not in the generator, so
+        a generator left half way (a consumer that stopped iterating) keeps nothing from
+        drain(): each record is handed out once, by whoever asks next."""
+        held = self._held
+        if not any(map is None or entry[0].map_name == map for entry in held):
+            held.extend([source, records, 0] for source, records in self.read_raw(timeout, map))
+        for entry in list(held):
+            source, records, _ = entry
+            if map is not None and source.map_name != map:
                 continue
-            for raw in records:
-                yield source.map_name, decode(raw)
+            decode, name = source.codec.decode, source.map_name
+            if isinstance(records, RecordBatch):     # decode in place: no slice each
+                blob, first, stride = records.blob, records.first, records.stride
+                while entry[2] < records.count:
+                    index = entry[2]
+                    entry[2] = index + 1
+                    yield name, decode(blob, first + index * stride)
+            else:
+                while entry[2] < len(records):
+                    index = entry[2]
+                    entry[2] = index + 1
+                    yield name, decode(records[index])
+            for position, other in enumerate(held):
+                if other is entry:      # another reader may have finished it meanwhile
+                    del held[position]
+                    break
 
     def events(self, timeout: float | None = None, map: str | None = None) -> Iterator:
         """Decoded records from every ring buffer and perf event array (or the one named
@@ -230,6 +330,47 @@ class LoadedPackage:
             elif timeout is not None and time.monotonic() - idle_since >= timeout:
                 return
 
+    def drain(self, map: str | None = None) -> Iterator:
+        """Detaches every program, then yields every record still queued in user space or
+        left in the kernel's rings (of `map` only, if given), without waiting; ends when
+        none is left. The way to stop without losing what was already sent:
+
+            prog.detach()              # or let drain() do it
+            for ev in prog.drain():
+                handle(ev)
+        """
+        self._check_event_map(map)
+        for _, record in self._decoded_rest(map):
+            yield record
+
+    def flush(self) -> int:
+        """drain() for on_event callbacks: detaches, then hands every record left to the
+        callbacks; returns how many there were."""
+        count = 0
+        for map_name, record in self._decoded_rest(None):
+            count += 1
+            self._call_back(map_name, record)
+        return count
+
+    def _decoded_rest(self, map: str | None) -> Iterator:
+        """(map name, record) of everything left once the programs are detached."""
+        self.detach()
+        self.event_sources()
+        if isinstance(self._poller, BackgroundDrainer):
+            self._poller.finish()
+        while True:
+            got = False
+            for item in self._decoded(0, map):
+                got = True
+                yield item
+            if not got:
+                return
+
+    def dropped(self, map: str) -> int:
+        """Records of event map `map` dropped because the in-memory queue was full."""
+        self._check_event_map(map)
+        return next(s.dropped for s in self.event_sources() if s.map_name == map)
+
     def on_event(self, callback: Callable[[Any], Any] | None = None, map: str | None = None):
         """Calls `callback(record)` for each record poll() reads (from `map` only, if
         given). Also a decorator: `@prog.on_event` or `@prog.on_event(map="events")`."""
@@ -245,10 +386,13 @@ class LoadedPackage:
         count = 0
         for map_name, record in self._decoded(timeout, None):
             count += 1
-            for wanted, callback in self._callbacks:
-                if wanted is None or wanted == map_name:
-                    callback(record)
+            self._call_back(map_name, record)
         return count
+
+    def _call_back(self, map_name: str, record) -> None:
+        for wanted, callback in self._callbacks:
+            if wanted is None or wanted == map_name:
+                callback(record)
 
     async def aevents(self, timeout: float | None = None, map: str | None = None):
         """events() for asyncio: `async for ev in prog.aevents(): ...`; waits on the
@@ -297,14 +441,16 @@ class LoadedPackage:
     # -- lifetime --------------------------------------------------------------------
 
     def close(self) -> None:
+        """Detaches, then closes readers, maps and the object. Records not read yet are
+        gone after this: drain() or flush() first to keep them."""
         try:
+            self.detach()
             for typed in (self._typed_maps or {}).values():
                 typed.close()
             if self._poller is not None:
                 self._poller.close()
             for source in self._sources or []:
                 source.close()
-            self.detach()
         except EunomiaError as exc:  # closing must not stop the rest from closing
             log.warning("while closing: %s", exc)
         finally:

@@ -14,9 +14,9 @@ import argparse
 import sys
 
 from ..errors import EunomiaError, VerifierError
+from ..session import FlagParser, HelpRequested
 from .client import add_client_parser, run_client
 from .logs import setup_logging
-from .program_flags import FlagParser
 from .run import add_run_options, load_package_argument, run_package
 from .server import add_server_parser, run_server
 
@@ -39,8 +39,11 @@ def _top_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="load a package, attach its programs and print its events",
         description="Load a package, attach its programs, print decoded events and sampled "
-                    "maps until Ctrl-C (or --duration). Flags after PACKAGE set the "
-                    "program's global variables: `ecli run PACKAGE --help` lists them.",
+                    "maps until Ctrl-C, SIGTERM, SIGHUP or --duration. At the stop the "
+                    "programs are detached first and every record already sent is written "
+                    "(a second Ctrl-C, or --stop-timeout, abandons the rest and says how "
+                    "many). Flags after PACKAGE set the program's global variables: `ecli "
+                    "run PACKAGE --help` lists them.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
     run.add_argument("package", metavar="PACKAGE",
@@ -69,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = _top_parser()
     try:
         args = parser.parse_args(argv)
+    except HelpRequested as shown:
+        sys.stdout.write(shown.text)
+        return 0
     except EunomiaError as exc:
         _report(exc, verbose=False)
         return 1
     if args.command is None:
-        parser.print_help()
+        sys.stdout.write(parser.format_help())
         return 2
     if args.command in ("server", "client"):
         return _serve_or_call(args)
@@ -98,6 +104,9 @@ def _guarded(command, verbose: bool) -> int:
     """command()'s exit code; errors as one line (exit 1), Ctrl-C as 130."""
     try:
         return command()
+    except HelpRequested as shown:
+        sys.stdout.write(shown.text)
+        return 0
     except EunomiaError as exc:
         _report(exc, verbose)
         return 1

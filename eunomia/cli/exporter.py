@@ -78,7 +78,7 @@ def serve(args) -> int:
         metrics = sum(len(p.metrics) for p in config.programs)
         print(f"{args.config}: OK ({len(config.programs)} program(s), {metrics} metric(s))")
         return 0
-    from ..server.jsonhttp import check_bind
+    from ..jsonhttp import check_bind
     check_bind(host, token)        # before anything is loaded
     exporter = Exporter(bpf_stats=args.bpf_stats)
     pusher = server = None

@@ -28,13 +28,13 @@ import yaml
 from ..btf import Array, Const, Datasec, Ptr, Struct, Typedef, Union, Var, Volatile
 from ..errors import ArgumentError, EunomiaError
 from ..events import record_type_id
+from ..kinds import EVENT_MAP_TYPES
 from ..package import Package
 from .decoders import DecoderError, decoder_chain
 
 DEFAULT_MAX_SERIES = 10_000
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-EVENT_MAP_TYPES = {4: "perf_event_array", 27: "ringbuf"}
 
 
 class ConfigError(ArgumentError):
@@ -208,11 +208,9 @@ def _package(entry: dict, where: str, base: Path | None) -> Package:
 
 
 def _check_args(package: Package, args: list[str], where: str) -> None:
-    from ..cli.program_flags import parse_quietly
-    from ..cli.run import program_parser
-    parser, _ = program_parser(package)
+    from ..session import parse_run_args
     try:
-        parse_quietly(parser, args)
+        parse_run_args(package, args, service=True)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: args: {exc}") from None
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ..server.jsonhttp import (
+from ..jsonhttp import (
     DEFAULT_BODY_LIMIT,
     HttpError,
     JsonHandler,

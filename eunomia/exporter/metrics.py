@@ -104,6 +104,8 @@ class SelfCounters:
         "eunomia_exporter_events": ("events read", PROGRAM_MAP),
         "eunomia_exporter_lost_events": (
             "events the kernel dropped because the exporter fell behind", PROGRAM_MAP),
+        "eunomia_exporter_queue_dropped_events": (
+            "events dropped because the exporter's in-memory queue was full", PROGRAM_MAP),
         "eunomia_exporter_decoder_errors": (
             "label values that failed to decode", ("program", "metric", "label")),
         "eunomia_exporter_dropped_events": (

@@ -1,5 +1,6 @@
-"""One configured program running for the exporter: its events update counters and
-histograms as they arrive; its maps are read when metrics are collected."""
+"""One configured program running for the exporter: a Session of the run core whose sink
+turns events into counters and histograms as they arrive; its maps are read when metrics
+are collected. Stopping writes every record already sent into the counters first."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ import logging
 import threading
 from typing import Any
 
-from ..cli.program_flags import chosen_values, parse_quietly
-from ..cli.run import attach_options, program_parser
 from ..errors import EunomiaError
-from ..loaded import LoadedPackage
 from ..output.histogram import linear_histogram, log2_histogram
+from ..session import Session, Sink, parse_run_args
 from .config import Metric, ProgramConfig
 from .decoders import Drop
 from .metrics import EventCounter, EventHistogram, HistogramPoint, SelfCounters, Snapshot
 
 log = logging.getLogger("eunomia.exporter")
-POLL_SECONDS = 0.1
 
 
 def _number(value) -> float:
@@ -28,9 +26,25 @@ def _number(value) -> float:
     raise TypeError(f"not a number: {value!r}")
 
 
+class _MetricsSink(Sink):
+    """Events into the program's metrics; losses and drops into the self counters."""
+
+    def __init__(self, program: RunningProgram):
+        self.program = program
+
+    def records(self, source, raws, now: float) -> None:
+        self.program._count(source, raws)
+
+    def warning(self, text: str) -> None:
+        log.warning("program '%s': %s", self.program.name, text)
+
+    def flush(self) -> None:
+        self.program._update_losses()
+
+
 class RunningProgram:
     """Opens, loads and attaches a program (raising if any of it fails), then reads its
-    events in a thread of its own until stopped."""
+    events through a session in a thread of its own until stopped."""
 
     def __init__(self, program_id: int, config: ProgramConfig, counters: SelfCounters):
         self.id = program_id
@@ -38,7 +52,6 @@ class RunningProgram:
         self.name = config.name
         self.counters = counters
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._event_metrics: dict[str, list[tuple[Metric, Any]]] = {}
         self._map_metrics = [m for m in config.metrics if m.source == "map"]
         for metric in config.metrics:
@@ -46,38 +59,30 @@ class RunningProgram:
                 store = (EventCounter(metric.max_series) if metric.kind == "counter"
                          else EventHistogram(metric.max_series, metric.buckets))
                 self._event_metrics.setdefault(metric.map, []).append((metric, store))
-        parser, dests = program_parser(config.package)
-        args = parse_quietly(parser, config.args)
-        self.loaded = LoadedPackage.open(config.package, chosen_values(args, dests))
+        settings = parse_run_args(config.package, config.args, service=True)
+        self.session = Session(config.package, settings, _MetricsSink(self),
+                               event_maps=set(self._event_metrics), sample_maps=False,
+                               name=self.name)
+        self.session.start()
         try:
-            self.loaded.attach(options=attach_options(args))
-            self._sources = [s for s in self.loaded.event_sources()
-                             if s.map_name in self._event_metrics]
-            if self._sources:
-                self.loaded.drain_in_background(32 << 20)   # bursts queue, bounded
-            self._maps = {m.map: self.loaded.maps[m.map] for m in self._map_metrics}
+            self._maps = {m.map: self.session.loaded.maps[m.map] for m in self._map_metrics}
         except BaseException:
-            self.loaded.close()
+            self.session.stop()
             raise
-        self._thread = threading.Thread(target=self._run, name=f"exporter-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        self.session.run_in_thread()
+
+    @property
+    def loaded(self):
+        return self.session.loaded
 
     # -- events ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                if not self._sources:
-                    self._stopping.wait(POLL_SECONDS)
-                    continue
-                for source, raws in self.loaded.read_raw(POLL_SECONDS):
-                    self._count(source, raws)
-                for source in self._sources:
-                    self.counters.set_at_least("eunomia_exporter_lost_events",
-                                               (self.name, source.map_name), source.lost)
-        except EunomiaError as exc:
-            log.error("program '%s' stopped reading events: %s", self.name, exc)
+    def _update_losses(self) -> None:
+        for source in self.session.sources:
+            self.counters.set_at_least("eunomia_exporter_lost_events",
+                                       (self.name, source.map_name), source.lost)
+            self.counters.set_at_least("eunomia_exporter_queue_dropped_events",
+                                       (self.name, source.map_name), source.dropped)
 
     def _count(self, source, raws: list) -> None:
         decode = source.codec.decode
@@ -184,10 +189,9 @@ class RunningProgram:
         return result
 
     def stop(self) -> None:
-        self._stopping.set()
-        self.loaded.detach()
-        self._thread.join(timeout=10)
-        self.loaded.close()
+        """Detaches, counts every record already sent, then closes."""
+        self.session.stop()
+        self._update_losses()
 
 
 def _add_cpus(values: list):

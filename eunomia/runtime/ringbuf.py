@@ -28,8 +28,9 @@ def word64(buffer, offset: int = 0) -> memoryview:
 
 
 class RecordBatch(Sequence):
-    """`count` records of `size` bytes each, `stride` bytes apart in `blob`, the first at
-    byte `first` (the ring's 8-byte headers sit between them). One copy out of the ring
+    """`count` records of `size` bytes each, `stride` bytes apart in `blob` (bytes, or a
+    view of a larger batch's), the first at byte `first` (the ring's 8-byte headers sit
+    between them). One copy out of the ring
     and no per-record slicing: output layers unpack `blob` in one pass (iter_unpack);
     anyone else gets each record as bytes."""
 
@@ -42,6 +43,18 @@ class RecordBatch(Sequence):
     def __len__(self) -> int:
         return self.count
 
+    def pieces(self, most: int) -> Iterator[RecordBatch]:
+        """This batch as batches of at most `most` records, sharing its bytes (views,
+        no copies)."""
+        if self.count <= most:
+            yield self
+            return
+        view = memoryview(self.blob)
+        for start in range(0, self.count, most):
+            count = min(most, self.count - start)
+            yield RecordBatch(view[start * self.stride:(start + count) * self.stride], count,
+                              self.size, self.stride, self.first)
+
     def offsets(self) -> range:
         return range(self.first, self.first + self.count * self.stride, self.stride)
 
@@ -53,12 +66,12 @@ class RecordBatch(Sequence):
         if not 0 <= index < self.count:
             raise IndexError("record index out of range")
         start = self.first + index * self.stride
-        return self.blob[start:start + self.size]
+        return bytes(self.blob[start:start + self.size])
 
     def __iter__(self) -> Iterator[bytes]:
         blob, size = self.blob, self.size
         for start in self.offsets():
-            yield blob[start:start + size]
+            yield bytes(blob[start:start + size])
 
 
 class RingBufferReader:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from importlib import resources
 
-from .jsonhttp import (
+from ..jsonhttp import (
     DEFAULT_BODY_LIMIT,
     HttpError,
     JsonHandler,
@@ -52,7 +52,7 @@ class Api:
     def post_task(self, body):
         request = StartRequest.from_json(body)
         task = self.tasks.start(request)
-        reply = {"id": task.id, "name": task.name, "status": task.status}
+        reply = {"id": task.id, "name": task.name, "status": task.status.value}
         if request.replace is not None:
             reply["replaced"] = request.replace
         return HTTPStatus.OK, reply
@@ -79,7 +79,7 @@ class Api:
         wait = _int_field(body, "wait_ms", 0, 0, 30_000) / 1000
         entries = task.log.read(cursor, maximum, wait)
         following = entries[-1].cursor + 1 if entries else max(cursor, 0)
-        return HTTPStatus.OK, {"id": task.id, "status": task.status,
+        return HTTPStatus.OK, {"id": task.id, "status": task.status.value,
                                "next_cursor": following, "dropped": task.log.dropped,
                                "log": [e.to_dict() for e in entries]}
 

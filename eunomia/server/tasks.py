@@ -1,26 +1,23 @@
-"""Tasks: packages running on behalf of the server, each through the same runtime as
-`ecli run`, with its output in a bounded log."""
+"""Tasks: packages running on behalf of the server, each a Session of the run core (as
+`ecli run` is), with its output in a bounded log."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import threading
-import time
 from dataclasses import dataclass, field
 
-from ..cli.program_flags import chosen_values, parse_quietly
-from ..cli.run import Printer, attach_options, program_parser, report_losses
 from ..errors import ArgumentError, EunomiaError, PackageError
-from ..loaded import LoadedPackage
+from ..output.lines import LinePrinter
 from ..package import Package
+from ..session import Session, SessionState, Sink, parse_run_args
 from .tasklog import TaskLog
 
-POLL_SECONDS = 0.1
 KEEP_STOPPED = 64       # stopped tasks kept listed (with their logs), oldest dropped
 
 
-class UnknownTaskError(LookupError):
+class UnknownTaskError(EunomiaError, LookupError):
     """No task has this id."""
 
 
@@ -80,91 +77,74 @@ class StartRequest:
         return package
 
 
+class TaskLogSink(Sink):
+    """A task's output: records and samples as lines of its log, warnings as errors."""
+
+    def __init__(self, log: TaskLog, printer: LinePrinter):
+        self.log = log
+        self.printer = printer
+
+    def records(self, source, raws, now: float) -> None:
+        self.log.add("event", self.printer.records(source, raws, now))
+
+    def sample(self, sampler, entries, now: float) -> None:
+        self.log.add("event", self.printer.sample(sampler, entries, now))
+
+    def trace(self, text: str) -> None:
+        self.log.add("event", text.split("\n"))
+
+    def warning(self, text: str) -> None:
+        self.log.add("error", [text])
+
+
 class Task:
     """One running package: opened and attached when created (so a failure fails the
-    request), then read by a thread of its own until stopped."""
+    request), then run by its session's thread until stopped. Stopping detaches first
+    and writes every record already sent to the log."""
 
     def __init__(self, task_id: int, request: StartRequest, log: TaskLog):
         self.id = task_id
         package = request.package()
-        self.name = request.program_name or package.meta.bpf_skel.obj_name or "program"
-        parser, dests = program_parser(package)
-        args = parse_quietly(parser, request.extra_args)     # --help refused there
-        self.options = attach_options(args)
+        settings = parse_run_args(package, request.extra_args, service=True)
         self.log = log
-        self.status = "starting"
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._printer = Printer(request.export_json or args.json, header=True)
-        self.loaded = LoadedPackage.open(package, chosen_values(args, dests))
-        try:
-            self.loaded.attach(options=self.options)
-            self._sources = self.loaded.event_sources()
-            if self._sources:
-                self.loaded.drain_in_background(32 << 20)   # bursts queue, bounded
-            self._samplers = self.loaded.samplers()
-        except BaseException:
-            self.loaded.close()
-            raise
-        self.status = "running"
-        attached = f"attached {len(self.loaded.links)} program(s) of '{self.name}'"
+        sink = TaskLogSink(log, LinePrinter(request.export_json or settings.json))
+        self.session = Session(package, settings, sink, name=request.program_name)
+        self.name = self.session.name
+        self.session.start()
+        attached = f"attached {self.session.attached} program(s) of '{self.name}'"
         self.log.add("info", [attached])
-        self._thread = threading.Thread(target=self._run, name=f"task-{task_id}",
-                                        daemon=True)
-        self._thread.start()
+        self.session.run_in_thread()
 
-    def _run(self) -> None:
-        next_sample = {s.name: time.monotonic() + s.spec.interval for s in self._samplers}
-        try:
-            while not self._stopping.is_set():
-                if self._sources:
-                    for source, raws in self.loaded.read_raw(POLL_SECONDS):
-                        self.log.add("event", self._printer.records(source, raws,
-                                                                    time.time()))
-                    report_losses(self._sources, lambda text: self.log.add("error", [text]))
-                else:
-                    self._stopping.wait(POLL_SECONDS)
-                now = time.monotonic()
-                for sampler in self._samplers:
-                    if now >= next_sample[sampler.name]:
-                        self.log.add("event", self._printer.sample(sampler, time.time()))
-                        next_sample[sampler.name] = now + sampler.spec.interval
-        except EunomiaError as exc:
-            self.log.add("error", [str(exc)])
-            self.status = "failed"
-        except Exception as exc:   # noqa: BLE001 (a task must not die silently)
-            self.log.add("error", [f"internal error: {type(exc).__name__}: {exc}"])
-            self.status = "failed"
+    @property
+    def status(self) -> SessionState:
+        return self.session.state
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (SessionState.STOPPED, SessionState.FAILED)
 
     def pause(self) -> None:
         """Detaches every program; maps and the log stay."""
         with self._lock:
-            if self.status == "running":
-                self.loaded.detach()
-                self.status = "paused"
+            if self.session.pause():
                 self.log.add("info", ["paused"])
 
     def resume(self) -> None:
         with self._lock:
-            if self.status == "paused":
-                self.loaded.attach(options=self.options)
-                self.status = "running"
+            if self.session.resume():
                 self.log.add("info", ["resumed"])
 
     def stop(self) -> None:
-        """Detaches and frees everything; the task stays listed as stopped."""
+        """Detaches, writes every record left to the log, frees everything; the task
+        stays listed as stopped."""
         with self._lock:
-            if self.status == "stopped":
+            if self.status in (SessionState.STOPPED, SessionState.FAILED) and \
+                    self.session.report is not None:
                 return
-            self.status = "stopping"
-            self._stopping.set()
-            try:
-                self.loaded.detach()    # the kernel's part: the reader exits meanwhile
-            finally:
-                self._thread.join(timeout=10)
-                self.loaded.close()
-                self.status = "stopped"
-            self.log.add("info", ["stopped"])
+            report = self.session.stop()
+            if report is not None or self.status is SessionState.STOPPED:
+                self.log.add("info", ["stopped"])
 
     def stop_in_background(self) -> None:
         """Stops the task in a thread of its own: detaching a tracepoint waits for the
@@ -172,8 +152,12 @@ class Task:
         threading.Thread(target=self.stop, name=f"stop-{self.id}", daemon=True).start()
 
     def summary(self) -> dict:
-        return {"id": self.id, "name": self.name, "status": self.status,
-                "log_entries": self.log.next_cursor, "log_dropped": self.log.dropped}
+        sources = self.session.sources
+        return {"id": self.id, "name": self.name, "status": self.status.value,
+                "log_entries": self.log.next_cursor, "log_dropped": self.log.dropped,
+                "events": sum(self.session.delivered.values()),
+                "lost": sum(s.lost for s in sources),
+                "dropped": sum(s.dropped for s in sources)}
 
 
 class TaskManager:
@@ -194,7 +178,7 @@ class TaskManager:
         old = self.get(request.replace) if request.replace is not None else None
         with self._lock:        # the slot is reserved before the slow load
             running = self._starting + sum(1 for t in self._tasks.values()
-                                           if t.status != "stopped")
+                                           if not t.finished)
             if running >= self.max_tasks + (1 if old is not None else 0):
                 raise TaskLimitError(f"{self.max_tasks} tasks are running already (the "
                                      "server's limit): stop one first")
@@ -214,7 +198,7 @@ class TaskManager:
 
     def _forget_old_stopped(self) -> None:
         """Keeps the last KEEP_STOPPED stopped tasks (and their logs) for reading."""
-        stopped = [i for i, t in self._tasks.items() if t.status == "stopped"]
+        stopped = [i for i, t in self._tasks.items() if t.finished]
         for task_id in stopped[:max(0, len(stopped) - KEEP_STOPPED)]:
             del self._tasks[task_id]
 

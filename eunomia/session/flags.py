@@ -1,40 +1,181 @@
-"""A package's global variables as command-line flags (`ecli run pkg.json --targ_pid 42`).
+"""The flags of one run of a package, parsed the same way for every front end (`ecli
+run`, a server task's extra_args, an exporter program's args): the run options (output,
+duration, where to attach, queue size) and a flag per global variable of the package
+(`ecli run pkg.json --targ_pid 42`).
 
-Long name: `cmdarg.long` or the variable's name; short: `cmdarg.short`; help: `cmdarg.help`,
-else the doc comment, else the C type. A flag that is not given keeps the value compiled
-into the object (or `cmdarg.default` when the source asks for one).
+A variable's long name is `cmdarg.long` or the variable's name; short: `cmdarg.short`;
+help: `cmdarg.help`, else the doc comment, else the C type. A flag that is not given keeps
+the value compiled into the object (or `cmdarg.default` when the source asks for one).
+
+Nothing here prints or exits: `--help` raises HelpRequested with the text, and a bad
+flag raises ArgumentError.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ArgumentError, DecodeError
+from ..attach_plan import AttachOptions
+from ..errors import ArgumentError, DecodeError, EunomiaError
+from ..events import DEFAULT_QUEUE_BYTES
+from ..kinds import TRACE_PIPE
+from ..variables import global_variables
 
+DEFAULT_STOP_BOUND = 5.0    # seconds writing what is left at a stop may take
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+class HelpRequested(EunomiaError):
+    """`--help` was given: `text` is the help to show (the caller prints it)."""
+
+    def __init__(self, text: str):
+        super().__init__("help requested")
+        self.text = text
+
 
 class FlagParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises ArgumentError instead of printing and exiting 2."""
+    """An ArgumentParser that raises instead of printing and exiting: ArgumentError for a
+    bad flag, HelpRequested for --help."""
 
     def error(self, message: str):
         raise ArgumentError(message)
 
+    def print_help(self, file=None):
+        raise HelpRequested(self.format_help())
+
+    def exit(self, status: int = 0, message: str | None = None):
+        raise ArgumentError(message.strip() if message else f"exit {status}")
+
 
 def parse_quietly(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
     """parse_args for services (the server, the exporter): --help, -h or a prefix of
-    them is an error here, not text on the service's stdout and an exit."""
-    import contextlib
-    import io
+    them is an error here, not text on the service's stdout."""
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return parser.parse_args(args)
-    except SystemExit:
+        return parser.parse_args(args)
+    except HelpRequested:
         raise ArgumentError("--help is not available here: give the program's flags "
                             "only") from None
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "16M", "64MiB", "512k", "1g" or a plain number."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a size such as 16M or 65536, not "
+                                          f"'{text}'")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit])
+    if size < 4096:
+        raise argparse.ArgumentTypeError(f"{text} is too small: give at least 4k")
+    return size
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not '{text}'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not "
+                                          f"'{text}'")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not '{text}'")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run that are not the program's own flags."""
+    parser.add_argument("-j", "--json", action="store_true",
+                        help="print one JSON object per event instead of a table")
+    parser.add_argument("--duration", type=_duration, metavar="SEC",
+                        help="stop after SEC seconds (default: run until Ctrl-C)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show libbpf's log and the whole verifier log on errors")
+    parser.add_argument("--trace", action="store_true",
+                        help=f"also follow bpf_printk output ({TRACE_PIPE})")
+    parser.add_argument("--no-header", action="store_true", help="omit the table header")
+    parser.add_argument("--queue-size", type=parse_size, default=DEFAULT_QUEUE_BYTES,
+                        metavar="SIZE",
+                        help="records of one event map held in memory while the output "
+                             "catches up, e.g. 64M (default 16M); past it records are "
+                             "dropped and counted on stderr")
+    parser.add_argument("--stop-timeout", type=_duration, default=DEFAULT_STOP_BOUND,
+                        metavar="SEC",
+                        help="at a stop, how long writing the records already sent may "
+                             "take before the rest is abandoned (default 5; a second "
+                             "Ctrl-C abandons at once)")
+    hooks = parser.add_argument_group("where to attach (overrides the package's annotations)")
+    hooks.add_argument("--ifname", metavar="IF", help="interface for XDP and tc programs "
+                       "(default: lo)")
+    hooks.add_argument("--pid", type=_positive_int, metavar="PID",
+                       help="process for uprobes (default: every process)")
+    hooks.add_argument("--binary", metavar="PATH", help="binary for uprobes that name none")
+    hooks.add_argument("--sample-freq", type=_positive_int, metavar="HZ",
+                       help="frequency of perf_event programs (default: 49)")
+
+
+@dataclass
+class RunSettings:
+    """What one run of a package is asked to do: the values of its global variables,
+    where its programs attach, and how its output is read."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    attach: AttachOptions = field(default_factory=AttachOptions)
+    json: bool = False
+    header: bool = True
+    duration: float | None = None
+    trace: bool = False
+    verbose: bool = False
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
+    stop_bound: float = DEFAULT_STOP_BOUND
+
+
+def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
+    """The parser for `ecli run PACKAGE ...`: run options plus the package's own flags,
+    and {argparse dest: variable name}."""
+    doc = package.meta.bpf_skel.doc
+    name = package.meta.bpf_skel.obj_name or "program"
+    description = (getattr(doc, "brief", None) or getattr(doc, "description", None)
+                   or f"the eBPF program '{name}'")
+    epilog_parts = [getattr(doc, "details", None) or ""]
+    if getattr(doc, "version", None):
+        epilog_parts.append(f"version {doc.version}")
+    parser = FlagParser(prog=f"ecli run {name}", description=description,
+                        epilog="\n\n".join(p for p in epilog_parts if p) or None,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(parser)
+    dests = add_program_flags(parser, global_variables(package))
+    return parser, dests
+
+
+def parse_run_args(package, argv: list[str], service: bool = False) -> RunSettings:
+    """RunSettings from command-line words. A service (`service=True`) refuses --help;
+    otherwise --help raises HelpRequested with the program's own help."""
+    parser, dests = program_parser(package)
+    args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
+    return RunSettings(
+        values=chosen_values(args, dests),
+        attach=AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
+                             sample_freq=args.sample_freq),
+        json=args.json, header=not args.no_header, duration=args.duration,
+        trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
+        stop_bound=args.stop_timeout)
 
 
 def _converter(var):
