@@ -1,0 +1,82 @@
+"""The layers of pyproject.toml's import-linter contract hold, and the contract is live:
+a library module that imports the command line breaks it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+        "sys.exit(lint_imports_command())"]
+
+pytest.importorskip("importlinter")
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    """lint-imports over the eunomia package found under `root`."""
+    return subprocess.run([*LINT, "--config", str(root / "pyproject.toml"), "--no-cache"],
+                          cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def copy_of_tree(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "eunomia", tmp_path / "eunomia",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_layer_contract_is_kept():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_a_library_module_importing_the_cli_breaks_it(tmp_path):
+    tree = copy_of_tree(tmp_path)
+    loaded = tree / "eunomia" / "loaded.py"
+    loaded.write_text(loaded.read_text() + "\nfrom .cli import run as _cli_run  # noqa\n")
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "the library never imports the command line BROKEN" in result.stdout
+    assert "eunomia.loaded -> eunomia.cli" in result.stdout
+
+
+def test_the_decode_cycle_stays_gone(tmp_path):
+    tree = copy_of_tree(tmp_path)
+    codecs = tree / "eunomia" / "decode" / "codecs.py"
+    codecs.write_text(codecs.read_text() + "\nfrom .generate import struct_decoder  # noqa\n")
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "no cycle) BROKEN" in result.stdout
+
+
+def test_every_library_exception_is_a_eunomia_error():
+    """Every exception class the library defines derives from EunomiaError (private
+    control-flow ones, named with a leading underscore, aside)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import eunomia
+    from eunomia.errors import EunomiaError
+
+    strays = []
+    for info in pkgutil.walk_packages(eunomia.__path__, "eunomia."):
+        if info.name.startswith("eunomia.cli"):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:
+            continue        # an optional extra (e.g. the exporter's) not installed
+        for name, value in vars(module).items():
+            if (inspect.isclass(value) and issubclass(value, BaseException)
+                    and value.__module__ == module.__name__ and not name.startswith("_")
+                    and not issubclass(value, EunomiaError)):
+                strays.append(f"{module.__name__}.{name}")
+    assert strays == []
