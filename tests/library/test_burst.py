@@ -24,6 +24,9 @@ def test_a_stalled_consumer_loses_nothing(library_package):
             prog.attach()
             seqs = []
             events = prog.events(timeout=5)
+            # the drainer thread first (events() would start it at its first record):
+            # the burst must not race the thread's start
+            prog.drain_in_background()
             child.stdin.write("go\n")
             child.stdin.flush()
             seqs.append(next(events)["seq"])
