@@ -22,9 +22,16 @@ from .kinds import EVENT_MAP_TYPE_NAMES
 from .runtime import PerfBufferReader, RingBufferReader
 
 # Raw records of one event map held in memory between the kernel's ring and the consumer.
-# 16 MiB is about 300,000 records of 48 bytes: a burst that size waits in memory instead of
-# being dropped, and `ecli run` stays under 100 MB RSS in bench/run.py's flood.
-DEFAULT_QUEUE_BYTES = 16 << 20
+# 32 MiB is about 600,000 records of 48 bytes: a burst that size waits in memory instead of
+# being dropped, and `ecli run` stays near 90 MB RSS in bench/run.py's flood (32 MB of it
+# the flood's 16 MiB ring, which the kernel maps twice, prepopulated).
+DEFAULT_QUEUE_BYTES = 32 << 20
+# With its queue full, a ring buffer is let fill to this fraction before records are
+# dropped (counted) to keep it from refusing new ones.
+RING_KEPT_WHEN_BEHIND = 0.9
+# Records move from a ring to the queue, and from the queue to the consumer, in batches of
+# about this many bytes: what the consumer holds while it works stays small and counted.
+BATCH_BYTES = 1 << 20
 
 
 def export_type_name(map_meta) -> str | None:
@@ -144,6 +151,11 @@ class EventPoller:
                 batches.append((source, records))
         return batches
 
+    def wait(self, timeout: float) -> None:
+        """Waits up to `timeout` s for any source to signal records."""
+        if self.sources:
+            self._epoll.poll(timeout)
+
     def fileno(self) -> int:
         """The epoll fd: readable when any source has records (for asyncio add_reader)."""
         return self._epoll.fileno()
@@ -163,9 +175,12 @@ class BackgroundDrainer:
     rings as soon as they arrive, so a slow consumer (formatting, writing) makes a queue
     in memory instead of a full ring that drops records.
 
-    The queue is bounded per event map (`max_bytes` each): a batch that would take a
-    map past it is dropped and counted in that source's `dropped`, so one busy map can
-    neither exhaust memory nor starve the others, and nothing is lost silently.
+    The queue is bounded per event map (`max_bytes` each), so one busy map can neither
+    exhaust memory nor starve the others. When a map's queue is full its ring keeps what
+    arrives, up to 90% of its size (more buffer, no loss yet); past that the oldest records
+    are read out and dropped, counted in the source's `dropped`, so the kernel never
+    refuses records silently. A full perf buffer is left to the kernel, which counts its
+    losses (`lost`).
 
     Same interface as EventPoller: poll(timeout), fileno() (readable when records wait)
     and close(). finish() ends the thread; poll() then reads the rings directly, so a
@@ -190,13 +205,41 @@ class BackgroundDrainer:
 
     def _run(self) -> None:
         try:
+            behind = False
             while not self._stop.is_set():
-                batches = self._poller.poll(0.05)
+                if behind:      # queues full: the rings signal records we leave there
+                    self._stop.wait(0.002)
+                else:
+                    self._poller.wait(0.05)
+                batches = []
+                behind = False
+                for source in self.sources:
+                    records = self._drain(source)
+                    if records:
+                        batches.append((source, records))
+                    elif records is None:
+                        behind = True
                 if batches:
                     self._enqueue(batches)
         except (EunomiaError, OSError) as exc:  # handed to the consumer by the next poll()
             self._error = exc
             self.wake()
+
+    def _drain(self, source: EventSource):
+        """What to queue of `source`: as much as its room in the queue allows. None when
+        the queue is too full to take what waits: records then only leave a ring past
+        90% full, and are dropped (counted)."""
+        reader = source.reader
+        room = self.max_bytes - self._bytes[id(source)]
+        if room > 0:
+            records = reader.read(0, limit=min(room, BATCH_BYTES))
+            if records or getattr(reader, "fill", 0.0) == 0.0:
+                return records
+        fill = getattr(reader, "fill", None)
+        if fill is not None and fill > RING_KEPT_WHEN_BEHIND:
+            dropped = reader.read(0, limit=int((fill - RING_KEPT_WHEN_BEHIND) * reader.size))
+            source.dropped += len(dropped)
+        return None
 
     def wake(self) -> None:
         """Makes a waiting poll() return now (from any thread or a signal handler)."""
@@ -209,11 +252,7 @@ class BackgroundDrainer:
         with self._lock:
             was_empty = not self._queue
             for source, records in batches:
-                size = batch_bytes(records)
-                if self._bytes[id(source)] + size > self.max_bytes:
-                    source.dropped += len(records)
-                    continue
-                self._bytes[id(source)] += size
+                self._bytes[id(source)] += batch_bytes(records)
                 self._records += len(records)
                 self._queue.append((source, records))
         if was_empty and self._queue:
@@ -224,8 +263,11 @@ class BackgroundDrainer:
             error, self._error = self._error, None
             raise error
         with self._lock:
-            if only is None:
-                taken, self._queue = list(self._queue), deque()
+            if only is None:        # the oldest batches, about BATCH_BYTES of them
+                taken, size = [], 0
+                while self._queue and size < BATCH_BYTES:
+                    taken.append(self._queue.popleft())
+                    size += batch_bytes(taken[-1][1])
             else:
                 taken = [b for b in self._queue if b[0] is only]
                 self._queue = deque(b for b in self._queue if b[0] is not only)

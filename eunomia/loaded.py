@@ -260,7 +260,7 @@ class LoadedPackage:
     def drain_in_background(self, max_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         """Copies records out of the kernel's rings in a thread of its own from now on,
         so that slow processing queues them in memory instead of letting the rings
-        overflow. The queue holds up to `max_bytes` of records per event map (16 MiB by
+        overflow. The queue holds up to `max_bytes` of records per event map (32 MiB by
         default); past that, records are dropped and counted in `dropped(map)`.
         read_raw(), events(), poll() and aevents() work as before; events() turns this
         on by itself."""

@@ -147,7 +147,9 @@ class PerfBufferReader:
             return None
         return RecordBatch(blob, count, self.record_size, stride, first=12)
 
-    def read(self, timeout_ms: int = 0) -> Sequence[bytes]:
+    def read(self, timeout_ms: int = 0, limit: int | None = None) -> Sequence[bytes]:
+        """Every sample since the last read (`limit` is ignored: the per-CPU rings are
+        small, and the kernel counts what it cannot write in `lost`)."""
         records = self.drain()
         if records or timeout_ms == 0:
             return records

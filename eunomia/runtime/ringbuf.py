@@ -105,13 +105,13 @@ class RingBufferReader:
         self.fill_ratio = 0.0
         self.record_size = 0          # set to the record struct's size for batch reads
 
-    def _drain_uniform(self, consumer: int, producer: int) -> RecordBatch | None:
+    def _drain_uniform(self, consumer: int, producer: int, limit: int) -> RecordBatch | None:
         """The leading run of complete records of exactly `record_size` bytes, checked
         from their headers in one strided pass (no Python loop per record); None when
         the first record is not one (busy, discarded, or of another size)."""
         size = self.record_size
         stride = (size + 8 + 7) & ~7
-        count = (producer - consumer) // stride
+        count = min(producer - consumer, limit) // stride
         if count == 0:
             return None
         start = consumer & self._mask
@@ -141,15 +141,26 @@ class RingBufferReader:
     def producer_pos(self) -> int:
         return self._producer_pos[0]
 
-    def drain(self) -> Sequence[bytes]:
-        """Every complete record now in the ring, in order (a RecordBatch when they are
-        all of `record_size`); frees their space."""
+    @property
+    def fill(self) -> float:
+        """How full the ring is now (0.0 to 1.0)."""
+        return (self._producer_pos[0] - self._consumer_pos[0]) / self._size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def drain(self, limit: int | None = None) -> Sequence[bytes]:
+        """Every complete record now in the ring (or the oldest, up to `limit` bytes of
+        ring space, headers included), in order (a RecordBatch when they are all of
+        `record_size`); frees their space."""
         consumer = self._consumer_pos[0]
         producer = self._producer_pos[0]
+        limit = self._size if limit is None else limit
         if producer - consumer:
             self.fill_ratio = max(self.fill_ratio, (producer - consumer) / self._size)
             if self.record_size:
-                batch = self._drain_uniform(consumer, producer)
+                batch = self._drain_uniform(consumer, producer, limit)
                 if batch is not None:
                     return batch
         data, headers, mask = self._data, self._headers, self._mask
@@ -160,9 +171,12 @@ class RingBufferReader:
             if length & _BUSY:
                 break
             size = length & ~(_BUSY | _DISCARD)
+            step = (size + 8 + 7) & ~7
+            if consumer + step - begin > limit:
+                break
             if not length & _DISCARD:
                 spans.append((consumer - begin + 8, size))
-            consumer += (size + 8 + 7) & ~7
+            consumer += step
         if not spans:
             if consumer != begin:
                 self._consumer_pos[0] = consumer
@@ -174,12 +188,12 @@ class RingBufferReader:
         self._consumer_pos[0] = consumer
         return [blob[offset:offset + size] for offset, size in spans]
 
-    def read(self, timeout_ms: int = 0) -> Sequence[bytes]:
-        records = self.drain()
+    def read(self, timeout_ms: int = 0, limit: int | None = None) -> Sequence[bytes]:
+        records = self.drain(limit)
         if records or timeout_ms == 0:
             return records
         self._epoll.poll(timeout_ms / 1000.0 if timeout_ms > 0 else -1)
-        return self.drain()
+        return self.drain(limit)
 
     def close(self) -> None:
         if self._epoll is not None:

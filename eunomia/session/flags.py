@@ -113,7 +113,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-size", type=parse_size, default=DEFAULT_QUEUE_BYTES,
                         metavar="SIZE",
                         help="records of one event map held in memory while the output "
-                             "catches up, e.g. 64M (default 16M); past it records are "
+                             "catches up, e.g. 64M (default 32M); past it records are "
                              "dropped and counted on stderr")
     parser.add_argument("--stop-timeout", type=_duration, default=DEFAULT_STOP_BOUND,
                         metavar="SEC",
