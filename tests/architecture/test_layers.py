@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
-        "sys.exit(lint_imports_command())"]
+LINT_CODE = ("import sys; from importlinter.cli import lint_imports_command; "
+             "sys.exit(lint_imports_command())")
+LINT = [sys.executable, "-c", LINT_CODE]
 
 pytest.importorskip("importlinter")
 
