@@ -121,20 +121,12 @@ class OpenPackage:
 
     def set_autoload(self, program: str, enabled: bool) -> OpenPackage:
         """Whether `program` is loaded at all (a program left out cannot be attached)."""
-        obj = self._object()
-        if program not in obj.programs:
-            raise ArgumentError(f"package has no program '{program}' "
-                                f"(its programs: {', '.join(obj.programs)})")
-        obj.programs[program].autoload = enabled
+        _named(self._object().programs, "program", program).autoload = enabled
         return self
 
     def set_max_entries(self, map_name: str, count: int) -> OpenPackage:
         """Resizes a map (a ring buffer's size in bytes: a power of two of pages)."""
-        obj = self._object()
-        if map_name not in obj.maps:
-            raise ArgumentError(f"package has no map '{map_name}' "
-                                f"(its maps: {', '.join(obj.maps)})")
-        obj.maps[map_name].max_entries = count
+        _named(self._object().maps, "map", map_name).max_entries = count
         return self
 
     def load(self) -> LoadedPackage:
@@ -159,6 +151,14 @@ class OpenPackage:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _named(table: dict, kind: str, name: str):
+    """table[name], or an ArgumentError listing what there is."""
+    if name not in table:
+        raise ArgumentError(f"package has no {kind} '{name}' (its {kind}s: "
+                            f"{', '.join(table) or 'none'})")
+    return table[name]
 
 
 class LoadedPackage:

@@ -17,6 +17,7 @@ from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_r
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PRODUCER_SOURCE = FIXTURES.parents[2] / "bench" / "producer.c"     # the bench's flood
 ECLI = [sys.executable, "-m", "eunomia.cli.ecli"]
 BURST = 300_000
 
@@ -32,7 +33,7 @@ def producer_binary(tmp_path_factory) -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("the C producer needs gcc")
     path = tmp_path_factory.mktemp("producer") / "producer"
-    subprocess.run(["gcc", "-O2", "-o", str(path), str(FIXTURES / "producer.c")],
+    subprocess.run(["gcc", "-O2", "-o", str(path), str(PRODUCER_SOURCE)],
                    check=True, timeout=120)
     return path
 

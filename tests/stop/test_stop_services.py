@@ -36,17 +36,23 @@ def test_a_stopped_server_task_logs_every_record(flood_package, producer):
         running.stop()
 
 
+def flood_config(tmp_path, package, tgid: int):
+    """An exporter config: the flood program, counting records by comm."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"programs": [{
+        "name": "flood", "compiled_ebpf_filename": str(package),
+        "args": ["--targ_tgid", str(tgid)],
+        "metrics": {"counters": [{"name": "flood_records", "description": "records",
+                                  "labels": [{"name": "comm"}]}]}}]}))
+    return config
+
+
 def test_a_stopped_exporter_program_counts_every_record(flood_package, producer, tmp_path):
     child = producer()
     token = tmp_path / "token"
     token.write_text("stop-test-token\n")
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"programs": [{
-        "name": "flood", "compiled_ebpf_filename": str(flood_package),
-        "args": ["--targ_tgid", str(child.pid)],
-        "metrics": {"counters": [{"name": "flood_records", "description": "records",
-                                  "labels": [{"name": "comm"}]}]}}]}))
-    running = RunningExporter(config, "--token-file", token)
+    running = RunningExporter(flood_config(tmp_path, flood_package, child.pid),
+                              "--token-file", token)
     try:
         child.burst()
         programs = json.loads(running.request("GET", "/list", token="stop-test-token")[1])
@@ -66,13 +72,7 @@ def test_a_stopped_exporter_program_counts_every_record(flood_package, producer,
 def test_an_exporter_scrape_sees_the_burst_while_it_runs(flood_package, producer, tmp_path):
     """The same burst, no stop: the program's own counter reaches every record."""
     child = producer()
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"programs": [{
-        "name": "flood", "compiled_ebpf_filename": str(flood_package),
-        "args": ["--targ_tgid", str(child.pid)],
-        "metrics": {"counters": [{"name": "flood_records", "description": "records",
-                                  "labels": [{"name": "comm"}]}]}}]}))
-    running = RunningExporter(config)
+    running = RunningExporter(flood_config(tmp_path, flood_package, child.pid))
     try:
         child.burst()
         wait_until(lambda: running.value("flood_records_total", comm="producer") == BURST,
