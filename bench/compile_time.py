@@ -21,13 +21,13 @@ def _ms(command: list[str]) -> float:
 def run(workdir: Path, rounds: int) -> dict:
     from eunomia.compiler.clang import clang_command
     from eunomia.compiler.pch import vmlinux_pch
-    from eunomia.compiler.toolchain import find_toolchain, target_arch
+    from eunomia.compiler.toolchain import find_toolchain, system_include_dirs, target_arch
     from eunomia.compiler.vmlinux import vmlinux_include_dir
     source = ROOT / "examples/exitsnoop/exitsnoop.bpf.c"
     tools = find_toolchain(None)
     vmlinux = vmlinux_include_dir(tools.require_bpftool())
     bare = clang_command(tools.clang, target_arch(), source, workdir / "bare.bpf.o",
-                         [vmlinux, source.parent])
+                         [vmlinux, source.parent], (), system_include_dirs(tools.clang))
     ecc = [sys.executable, "-m", "eunomia.cli.ecc", str(source), "-o",
            str(workdir / "ecc-out")]
     commands = {"clang (bare command, reference)": bare}

@@ -3,7 +3,10 @@ section name alone cannot place (uprobe without a target, XDP, tc, perf_event).
 
 A program's doc annotations (`/// @ifname eth0` or eunomia-bpf's `/// @ifindex 1`,
 `/// @binary /bin/bash`, `/// @function readline`, `/// @pid 42`, `/// @direction egress`,
-`/// @sample_freq 99`) override the defaults, and the command line overrides both.
+`/// @sample_freq 99`) override the defaults, and the command line overrides both. Of
+eunomia-bpf's own prog keys, `ifindex` and `tchook` ({ifindex, attach_point}) are read;
+`flags`, `xdpopts` and `tcopts` (handle, priority) are accepted and not used: libbpf
+picks the XDP mode, and tc filters take the kernel's handle and priority.
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ def attach_program(program, annotations: dict[str, Any], options: AttachOptions)
     if kind == "xdp":
         return program.attach_xdp(_interface(annotations, options, program.name))
     if kind == "tc":
+        hook = annotations.get("tchook")     # eunomia-bpf's {ifindex, attach_point}
+        if isinstance(hook, dict):
+            annotations = {**annotations, **({"ifindex": hook["ifindex"]} if "ifindex" in hook
+                                             else {})}
+            if hook.get("attach_point") == "BPF_TC_EGRESS":
+                annotations.setdefault("direction", "egress")
         direction = str(annotations.get("direction", "egress" if "egress" in section
                                         else "ingress"))
         return program.attach_tc(_interface(annotations, options, program.name),

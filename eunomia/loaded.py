@@ -248,12 +248,13 @@ class LoadedPackage:
 
     # -- events ----------------------------------------------------------------------
 
-    def event_sources(self) -> list[EventSource]:
-        """Every ring buffer and perf event array, opened for reading on first use."""
+    def event_sources(self, record_types: dict[str, str] | None = None) -> list[EventSource]:
+        """Every ring buffer and perf event array, opened for reading on first use (then
+        `record_types`, {map: struct}, overrides the structs the package names)."""
         if self._sources is None:
             pages = int(self.package.meta.perf_buffer_pages or 64)
             self._sources = open_event_sources(self.package, self._obj,
-                                               self.package.btf(), pages)
+                                               self.package.btf(), pages, record_types)
             self._poller = EventPoller(self._sources)
         return self._sources
 

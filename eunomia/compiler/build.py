@@ -11,13 +11,13 @@ from pathlib import Path
 
 from ..errors import CompileError
 from ..package import Meta, Package, write_atomically
-from .clang import DwarfStrip, check_libbpf_headers, clang_command, run_clang
+from .clang import DEFAULT_MCPU, DwarfStrip, check_libbpf_headers, clang_command, run_clang
 from .doccomments import scan_doc_comments
 from .metadata import build_meta
 from .objinfo import ObjectInfo
 from .pch import vmlinux_pch, wants_pch
 from .record_types import header_struct_names
-from .toolchain import find_toolchain, target_arch
+from .toolchain import find_toolchain, system_include_dirs, target_arch
 from .vmlinux import vmlinux_include_dir
 
 log = logging.getLogger("eunomia.compiler")
@@ -77,6 +77,32 @@ def _write_outputs(package: Package, outdir: Path, name: str, yaml: bool) -> Non
         package.save(outdir / "package.yaml")
 
 
+_SIGNED_DIVISION = re.compile(r"nsupport(ed)? signed division", re.IGNORECASE)
+
+
+def _run_clang_or_v4(command: list[str], wrapper: Path, shown: str, level: int) -> str:
+    """run_clang; when the default -mcpu=v3 was all that stood in the way of a signed
+    division (BPF has sdiv/smod only from cpu v4, Linux 6.6), compiles again with
+    -mcpu=v4 and says so. A -mcpu the user chose is kept as it is."""
+    try:
+        return run_clang(command, wrapper, shown)
+    except CompileError as exc:
+        default = f"-mcpu={DEFAULT_MCPU}"
+        if default not in command or not _SIGNED_DIVISION.search(exc.diagnostics):
+            raise
+        v4 = [("-mcpu=v4" if flag == default else flag) for flag in command]
+        log.log(level, "running: %s", " ".join(v4))
+        try:
+            warnings = run_clang(v4, wrapper, shown)
+        except CompileError:
+            raise CompileError(f"{exc} (signed division needs -mcpu=v4, which this clang "
+                               "lacks: use clang 18 or newer, or unsigned division)",
+                               exc.diagnostics) from None
+        log.warning("warning: %s divides signed integers: compiled with -mcpu=v4 (the package "
+                    "needs Linux 6.6 or newer)", shown)
+        return warnings
+
+
 def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=False,
             yaml=False, header_only=False) -> Package:
     """Compiles a libbpf-style BPF C source into a Package, and writes its files.
@@ -130,7 +156,8 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
         if header is not None and header.parent != source.parent:
             include_dirs.append(header.parent)
         arch = target_arch()
-        command = clang_command(tools.clang, arch, wrapper, obj_path, include_dirs, cflags)
+        command = clang_command(tools.clang, arch, wrapper, obj_path, include_dirs, cflags,
+                                system_include_dirs(tools.clang))
         shown = str(header if header_only else source)
         t0 = time.monotonic()
         pch = vmlinux_pch(tools.clang, arch, vmlinux_dir) if header_only or wants_pch(
@@ -143,7 +170,7 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
             warnings = run_clang(with_pch, wrapper, shown)
         except CompileError:        # no PCH, or clang failed: the plain command decides
             log.log(level, "running: %s", " ".join(command))
-            warnings = run_clang(command, wrapper, shown)
+            warnings = _run_clang_or_v4(command, wrapper, shown, level)
             if pch is not None:     # the PCH was the trouble: build it again next time
                 log.log(level, "dropping %s: clang refused it", pch)
                 pch.unlink(missing_ok=True)

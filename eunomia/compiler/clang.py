@@ -23,10 +23,25 @@ class ClangRun:
     notes: list[str] = field(default_factory=list)
 
 
+DEFAULT_MCPU = "v3"     # atomics with fetch, jmp32: every kernel with BTF has them
+
+
+def target_flags(arch: str, cflags=()) -> list[str]:
+    """What every BPF compile gets (a precompiled header too): debug info for BTF, -O2,
+    the BPF target, -mcpu=v3 unless the cflags choose one, the arch for bpf_tracing.h."""
+    mcpu = [] if any(flag.startswith("-mcpu") for flag in cflags) else [f"-mcpu={DEFAULT_MCPU}"]
+    return ["-g", "-O2", "-target", "bpf", *mcpu, f"-D__TARGET_ARCH_{arch}"]
+
+
 def clang_command(clang: str, arch: str, source: Path, output: Path,
-                  include_dirs: list[Path], cflags=()) -> list[str]:
-    return [clang, "-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
-            *(f"-I{d}" for d in include_dirs), *cflags, "-c", str(source), "-o", str(output)]
+                  include_dirs: list[Path], cflags=(), system_includes=()) -> list[str]:
+    """The compile command. `system_includes` (clang's own search list, see
+    toolchain.system_include_dirs) come last, with -idirafter, as libbpf-tools' Makefiles
+    add them: BPF's target has no system headers of its own, so <linux/types.h> would
+    not find <asm/types.h> without the host's multiarch directory."""
+    return [clang, *target_flags(arch, cflags), *(f"-I{d}" for d in include_dirs), *cflags,
+            *(flag for d in system_includes for flag in ("-idirafter", d)),
+            "-c", str(source), "-o", str(output)]
 
 
 def check_libbpf_headers(cflags=()) -> None:

@@ -3,6 +3,7 @@ output maps, with the source's doc comments folded in."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .. import __version__
@@ -25,6 +26,8 @@ from .objinfo import ObjectInfo, internal_map_name
 from .record_types import infer_record_types
 
 _MAP_TYPE_NAMES = {4: "perf event array", 27: "ring buffer", 31: "user ring buffer"}
+
+log = logging.getLogger("eunomia.compiler")
 
 
 def export_type(info: ObjectInfo, name: str, why: str) -> ExportType:
@@ -136,11 +139,15 @@ def record_type_configs(info: ObjectInfo, source: str, docs: dict,
             structs = {info.struct_for_spelling(s) for s in inferred.get(map_info.name, ())}
             structs.discard(None)
             if len(structs) != 1:
+                # Packaged anyway (programs written for their own loaders do this);
+                # ecli shows such records as their size and bytes.
                 seen = f" (the source puts {', '.join(sorted(structs))} in it)" if structs else ""
                 header = "" if exports else " or give ecc the header defining it"
-                raise CompileError(
-                    f"cannot tell which struct {kind} map '{map_info.name}' carries{seen}: add "
-                    f"'/// @export struct_name' on the line above the map{header}")
+                log.warning("warning: cannot tell which struct %s map '%s' carries%s: ecli run shows "
+                            "its records as hex bytes (or pick one: --record-type %s=STRUCT); "
+                            "add '/// @export struct_name' on the line above the map%s",
+                            kind, map_info.name, seen, map_info.name, header)
+                continue
             name = structs.pop()
             why = f"sent through map '{map_info.name}'"
         if not any(e.name == name for e in exports):

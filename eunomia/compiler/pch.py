@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .clang import DEFAULT_MCPU, target_flags
+
 log = logging.getLogger("eunomia.compiler")
 
 _FIRST_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
@@ -30,8 +32,9 @@ def wants_pch(source_text: str | None, cflags) -> bool:
 
 
 def pch_flags(arch: str) -> list[str]:
-    """The flags a PCH must be built with to be usable by clang_command's compile."""
-    return ["-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}"]
+    """The flags a PCH must be built with to be usable by clang_command's compile (which
+    uses a PCH only when no cflags are given)."""
+    return target_flags(arch)
 
 
 def vmlinux_pch(clang: str, arch: str, vmlinux_dir: Path) -> Path | None:
@@ -42,7 +45,8 @@ def vmlinux_pch(clang: str, arch: str, vmlinux_dir: Path) -> Path | None:
     except OSError:
         return None
     # clang refuses a PCH from another build of itself: key it by the binary
-    key = f"{os.path.basename(clang)}-{stat.st_size}-{int(stat.st_mtime)}-{arch}"
+    key = (f"{os.path.basename(clang)}-{stat.st_size}-{int(stat.st_mtime)}-{arch}-"
+           f"{DEFAULT_MCPU}")
     pch = vmlinux_dir / f"vmlinux.h.{key}.pch"
     if pch.is_file() and pch.stat().st_size > 0:
         return pch

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CompileError
 
-# Debian installs versioned names too; newest first.
+# Debian installs versioned names too; newest first (clang-19 compiles BPF C that clang-14
+# refuses, e.g. signed division).
 _VERSIONS = tuple(range(20, 10, -1))
 
 # `uname -m` -> the arch name bpf_tracing.h expects in __TARGET_ARCH_<arch>
@@ -49,7 +51,8 @@ def _which(names) -> str | None:
 
 
 def find_clang(clang: str | None = None) -> str:
-    """The clang to use: the argument, else $CLANG, else clang, clang-20 ... clang-11."""
+    """The clang to use: the argument, else $CLANG, else the newest of clang-20 ...
+    clang-11, else clang."""
     if clang:
         found = shutil.which(clang) or (clang if Path(clang).is_file() else None)
         if found is None:
@@ -57,7 +60,7 @@ def find_clang(clang: str | None = None) -> str:
         return found
     if os.environ.get("CLANG"):
         return find_clang(os.environ["CLANG"])
-    found = _which(["clang", *(f"clang-{v}" for v in _VERSIONS)])
+    found = _which([*(f"clang-{v}" for v in _VERSIONS), "clang"])
     if found is None:
         raise CompileError("clang not found: install clang (apt-get install clang) "
                            "or pass -c PATH")
@@ -87,3 +90,39 @@ def target_arch(machine: str | None = None) -> str:
     except KeyError:
         raise CompileError(f"unknown target architecture '{machine}': pass "
                            "-a -D__TARGET_ARCH_<arch> yourself") from None
+
+
+def system_include_dirs(clang: str, cache: Path | None = None) -> tuple[str, ...]:
+    """clang's own #include <...> search list (`clang -v -E`), cached per clang binary:
+    what libbpf-tools' Makefiles add with -idirafter (CLANG_BPF_SYS_INCLUDES)."""
+    try:
+        stat = os.stat(os.path.realpath(clang))
+    except OSError:
+        return ()
+    if cache is None:
+        from .vmlinux import cache_root
+        cache = cache_root() / "clang"
+    key = cache / f"{os.path.basename(clang)}-{stat.st_size}-{int(stat.st_mtime)}.includes"
+    try:
+        return tuple(line for line in key.read_text().splitlines() if line)
+    except OSError:
+        pass
+    try:
+        result = subprocess.run([clang, "-v", "-E", "-x", "c", "-"], input="",
+                                capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    dirs, inside = [], False
+    for line in result.stderr.splitlines():
+        if line.startswith("#include <...> search starts here"):
+            inside = True
+        elif line.startswith("End of search list"):
+            break
+        elif inside and line.startswith(" "):
+            dirs.append(line.strip().removesuffix(" (framework directory)"))
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text("".join(f"{d}\n" for d in dirs))
+    except OSError:
+        pass        # no cache: asked again next time
+    return tuple(dirs)

@@ -13,9 +13,8 @@ import subprocess
 from pathlib import Path
 
 from ..errors import CompileError
+from ..kinds import KERNEL_BTF
 from ..package import write_atomically
-
-KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
 
 def cache_root() -> Path:

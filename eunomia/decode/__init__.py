@@ -1,7 +1,7 @@
 """Bytes <-> Python values, compiled once per BTF type."""
 
 from .build import compile_codec
-from .codecs import Codec
+from .codecs import Codec, UntypedRecordCodec
 from .record import Record
 
-__all__ = ["Codec", "Record", "compile_codec"]
+__all__ = ["Codec", "Record", "UntypedRecordCodec", "compile_codec"]

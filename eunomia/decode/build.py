@@ -7,7 +7,7 @@ that knows both the codec classes and the generator, so neither imports the othe
 from __future__ import annotations
 
 from ..btf import Array, Datasec, Enum, Enum64, Float, Fwd, Int, Ptr, Struct, Union, Var, Void
-from ..errors import DecodeError
+from ..errors import DecodeError, PackageError
 from .codecs import (
     _FLOAT_CODES,
     ArrayCodec,
@@ -100,3 +100,27 @@ def compile_codec(btf, type_id: int) -> Codec:
     """
     cache = btf.__dict__.setdefault("_codecs", {})
     return build_codec(btf, type_id, cache)
+
+
+def custom_members_codec(btf, members, map_name: str = "") -> RecordCodec:
+    """eunomia-bpf's `export_config: {"custom_members": [{name, offset, btf_type_id}]}`:
+    a record of the named members at their byte offsets."""
+    where = f"map '{map_name}': export_config.custom_members"
+    if not isinstance(members, list) or not members:
+        raise PackageError(f"{where} must be a non-empty list")
+    cache = btf.__dict__.setdefault("_codecs", {})
+    fields, size = [], 0
+    for index, member in enumerate(members):
+        if not isinstance(member, dict) or not isinstance(member.get("name"), str):
+            raise PackageError(f"{where}[{index}] needs a name, an offset and a btf_type_id")
+        offset, type_id = member.get("offset"), member.get("btf_type_id")
+        if not isinstance(offset, int) or not isinstance(type_id, int) or offset < 0 or \
+                not 0 < type_id < len(btf.types):
+            raise PackageError(f"{where}[{index}]: offset and btf_type_id must be a byte "
+                               "offset and a type of the object's BTF")
+        codec = build_codec(btf, type_id, cache)
+        fields.append((member["name"], btf.c_name(type_id), codec, offset, None))
+        size = max(size, offset + codec.size)
+    codec = RecordCodec(f"custom record of {map_name}", size, btf.endian, fields, False)
+    codec.decode = struct_decoder(codec)
+    return codec

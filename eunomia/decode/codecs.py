@@ -247,6 +247,25 @@ class OpaqueCodec(Codec):
         return value.hex()
 
 
+class UntypedRecordCodec(Codec):
+    """Records whose struct the package does not name: a Record of their size and their
+    bytes as hex (`{"size": 24, "data": "2a00..."}` in JSON). Sizes vary, so `size` is 0
+    and readers hand each record over whole."""
+
+    c_type = "untyped record"
+
+    def __init__(self):
+        self.fields = [("size", "unsigned int", IntCodec("unsigned int", 4, False, False, "<")),
+                       ("data", "hex", OpaqueCodec("hex", 0))]
+
+    def decode(self, buf, offset=0):
+        data = bytes(buf[offset:])
+        return Record((("size", len(data)), ("data", data.hex())))
+
+    def encode(self, value) -> bytes:
+        raise DecodeError("records of no declared type cannot be encoded")
+
+
 class RecordCodec(Codec):
     """Structs and unions: a Record of every member (anonymous members' fields joined into
     the parent, as C names them). Also used for a DATASEC: a Record of its variables."""

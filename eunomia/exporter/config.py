@@ -255,8 +255,8 @@ class PackageLayout:
         return [name for name, m in self.maps.items() if m["type"] in EVENT_MAP_TYPES]
 
     def record_fields(self, map_name: str) -> dict[str, int]:
-        type_id, _ = record_type_id(self.package, self.btf, map_name)
-        return self.fields(type_id)
+        found = record_type_id(self.package, self.btf, map_name)
+        return self.fields(found[0] if found is not None else None)
 
     def fields(self, type_id: int | None) -> dict[str, int]:
         """Member name -> type id of a struct (empty for a scalar)."""

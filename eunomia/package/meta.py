@@ -191,10 +191,13 @@ class MapMeta:
 
 @dataclass
 class ProgMeta:
-    """A program: its function name and SEC name; doc annotations stay in `extra`."""
+    """A program: its function name and SEC name; doc annotations stay in `extra`.
+
+    `attach` is informative: programs attach by the section name in the ELF object (as
+    eunomia-bpf's loader does), so a package may leave it out."""
 
     name: str
-    attach: str
+    attach: str | None = None
     link: bool = True
     description: str | None = None
     extra: dict = field(default_factory=dict)
@@ -205,13 +208,15 @@ class ProgMeta:
     def from_dict(cls, doc: Any, where: str) -> ProgMeta:
         doc = expect_object(doc, where)
         return cls(name=required(doc, "name", str, where),
-                   attach=required(doc, "attach", str, where),
+                   attach=optional(doc, "attach", str, where, None),
                    link=optional(doc, "link", bool, where, True),
                    description=text(doc, "description", where),
                    extra=extra_keys(doc, cls.FIELDS))
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "attach": self.attach, "link": self.link}
+        out = {"name": self.name}
+        put(out, "attach", self.attach)
+        out["link"] = self.link
         put(out, "description", self.description)
         out.update(self.extra)
         return out

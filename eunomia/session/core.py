@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import select
 import threading
 import time
@@ -24,7 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..errors import EunomiaError
-from ..events import BackgroundDrainer, EventPoller, EventSource
+from ..events import BackgroundDrainer, EventPoller, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE
 from ..loaded import LoadedPackage
 from ..runtime.ringbuf import RecordBatch
@@ -134,6 +135,7 @@ class Session:
         self._lock = threading.RLock()      # attach/detach against pause/resume/finish
         self._thread: threading.Thread | None = None
         self._pending = 0                   # records taken from the queue, not yet written
+        self._own_tids = {str(os.getpid())}     # trace lines of our own writes are dropped
 
     # -- start -----------------------------------------------------------------------
 
@@ -142,9 +144,11 @@ class Session:
         any failure everything made so far is closed and the error raised."""
         loaded = LoadedPackage.open(self.package, self.settings.values)
         try:
-            loaded.attach(options=self.settings.attach)   # opens the readers first
-            self.sources = [s for s in loaded.event_sources()
+            # the readers before the programs: a perf buffer drops what comes earlier
+            every = loaded.event_sources(self.settings.record_types)
+            self.sources = [s for s in every
                             if self._event_maps is None or s.map_name in self._event_maps]
+            loaded.attach(options=self.settings.attach)
             self.delivered = {s.map_name: 0 for s in self.sources}
             if self.sources:
                 self._drainer = BackgroundDrainer(EventPoller(self.sources),
@@ -160,6 +164,9 @@ class Session:
             raise
         self.loaded = loaded
         self.state = SessionState.RUNNING
+        for source in self.sources:
+            if source.untyped:
+                self.sink.warning(untyped_hint(source, self.package))
         return self
 
     @property
@@ -336,7 +343,12 @@ class Session:
                 break
             chunks.append(chunk)
         if chunks:
-            self.sink.trace(b"".join(chunks).decode("utf-8", "replace").rstrip("\n"))
+            text = b"".join(chunks).decode("utf-8", "replace").rstrip("\n")
+            # A program tracing every write would see ours of its own lines: a loop.
+            text = "\n".join(line for line in text.split("\n")
+                              if _trace_task(line) not in self._own_tids)
+            if text:
+                self.sink.trace(text)
 
     def _report_losses(self) -> None:
         """New perf-buffer losses and queue drops, and a nearly full ring (once)."""
@@ -414,6 +426,15 @@ class Session:
                     self._trace_fd = None
                 if self.state is not SessionState.FAILED:
                     self.state = SessionState.STOPPED
+
+
+_TRACE_TASK = re.compile(r"^\s*.*?-(\d+)\s+\[\d+\]")
+
+
+def _trace_task(line: str) -> str | None:
+    """The thread id of a trace_pipe line ("  comm-1234  [001] ...: bpf_trace_printk")."""
+    match = _TRACE_TASK.match(line)
+    return match.group(1) if match else None
 
 
 def _mib(size: int) -> str:

@@ -99,6 +99,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _record_types(text: str) -> dict[str, str]:
+    chosen = {}
+    for item in text.split(","):
+        map_name, sep, struct = item.partition("=")
+        if not sep or not map_name.strip() or not struct.strip():
+            raise argparse.ArgumentTypeError(f"expected MAP=STRUCT, not '{item}'")
+        chosen[map_name.strip()] = struct.strip()
+    return chosen
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of a run that are not the program's own flags."""
     parser.add_argument("-j", "--json", action="store_true",
@@ -115,6 +125,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="records of one event map held in memory while the output "
                              "catches up, e.g. 64M (default 32M); past it records are "
                              "dropped and counted on stderr")
+    parser.add_argument("--record-type", action="append", default=[], metavar="MAP=STRUCT",
+                        type=_record_types,
+                        help="decode the records of event map MAP as STRUCT (a struct of "
+                             "the object's BTF); repeatable, or comma-separated")
     parser.add_argument("--stop-timeout", type=_duration, default=DEFAULT_STOP_BOUND,
                         metavar="SEC",
                         help="at a stop, how long writing the records already sent may "
@@ -144,6 +158,7 @@ class RunSettings:
     verbose: bool = False
     queue_bytes: int = DEFAULT_QUEUE_BYTES
     stop_bound: float = DEFAULT_STOP_BOUND
+    record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
 
 
 def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
@@ -175,7 +190,8 @@ def parse_run_args(package, argv: list[str], service: bool = False) -> RunSettin
                              sample_freq=args.sample_freq),
         json=args.json, header=not args.no_header, duration=args.duration,
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
-        stop_bound=args.stop_timeout)
+        stop_bound=args.stop_timeout,
+        record_types={k: v for chosen in args.record_type for k, v in chosen.items()})
 
 
 def _converter(var):

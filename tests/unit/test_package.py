@@ -177,8 +177,8 @@ def _broken(edit):
     (lambda d: d["meta"].pop("bpf_skel"), "meta: missing 'bpf_skel'"),
     (lambda d: d["meta"].update(bpf_skel=[]), "meta.bpf_skel: expected an object, got a list"),
     (lambda d: d["meta"]["bpf_skel"].pop("obj_name"), "meta.bpf_skel: missing 'obj_name'"),
-    (lambda d: d["meta"]["bpf_skel"]["progs"][0].pop("attach"),
-     "meta.bpf_skel.progs[0]: missing 'attach'"),
+    (lambda d: d["meta"]["bpf_skel"]["progs"][0].pop("name"),
+     "meta.bpf_skel.progs[0]: missing 'name'"),
     (lambda d: d["meta"]["bpf_skel"]["progs"][0].update(link="yes"),
      "meta.bpf_skel.progs[0].link: expected true or false, got a string"),
     (lambda d: d["meta"]["bpf_skel"]["maps"][1].pop("name"),
@@ -267,11 +267,23 @@ def test_not_json_or_yaml():
 def test_errors_from_a_file_name_it(tmp_path):
     path = tmp_path / "broken.json"
     doc = package_doc()
-    del doc["meta"]["bpf_skel"]["progs"][0]["attach"]
+    del doc["meta"]["bpf_skel"]["progs"][0]["name"]
     path.write_text(json.dumps(doc))
     with pytest.raises(PackageError, match=r"broken\.json: meta\.bpf_skel\.progs\[0\]: "
-                                           r"missing 'attach'"):
+                                           r"missing 'name'"):
         Package.load(path)
+
+
+def test_a_program_without_attach_is_accepted_as_eunomia_bpf_does():
+    """eunomia-bpf's loader attaches by the ELF section; `attach` is optional here."""
+    doc = package_doc()
+    del doc["meta"]["bpf_skel"]["progs"][0]["attach"]
+    doc["meta"]["bpf_skel"]["progs"][0]["tchook"] = {"ifindex": 1}     # kept, not refused
+    pkg = Package.load(json.dumps(doc).encode())
+    prog = pkg.meta.bpf_skel.progs[0]
+    assert prog.attach is None and prog.extra["tchook"] == {"ifindex": 1}
+    again = pkg.to_dict()["meta"]["bpf_skel"]["progs"][0]
+    assert "attach" not in again and again["tchook"] == {"ifindex": 1}
 
 
 # -- sources -------------------------------------------------------------------------------
