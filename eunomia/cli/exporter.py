@@ -1,5 +1,6 @@
 """`eunomia-exporter`: serve the metrics of the programs in a config file.
 
+    eunomia-exporter                                   # ./config.yaml, :8526/metrics
     eunomia-exporter -c config.yaml                    # http://127.0.0.1:8526/metrics
     eunomia-exporter -c config.yaml --listen 0.0.0.0:9435 --token-file /etc/eunomia/token
     eunomia-exporter -c config.yaml --check            # validate only, load nothing
@@ -8,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -17,6 +19,7 @@ from .logs import setup_logging
 from .server import read_token
 
 EXAMPLES = """examples:
+  eunomia-exporter                                   # ./config.yaml
   eunomia-exporter -c examples/exporter/opensnoop.yaml
   eunomia-exporter -c config.yaml --listen 0.0.0.0:9435 --token-file /etc/eunomia/token
   eunomia-exporter -c config.yaml --otlp http://127.0.0.1:4318/v1/metrics
@@ -30,8 +33,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the eBPF programs of a config file and expose their events and "
                     "maps as Prometheus metrics (and over OTLP).")
-    p.add_argument("-c", "--config", required=True, help="config file (YAML or JSON, "
-                   "eunomia-bpf's exporter format)")
+    p.add_argument("-c", "--config", default="config.yaml", help="config file (YAML or "
+                   "JSON, eunomia-bpf's exporter format; default ./config.yaml, as "
+                   "eunomia-bpf's exporter reads)")
     p.add_argument("--listen", default="127.0.0.1:8526", metavar="ADDR:PORT",
                    help="where to serve /metrics (default 127.0.0.1:8526; beyond loopback "
                         "needs --token-file)")
@@ -73,6 +77,9 @@ def serve(args) -> int:
         raise ArgumentError("--tls-cert and --tls-key go together")
     host, port = split_listen(args.listen)
     token = read_token(args.token_file)
+    if args.config == "config.yaml" and not os.path.exists(args.config):
+        raise ArgumentError("no config.yaml in this directory (the default config): give "
+                            "one with -c FILE")
     config = load_config(args.config, args.max_series)
     if args.check:
         metrics = sum(len(p.metrics) for p in config.programs)
@@ -89,6 +96,9 @@ def serve(args) -> int:
                                 (args.tls_cert, args.tls_key) if args.tls_cert else None,
                                 args.max_series)
         exporter.start_all(config.programs)
+        for name, seconds in exporter.start_times():
+            print(f"eunomia-exporter: program {name} attached in {seconds * 1000:.0f} ms",
+                  file=sys.stderr, flush=True)
         if args.otlp:
             from ..exporter.otlp import OtlpPusher
             pusher = OtlpPusher(exporter, args.otlp, args.otlp_interval).start()

@@ -40,6 +40,11 @@ class Exporter:
             raise
         return started
 
+    def start_times(self) -> list[tuple[str, float]]:
+        """(program name, seconds its open, load and attach took) of each running one."""
+        with self._lock:
+            return [(p.name, p.start_seconds) for p in self._programs.values()]
+
     def start(self, config: ProgramConfig) -> int:
         with self._lock:        # names are reserved before the slow load
             configs = [p.config for p in self._programs.values()] + list(

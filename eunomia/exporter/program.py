@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from ..errors import EunomiaError
@@ -59,11 +60,13 @@ class RunningProgram:
                 store = (EventCounter(metric.max_series) if metric.kind == "counter"
                          else EventHistogram(metric.max_series, metric.buckets))
                 self._event_metrics.setdefault(metric.map, []).append((metric, store))
+        started = time.monotonic()
         settings = parse_run_args(config.package, config.args, service=True)
         self.session = Session(config.package, settings, _MetricsSink(self),
                                event_maps=set(self._event_metrics), sample_maps=False,
                                name=self.name)
         self.session.start()
+        self.start_seconds = time.monotonic() - started
         try:
             self._maps = {m.map: self.session.loaded.maps[m.map] for m in self._map_metrics}
         except BaseException:

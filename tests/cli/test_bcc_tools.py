@@ -176,3 +176,60 @@ def test_stacksnoop_function_without_kprobes_is_one_clear_line():
     assert result.stderr.strip().splitlines() == [
         result.stderr.strip().splitlines()[0]]
     assert "no kprobes" in result.stderr and "-t CATEGORY:NAME" in result.stderr
+
+
+BOOTSTRAP_HEADER = "TIME     EVENT COMM             PID     PPID    FILENAME/EXIT CODE"
+
+
+def test_bootstrap_prints_exec_and_exit_rows_as_libbpf_bootstrap_does(tool):
+    boot = tool("bootstrap")
+    started(boot, "TIME")
+    assert boot.lines[0] == BOOTSTRAP_HEADER
+    true = subprocess.Popen(["/bin/true"])
+    true.wait()
+    row = boot.wait_line(lambda ln: f" {true.pid} " in ln and " EXEC " in ln,
+                         what="the exec of /bin/true")
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d EXEC  true {' ' * 12}{true.pid:<7} "
+                        rf"{os.getpid():<7} /bin/true", row), row
+    child = subprocess.Popen(["sh", "-c", "exit 3"])
+    child.wait()
+    row = boot.wait_line(lambda ln: f" {child.pid} " in ln and " EXIT " in ln,
+                         what="the exit of sh")
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d EXIT  sh {' ' * 14}{child.pid:<7} "
+                        rf"{os.getpid():<7} \[3\]( \(\d+ms\))?", row), row
+    assert boot.stop() == 0
+
+
+def test_bootstrap_min_duration_hides_short_lived_processes(tool):
+    boot = tool("bootstrap", "-d", "1000")
+    started(boot, "TIME")
+    short = subprocess.Popen(["sh", "-c", "exit 3"])
+    short.wait()
+    long_lived = subprocess.Popen(["sleep", "1.5"])
+    long_lived.wait()
+    row = boot.wait_line(lambda ln: f" {long_lived.pid} " in ln, what="the long exit")
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d EXIT  sleep {' ' * 11}{long_lived.pid:<7} "
+                        rf"{os.getpid():<7} \[0\] \((1[5-9]\d\d|[2-9]\d\d\d)ms\)", row), row
+    # the short process exited first, so its row would be there by now
+    assert not [ln for ln in boot.lines if f" {short.pid} " in ln]
+    assert not [ln for ln in boot.lines if " EXEC " in ln]     # as bootstrap.c with -d
+    boot.stop()
+
+
+def test_bootstrap_flags_are_bootstraps():
+    path = str(EXAMPLES / "bootstrap" / "bootstrap.py")
+    shown = subprocess.run([sys.executable, path, "--help"], capture_output=True,
+                           text=True, timeout=30, check=False)
+    assert shown.returncode == 0
+    assert "usage: bootstrap [-d <min-duration-ms>] [-v]" in shown.stdout
+    assert "Minimum process duration (ms) to report" in shown.stdout
+    bad = subprocess.run([sys.executable, path, "-d", "0"], capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert bad.returncode == 2 and "Invalid duration: 0" in bad.stderr
+
+
+def test_bootstrap_verbose_shows_libbpfs_debug_output(tool):
+    boot = tool("bootstrap", "-v")
+    started(boot, "TIME")
+    assert any(line.startswith("libbpf: loading object 'bootstrap'") for line in boot.errors)
+    boot.stop()
