@@ -16,6 +16,7 @@ examples:
   ecc exitsnoop.bpf.c exitsnoop.h -o build
   ecc tool.bpf.c -a -DDEBUG -a -I../include -y
   ecc --header-only exitsnoop.h          # print the export types of a header
+  ecc exitsnoop.bpf.c --standalone -o exitsnoop-tool   # one executable: sudo ./exitsnoop-tool
 
 then run it:  ecli run package.json
 
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clang binary to use (default: $CLANG, clang, clang-<version>)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the clang command and timings on stderr")
+    parser.add_argument("-s", "--standalone", action="store_true",
+                        help="also write one executable that runs the program with no "
+                        "separate ecli (needs only python3 and libbpf where it runs): "
+                        "OUTDIR/<name>, or -o TOOL when TOOL is not a directory")
     parser.add_argument("--header-only", action="store_true",
                         help="compile only the header and print its export types as JSON "
                         "(no program, no files written)")
@@ -101,7 +106,27 @@ def main(argv=None) -> int:
         logger.removeHandler(handler)
 
 
+def _standalone_target(args) -> tuple[str | None, Path | None]:
+    """(OUTDIR for the package files, the tool's path) for --standalone: `-o TOOL` names
+    the tool unless it is a directory (then the tool is OUTDIR/<name>)."""
+    if not args.standalone:
+        return args.output, None
+    from ..compiler import object_name
+    name = object_name(Path(args.source))
+    if args.output and not Path(args.output).is_dir() and not args.output.endswith("/"):
+        tool = Path(args.output)
+        return str(tool.parent), tool
+    outdir = Path(args.output) if args.output else Path(args.source).parent
+    return str(outdir), outdir / name
+
+
 def _compile(args, compile_package) -> int:
+    if args.standalone and args.header_only:
+        print("ecc: error: --standalone and --header-only do not go together",
+              file=sys.stderr)
+        return 1
+    outdir, tool = _standalone_target(args)
+    args.output = outdir
     try:
         package = compile_package(args.source, args.header, outdir=args.output,
                                   cflags=_split_cflags(args.additional_cflags),
@@ -125,6 +150,15 @@ def _compile(args, compile_package) -> int:
         out = Path(args.output) if args.output else Path(args.source).parent
         print(f"ecc: wrote {out / 'package.json'} ({package.meta.bpf_skel.obj_name})",
               file=sys.stderr)
+    if tool is not None:
+        from ..compiler.standalone import write_standalone
+        try:
+            write_standalone(package.to_json().encode(), tool.name, tool)
+        except EunomiaError as exc:
+            print(f"ecc: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"ecc: wrote {tool} (run it: sudo {tool if tool.is_absolute() else './' + str(tool)}"
+              " [flags])", file=sys.stderr)
     return 0
 
 

@@ -56,8 +56,8 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(exc: EunomiaError, verbose: bool) -> None:
-    print(f"ecli: error: {exc}", file=sys.stderr)
+def _report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:
+    print(f"{prog}: error: {exc}", file=sys.stderr)
     if isinstance(exc, VerifierError) and exc.log:
         lines = exc.log if verbose else exc.log[-VERIFIER_TAIL:]
         if not verbose and len(exc.log) > VERIFIER_TAIL:
@@ -90,17 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     program_argv = rest[:package_index] + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
-    return _guarded(lambda: run_package(load_package_argument(args.package), program_argv),
+    return run_guarded(lambda: run_package(load_package_argument(args.package), program_argv),
                     verbose)
 
 
 def _serve_or_call(args) -> int:
     setup_logging(getattr(args, "verbose", False))
-    return _guarded(lambda: run_server(args) if args.command == "server"
+    return run_guarded(lambda: run_server(args) if args.command == "server"
                     else run_client(args), verbose=False)
 
 
-def _guarded(command, verbose: bool) -> int:
+def run_guarded(command, verbose: bool, prog: str = "ecli") -> int:
     """command()'s exit code; errors as one line (exit 1), Ctrl-C as 130."""
     try:
         return command()
@@ -108,7 +108,7 @@ def _guarded(command, verbose: bool) -> int:
         sys.stdout.write(shown.text)
         return 0
     except EunomiaError as exc:
-        _report(exc, verbose)
+        _report(exc, verbose, prog)
         return 1
     except KeyboardInterrupt:
         return 130

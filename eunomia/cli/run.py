@@ -120,10 +120,11 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
-def run_package(package, argv: list[str], out=None) -> int:
+def run_package(package, argv: list[str], out=None, prog: str | None = None) -> int:
     """Parses the program's flags from `argv`, then runs the package until stopped.
-    Exit code 0, or 1 when records were left unwritten at the stop."""
-    settings = parse_run_args(package, argv)
+    Exit code 0, or 1 when records were left unwritten at the stop. `prog` names the
+    command in the help (a standalone tool's own name)."""
+    settings = parse_run_args(package, argv, prog=prog)
     header = settings.header and package.meta.print_header is not False
     writer = out
     if writer is None:

@@ -161,9 +161,9 @@ class RunSettings:
     record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
 
 
-def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
-    """The parser for `ecli run PACKAGE ...`: run options plus the package's own flags,
-    and {argparse dest: variable name}."""
+def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
+    """The parser for `ecli run PACKAGE ...` (or `prog ...`): run options plus the
+    package's own flags, and {argparse dest: variable name}."""
     doc = package.meta.bpf_skel.doc
     name = package.meta.bpf_skel.obj_name or "program"
     description = (getattr(doc, "brief", None) or getattr(doc, "description", None)
@@ -171,7 +171,7 @@ def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
     epilog_parts = [getattr(doc, "details", None) or ""]
     if getattr(doc, "version", None):
         epilog_parts.append(f"version {doc.version}")
-    parser = FlagParser(prog=f"ecli run {name}", description=description,
+    parser = FlagParser(prog=prog or f"ecli run {name}", description=description,
                         epilog="\n\n".join(p for p in epilog_parts if p) or None,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser)
@@ -179,10 +179,11 @@ def program_parser(package) -> tuple[FlagParser, dict[str, str]]:
     return parser, dests
 
 
-def parse_run_args(package, argv: list[str], service: bool = False) -> RunSettings:
+def parse_run_args(package, argv: list[str], service: bool = False,
+                   prog: str | None = None) -> RunSettings:
     """RunSettings from command-line words. A service (`service=True`) refuses --help;
     otherwise --help raises HelpRequested with the program's own help."""
-    parser, dests = program_parser(package)
+    parser, dests = program_parser(package, prog)
     args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
     return RunSettings(
         values=chosen_values(args, dests),

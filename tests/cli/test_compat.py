@@ -177,3 +177,39 @@ def test_a_linux_types_program_compiles(tmp_path):
                       '\t__sync_fetch_and_add(&calls, 1);\n\treturn 0;\n}\n\n'
                       'char LICENSE[] SEC("license") = "GPL";\n')
     compile_package(source, tmp_path / "out")
+
+
+def test_a_standalone_tool_runs_like_ecli_run(tmp_path):
+    """`ecc --standalone -o TOOL`: one executable holding the package and the runtime. It
+    runs with python3 alone (-S: no site-packages, so no installed eunomia, pyelftools or
+    PyYAML) from a directory of its own."""
+    tool = tmp_path / "tools" / "exitsnoop-tool"
+    tool.parent.mkdir()
+    from .conftest import EXAMPLES
+    built = subprocess.run([*ECC, str(EXAMPLES / "exitsnoop" / "exitsnoop.bpf.c"),
+                            "--standalone", "-o", str(tool)], capture_output=True, text=True,
+                           timeout=180, check=False)
+    assert built.returncode == 0, built.stderr
+    assert os.access(tool, os.X_OK) and (tool.parent / "package.json").is_file()
+    shown = subprocess.run([str(tool), "--help"], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("usage: exitsnoop-tool")
+    assert "--targ_pid" in shown.stdout or "-p N" in shown.stdout     # the program's flags
+    env = {"PATH": "/usr/bin:/bin"}
+    run = subprocess.Popen(["python3", "-S", str(tool), "--json"], cwd="/", env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "attached" in run.stderr.readline()
+        child = subprocess.Popen(["sh", "-c", "exit 9"])
+        child.wait()
+    finally:
+        run.send_signal(2)      # the stop writes every record already sent
+        out, err = run.communicate(timeout=30)
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert {"pid": child.pid, "exit_code": 9} in [
+        {"pid": e["pid"], "exit_code": e["exit_code"]} for e in events], err
+    bad = subprocess.run([str(tool), "--nope"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "exitsnoop-tool: error: unrecognized arguments: --nope"

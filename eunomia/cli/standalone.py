@@ -1,0 +1,19 @@
+"""The entry point of a tool written by `ecc --standalone`: `./TOOL [flags]` is
+`ecli run package.json [flags]`, with the tool's name in its help and errors."""
+
+from __future__ import annotations
+
+import sys
+
+from ..package import Package
+from .ecli import run_guarded
+from .logs import setup_logging
+from .run import run_package
+
+
+def run(package_json: bytes, name: str) -> int:
+    argv = sys.argv[1:]
+    verbose = "-v" in argv or "--verbose" in argv
+    setup_logging(verbose)
+    return run_guarded(lambda: run_package(Package.load(package_json), argv, prog=name),
+                       verbose, name)
