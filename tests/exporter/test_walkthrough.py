@@ -32,9 +32,9 @@ WALKTHROUGH_CONFIG = """programs:
 def test_the_walkthrough_runs_with_no_arguments(packages, tmp_path):
     shutil.copy(packages["opensnoop"], tmp_path / "package.json")
     (tmp_path / "config.yaml").write_text(WALKTHROUGH_CONFIG)
-    running = ServiceProcess(["sh", "-c", f"cd '{tmp_path}' && exec '{sys.executable}' "
-                              "-m eunomia.cli.exporter"], r"serving (\S+)/metrics",
-                             "the exporter")
+    # run from the walkthrough's directory, with no arguments at all
+    command = f"cd '{tmp_path}' && exec '{sys.executable}' -m eunomia.cli.exporter"
+    running = ServiceProcess(["sh", "-c", command], r"serving (\S+)/metrics", "the exporter")
     try:
         assert running.url == "http://127.0.0.1:8526"
         attached = [line for line in running.lines if "attached in" in line]
