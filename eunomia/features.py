@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import _libbpf
 from .errors import EunomiaError
-from .kinds import KERNEL_BTF, AttachType, MapType, ProgType
+from .kinds import KERNEL_BTF, AttachType, MapType, ProgType, kernel_btf_path
 
 YES, NO, PROBE_FAILED = "yes", "no", "probe failed"
 
@@ -58,9 +58,9 @@ def _guarded(probe):
 @_guarded
 def kernel_btf() -> Feature:
     """Kernel BTF, which CO-RE packages relocate against."""
-    if os.path.exists(KERNEL_BTF):
-        return Feature(YES, KERNEL_BTF)
-    return Feature(NO, f"{KERNEL_BTF} is missing (kernel built without "
+    if os.path.exists(kernel_btf_path()):
+        return Feature(YES, kernel_btf_path())
+    return Feature(NO, f"{kernel_btf_path()} is missing (kernel built without "
                        "CONFIG_DEBUG_INFO_BTF)")
 
 

@@ -8,8 +8,17 @@ BPF_MAP_TYPE_* name in lower case ("ringbuf", "perf_event_array").
 from __future__ import annotations
 
 import enum
+import os
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
+# Where the running kernel's BTF is looked for at run time: KERNEL_BTF, unless
+# $EUNOMIA_KERNEL_BTF says otherwise (a path that does not exist makes eunomia behave as
+# on a kernel without BTF: the tests of `--btf` and tar packages use that).
+KERNEL_BTF_ENV = "EUNOMIA_KERNEL_BTF"
+
+
+def kernel_btf_path() -> str:
+    return os.environ.get(KERNEL_BTF_ENV) or KERNEL_BTF
 TRACE_PIPE = "/sys/kernel/tracing/trace_pipe"
 
 

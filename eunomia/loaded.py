@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +40,8 @@ from .events import (
     export_type_name,
     open_event_sources,
 )
-from .kinds import KERNEL_BTF
+from .kinds import kernel_btf_path
+from .package.btfarchive import KernelId, btf_from, pick
 from .runtime import BpfObject
 from .runtime.ringbuf import RecordBatch
 from .sampling import MapSampler, SampleSpec
@@ -50,9 +52,25 @@ log = logging.getLogger("eunomia")
 
 def require_kernel_btf() -> None:
     """CO-RE packages are relocated against the running kernel's BTF: it must exist."""
-    if not os.path.exists(KERNEL_BTF):
-        raise BTFError(f"this kernel has no BTF ({KERNEL_BTF} is missing): eunomia packages "
-                       "need a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    path = kernel_btf_path()
+    if not os.path.exists(path):
+        raise BTFError(f"this kernel has no BTF ({path} is missing): give one with --btf "
+                       "PATH (a BTF file, or BTFHub's archive), or run a tar package built "
+                       "with `ecc --btfgen`")
+
+
+def custom_btf(package, btf: str | None) -> bytes | None:
+    """The kernel BTF to relocate against when it is not the running kernel's own: `btf`
+    (--btf: a file, an archive directory or a tar), else, on a kernel without BTF, the
+    one for this kernel among the package's own (a tar package). None: the kernel's."""
+    if btf:
+        return btf_from(btf)
+    if os.path.exists(kernel_btf_path()):
+        return None
+    if package.btf_files:
+        return pick(package.btf_files, KernelId.here(), "the package's BTF archive")
+    require_kernel_btf()
+    return None
 
 
 def _annotations(meta) -> dict[str, Any]:
@@ -69,14 +87,31 @@ class OpenPackage:
     autoload and map sizes can be set. load() turns it into a LoadedPackage, after which
     this object is spent; close() (or the with block) frees it if it was never loaded."""
 
-    def __init__(self, package):
-        require_kernel_btf()
+    def __init__(self, package, btf: str | None = None):
+        """`btf`: the kernel BTF to relocate against instead of the running kernel's (see
+        custom_btf); needed on a kernel without BTF unless the package brings its own."""
         self.package = package
         self._variables = global_variables(package)
         self._by_name = {v.name: v for v in self._variables}
-        with _LOAD_LOCK:
-            self._obj = BpfObject.open(package.bpf_object,
-                                       name=package.meta.bpf_skel.obj_name or None)
+        blob = custom_btf(package, btf)
+        self._btf_file = None
+        if blob is not None:        # libbpf reads it from a file, at load time
+            fd, self._btf_file = tempfile.mkstemp(prefix="eunomia-", suffix=".btf")
+            with os.fdopen(fd, "wb") as out:
+                out.write(blob)
+        try:
+            with _LOAD_LOCK:
+                self._obj = BpfObject.open(package.bpf_object,
+                                           name=package.meta.bpf_skel.obj_name or None,
+                                           btf_custom_path=self._btf_file)
+        except BaseException:
+            self._forget_btf_file()
+            raise
+
+    def _forget_btf_file(self) -> None:
+        if self._btf_file is not None:
+            os.unlink(self._btf_file)
+            self._btf_file = None
 
     def _object(self) -> BpfObject:
         if self._obj is None:
@@ -139,12 +174,15 @@ class OpenPackage:
         except BaseException:
             obj.close()
             raise
+        finally:
+            self._forget_btf_file()
         return LoadedPackage(self.package, obj, self._variables)
 
     def close(self) -> None:
         obj, self._obj = self._obj, None
         if obj is not None:
             obj.close()
+        self._forget_btf_file()
 
     def __enter__(self):
         return self
@@ -179,9 +217,10 @@ class LoadedPackage:
 
     @classmethod
     def open(cls, package, values: dict[str, Any] | None = None,
-             autoload: dict[str, bool] | None = None) -> LoadedPackage:
-        """Opens the object, writes `values` into its globals, and loads it."""
-        with OpenPackage(package) as opened:
+             autoload: dict[str, bool] | None = None, btf: str | None = None) -> LoadedPackage:
+        """Opens the object, writes `values` into its globals, and loads it (`btf`: see
+        OpenPackage)."""
+        with OpenPackage(package, btf) as opened:
             opened.set_globals(values or {})
             for program, enabled in (autoload or {}).items():
                 opened.set_autoload(program, enabled)

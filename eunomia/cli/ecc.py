@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write one executable that runs the program with no "
                         "separate ecli (needs only python3 and libbpf where it runs): "
                         "OUTDIR/<name>, or -o TOOL when TOOL is not a directory")
+    parser.add_argument("--btfgen", metavar="ARCHIVE_DIR",
+                        help="also write <name>.tar (eunomia-bpf's tar package): the package "
+                        "plus, for every kernel BTF in ARCHIVE_DIR (BTFHub's layout), the "
+                        "little of it the program needs, for kernels without BTF")
     parser.add_argument("--header-only", action="store_true",
                         help="compile only the header and print its export types as JSON "
                         "(no program, no files written)")
@@ -121,8 +125,8 @@ def _standalone_target(args) -> tuple[str | None, Path | None]:
 
 
 def _compile(args, compile_package) -> int:
-    if args.standalone and args.header_only:
-        print("ecc: error: --standalone and --header-only do not go together",
+    if (args.standalone or args.btfgen) and args.header_only:
+        print("ecc: error: --standalone and --btfgen write files: not with --header-only",
               file=sys.stderr)
         return 1
     outdir, tool = _standalone_target(args)
@@ -150,6 +154,20 @@ def _compile(args, compile_package) -> int:
         out = Path(args.output) if args.output else Path(args.source).parent
         print(f"ecc: wrote {out / 'package.json'} ({package.meta.bpf_skel.obj_name})",
               file=sys.stderr)
+    if args.btfgen:
+        from ..compiler.btfgen import write_btfgen_package
+        from ..compiler.toolchain import find_toolchain
+        name = package.meta.bpf_skel.obj_name
+        try:
+            written, kernels = write_btfgen_package(
+                package.to_json().encode(), out / f"{name}.bpf.o", Path(args.btfgen),
+                find_toolchain(args.clang).require_bpftool(), out / f"{name}.tar")
+        except CompileError as exc:
+            if exc.diagnostics:
+                sys.stderr.write(exc.diagnostics.rstrip("\n") + "\n")
+            print(f"ecc: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"ecc: wrote {written} ({kernels} kernel BTF file(s))", file=sys.stderr)
     if tool is not None:
         from ..compiler.standalone import write_standalone
         try:

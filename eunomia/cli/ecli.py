@@ -21,6 +21,7 @@ from .run import add_run_options, load_package_argument, run_package
 from .server import add_server_parser, run_server
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
+PROG_TYPES = ("json", "tar", "wasm")        # eunomia-bpf's -p
 
 EXAMPLES = """examples:
   ecli run examples/bootstrap/package.json
@@ -46,6 +47,9 @@ def _top_parser() -> argparse.ArgumentParser:
                     "run PACKAGE --help` lists them.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
+    run.add_argument("-p", "--prog-type", choices=PROG_TYPES, type=str.lower,
+                     help="what PACKAGE is, before it (default: its content or name tells; "
+                          "wasm is not supported yet)")
     run.add_argument("package", metavar="PACKAGE",
                      help="package.json/.yaml, a directory holding one, an http(s) URL, "
                           "or - for standard input")
@@ -87,11 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     # except the package itself.
     rest = argv[1:]
     package_index = len(rest) - len(args.program_args) - 1
-    program_argv = rest[:package_index] + rest[package_index + 1:]
+    program_argv = _without_prog_type(rest[:package_index]) + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
-    return run_guarded(lambda: run_package(load_package_argument(args.package), program_argv),
+    return run_guarded(lambda: run_package(load_package_argument(args.package, args.prog_type),
+                                           program_argv),
                     verbose)
+
+
+def _without_prog_type(words: list[str]) -> list[str]:
+    """The run options before PACKAGE less -p/--prog-type, which only ecli reads (a
+    program may have a -p flag of its own after PACKAGE)."""
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("-p", "--prog-type"):
+            skip = True
+        elif not (word.startswith("--prog-type=") or
+                  (word.startswith("-p") and not word.startswith("--"))):
+            kept.append(word)
+    return kept
 
 
 def _serve_or_call(args) -> int:

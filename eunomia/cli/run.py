@@ -146,5 +146,5 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     return 1 if report.unwritten else 0
 
 
-def load_package_argument(source: str):
-    return Package.load(source)
+def load_package_argument(source: str, kind: str | None = None):
+    return Package.load(source, kind)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import PackageError
 from .bpf_object import check_elf, decode_bpf_object, encode_bpf_object
+from .btfarchive import PACKAGE_MEMBER, is_tar, read_tar
 from .fields import expect_object, extra_keys, optional, required
 from .meta import Meta
 from .source import PackageSource, parse_document, read_source
@@ -30,6 +31,8 @@ class Package:
     bpf_object: bytes
     meta: Meta
     extra: dict = field(default_factory=dict)
+    # {archive path: BTF} of a `tar` package (ecc --btfgen): for kernels without BTF
+    btf_files: dict = field(default_factory=dict, repr=False, compare=False)
     _btf: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -38,10 +41,26 @@ class Package:
     # -- reading ----------------------------------------------------------------------
 
     @classmethod
-    def load(cls, source: PackageSource) -> Package:
-        """Reads a package from a path (.json/.yaml), a directory holding package.json or
-        package.yaml, an http(s) URL, "-" for stdin, or the content itself (bytes/str)."""
+    def load(cls, source: PackageSource, kind: str | None = None) -> Package:
+        """Reads a package from a path (.json/.yaml/.tar), a directory holding
+        package.json or package.yaml, an http(s) URL, "-" for stdin, or the content
+        itself (bytes/str). `kind` ("json", "tar"; eunomia-bpf's -p) says what it is;
+        by default the content (or a .tar name) tells."""
+        if kind not in (None, "json", "tar"):
+            if kind == "wasm":
+                raise PackageError("wasm programs are not supported yet: this runtime runs "
+                                   "json and tar packages (built by ecc)")
+            raise PackageError(f"unknown program type {kind!r} (json, tar or wasm)")
         content, name = read_source(source)
+        if kind == "tar" or (kind is None and (is_tar(content) or name.endswith(".tar"))):
+            package_json, btf_files = read_tar(content, name)
+            package = cls._parsed(package_json, f"{name}: {PACKAGE_MEMBER}")
+            package.btf_files = btf_files
+            return package
+        return cls._parsed(content, name)
+
+    @classmethod
+    def _parsed(cls, content: bytes, name: str) -> Package:
         doc = parse_document(content, name)
         try:
             return cls.from_dict(doc)

@@ -37,9 +37,14 @@ class BpfObject:
                     self.maps[section] = bpf_map
 
     @classmethod
-    def open(cls, elf: bytes, name: str | None = None) -> BpfObject:
+    def open(cls, elf: bytes, name: str | None = None,
+             btf_custom_path: str | None = None) -> BpfObject:
+        """Opens `elf`; `btf_custom_path` is the kernel BTF CO-RE relocates against (for
+        kernels without /sys/kernel/btf/vmlinux); it must exist until load()."""
         data = _libbpf.raw_buffer(elf)
         opts = _libbpf.open_opts(name)
+        if btf_custom_path:
+            opts.btf_custom_path = btf_custom_path.encode()
         with _libbpf.lib.capture():
             handle = _libbpf.lib.bpf.bpf_object__open_mem(data, len(elf), _libbpf.byref(opts))
         _libbpf.check_ptr(handle, f"open BPF object '{name or 'object'}'", LoadError)

@@ -142,7 +142,7 @@ class Session:
     def start(self) -> Session:
         """Opens, loads and attaches every program, opens the readers and samplers; on
         any failure everything made so far is closed and the error raised."""
-        loaded = LoadedPackage.open(self.package, self.settings.values)
+        loaded = LoadedPackage.open(self.package, self.settings.values, btf=self.settings.btf)
         try:
             # the readers before the programs: a perf buffer drops what comes earlier
             every = loaded.event_sources(self.settings.record_types)

@@ -129,6 +129,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         type=_record_types,
                         help="decode the records of event map MAP as STRUCT (a struct of "
                              "the object's BTF); repeatable, or comma-separated")
+    parser.add_argument("--btf", metavar="PATH",
+                        help="kernel BTF to relocate against, for kernels without "
+                             "/sys/kernel/btf/vmlinux: a BTF file, a directory laid out as "
+                             "BTFHub's archive, or a tar of one (picked by os-release and "
+                             "uname -r)")
     parser.add_argument("--stop-timeout", type=_duration, default=DEFAULT_STOP_BOUND,
                         metavar="SEC",
                         help="at a stop, how long writing the records already sent may "
@@ -159,6 +164,7 @@ class RunSettings:
     queue_bytes: int = DEFAULT_QUEUE_BYTES
     stop_bound: float = DEFAULT_STOP_BOUND
     record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
+    btf: str | None = None          # --btf: kernel BTF for kernels without their own
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -192,7 +198,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         json=args.json, header=not args.no_header, duration=args.duration,
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
         stop_bound=args.stop_timeout,
-        record_types={k: v for chosen in args.record_type for k, v in chosen.items()})
+        record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
+        btf=args.btf)
 
 
 def _converter(var):
