@@ -12,9 +12,7 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
