@@ -101,6 +101,7 @@ _PROTOTYPES = {
     "bpf_tc_attach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
     "bpf_tc_detach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
     "bpf_link__destroy": (c_int, [c_void_p]),
+    "bpf_link_create": (c_int, [c_int, c_int, c_int, c_void_p]),
     "bpf_link__fd": (c_int, [c_void_p]),
     # maps
     "bpf_map__name": (c_char_p, [c_void_p]),

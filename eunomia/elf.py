@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .errors import PackageError
 
 SHT_NOBITS, SHT_SYMTAB = 8, 2
+MAX_NOBITS_BYTES = 1 << 28      # a .bss larger than this is a broken object, not a program
 SHF_EXECINSTR = 0x4
 STT_OBJECT, STT_FUNC = 1, 2
 STB_GLOBAL, STB_WEAK = 1, 2
@@ -82,6 +83,8 @@ class Elf:
 
     def section_data(self, section: Section) -> bytes:
         if section.type == SHT_NOBITS:
+            if section.size > MAX_NOBITS_BYTES:
+                raise ElfFormatError(f"section {section.name} claims {section.size} bytes")
             return bytes(section.size)
         if section.offset + section.size > len(self.data):
             raise ElfFormatError(f"section {section.name} lies outside the file")
@@ -92,10 +95,13 @@ class Elf:
         symtab = next((s for s in self.sections if s.type == SHT_SYMTAB), None)
         if symtab is None:
             return []
+        if symtab.link >= len(self.sections) or \
+                symtab.offset + symtab.size > len(self.data) or symtab.entsize not in (0, 24):
+            raise ElfFormatError("the symbol table or its string table lies outside the file")
         names_at = self.sections[symtab.link].offset
         layout = struct.Struct(self.endian + "IBBHQQ")
         result = []
-        for start in range(symtab.offset, symtab.offset + symtab.size, symtab.entsize or 24):
+        for start in range(symtab.offset, symtab.offset + symtab.size - 23, 24):
             name, info, other, shndx, value, size = layout.unpack_from(self.data, start)
             result.append(ElfSymbol(self._string(names_at, name), value, size, info & 0xF,
                                     info >> 4, other & 0x3, shndx))

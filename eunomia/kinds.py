@@ -94,6 +94,8 @@ class AttachType(enum.IntEnum):
     """enum bpf_attach_type (the ones eunomia names itself)."""
 
     TRACE_FENTRY = 24
+    TCX_INGRESS = 46        # Linux 6.6: tc programs as links (gone with their last fd)
+    TCX_EGRESS = 47
 
 
 class SampleType(str, enum.Enum):

@@ -11,6 +11,7 @@ from typing import Any
 
 from .btf import Array, Datasec, Enum, Enum64, Float, Int, Var
 from .decode import compile_codec
+from .decode.build import MAX_DECODED_BYTES
 from .elf import Elf
 from .errors import PackageError
 
@@ -51,6 +52,8 @@ def value_kind(btf, type_id: int, codec) -> str:
 def _section_bytes(elf: Elf, name: str, size: int) -> bytes:
     section = elf.section(name)
     if section is None:
+        if size > MAX_DECODED_BYTES:
+            raise PackageError(f"data section {name} claims {size} bytes")
         return bytes(size)
     return elf.section_data(section)
 

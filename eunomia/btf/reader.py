@@ -64,8 +64,11 @@ class BTF:
     # -- parsing ---------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, raw: bytes, base: BTF | None = None) -> BTF:
-        """BTF from a raw blob (a .BTF section, /sys/kernel/btf/*); `base` for split BTF."""
+    def parse(cls, raw: bytes, base: BTF | None = None, check: bool = True) -> BTF:
+        """BTF from a raw blob (a .BTF section, /sys/kernel/btf/*); `base` for split BTF.
+        `check` refuses what no compiler writes (integers of impossible sizes, types
+        that contain or name themselves) before anything sizes or prints a type; the
+        running kernel's own BTF is trusted and read without it."""
         raw = bytes(raw)
         if len(raw) < 24:
             raise BTFError(f"BTF data is {len(raw)} bytes: too short for a header")
@@ -97,6 +100,8 @@ class BTF:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        if check:
+            check_types(btf, len(base.types) if base is not None else 1)
         return btf
 
     @classmethod
@@ -104,7 +109,7 @@ class BTF:
         """BTF from a file holding a raw blob, e.g. "/sys/kernel/btf/vmlinux"."""
         try:
             with open(path, "rb") as f:
-                return cls.parse(f.read(), base)
+                return cls.parse(f.read(), base, check=False)
         except OSError as exc:
             raise BTFError(f"cannot read BTF from {path}: {exc.strerror}") from None
 
@@ -404,3 +409,94 @@ def _parse_types(btf: BTF, raw: bytes, pos: int, end: int) -> list:
         raise BTFError(f"BTF type {len(btf.types) + len(types) - 1} runs past the end of "
                        f"the type section")
     return types
+
+
+_INT_SIZES = (1, 2, 4, 8, 16)
+# kinds whose one `type` reference says what they are (a name, a size, or both)
+_CHAINED = (Typedef, Volatile, Const, Restrict, TypeTag, Ptr, Array, Var)
+_SIZED_THROUGH = (Typedef, Volatile, Const, Restrict, TypeTag, Array, Var)
+
+
+def check_types(btf: BTF, first: int) -> None:
+    """BTFError for types from `first` on that no compiler writes: integers of
+    impossible sizes, references out of range, and loops (a typedef/pointer/array chain
+    back to itself, or a struct that holds itself by value)."""
+    types, count = btf.types, len(btf.types)
+    for type_id in range(first, count):
+        t = types[type_id]
+        if isinstance(t, Int) and (t.size not in _INT_SIZES or not 0 < t.bits <= t.size * 8
+                                   or t.offset + t.bits > t.size * 8):
+            raise BTFError(f"BTF type {type_id} ({t.name or 'int'}): an integer of {t.size} "
+                           f"bytes and {t.bits} bits at bit {t.offset} is not possible")
+        for ref in _references(t):
+            if not 0 <= ref < count:
+                raise BTFError(f"BTF type {type_id} refers to type {ref}, which does not "
+                               f"exist (ids go from 0 to {count - 1})")
+    _no_chain_loops(btf, first)
+    _no_size_loops(btf, first)
+
+
+def _references(t) -> list[int]:
+    if isinstance(t, _CHAINED):
+        refs = [t.type]
+        if isinstance(t, Array):
+            refs.append(t.index_type)
+        return refs
+    if isinstance(t, (Struct, Union)):
+        return [m.type for m in t.members]
+    if isinstance(t, Datasec):
+        return [v.type for v in t.vars]
+    if isinstance(t, (Func, DeclTag)):
+        return [t.type]
+    if isinstance(t, FuncProto):
+        return [t.return_type, *(p.type for p in t.params)]
+    return []
+
+
+def _no_chain_loops(btf: BTF, first: int) -> None:
+    """Each chained kind has one outgoing reference: walk each chain once."""
+    types = btf.types
+    state = [0] * len(types)            # 0 new, 1 on the current walk, 2 known good
+    for start in range(first, len(types)):
+        walk, type_id = [], start
+        while state[type_id] == 0 and isinstance(types[type_id], _CHAINED):
+            state[type_id] = 1
+            walk.append(type_id)
+            type_id = types[type_id].type
+        if state[type_id] == 1:
+            raise BTFError(f"BTF type {type_id} refers to itself through a chain of "
+                           "typedefs, qualifiers, pointers or arrays")
+        for done in walk:
+            state[done] = 2
+
+
+def _no_size_loops(btf: BTF, first: int) -> None:
+    """A struct may point to itself, not contain itself (then it has no size)."""
+    types = btf.types
+    state = [0] * len(types)
+
+    def inside(t) -> list[int]:
+        if isinstance(t, _SIZED_THROUGH):
+            return [t.type]
+        if isinstance(t, (Struct, Union)):
+            return [m.type for m in t.members]
+        if isinstance(t, Datasec):
+            return [v.type for v in t.vars]
+        return []
+    for start in range(first, len(types)):
+        if state[start]:
+            continue
+        stack = [(start, iter(inside(types[start])))]
+        state[start] = 1
+        while stack:
+            type_id, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[type_id] = 2
+                stack.pop()
+            elif state[child] == 1:
+                raise BTFError(f"BTF type {child} contains itself (a struct holding itself "
+                               "by value has no size)")
+            elif state[child] == 0:
+                state[child] = 1
+                stack.append((child, iter(inside(types[child]))))

@@ -21,10 +21,21 @@ from .codecs import (
 )
 from .generate import struct_decoder
 
+# No value eunomia decodes is larger: a record, a map value, a data section.
+MAX_DECODED_BYTES = 1 << 26
+
 
 def build_codec(btf, type_id: int, cache: dict) -> Codec:
     if type_id in cache:
         return cache[type_id]
+    codec = _build(btf, type_id, cache)
+    if codec.size > MAX_DECODED_BYTES:
+        raise DecodeError(f"BTF type {type_id} ({codec.c_type}) is {codec.size} bytes: "
+                          f"more than any value eunomia decodes ({MAX_DECODED_BYTES} bytes)")
+    return codec
+
+
+def _build(btf, type_id: int, cache: dict) -> Codec:
     resolved_id, t = btf.resolve(type_id)
     c_type = btf.c_name(type_id)
     endian = btf.endian
@@ -43,7 +54,12 @@ def build_codec(btf, type_id: int, cache: dict) -> Codec:
                                                             "char" in elem_t.name):
             codec = CharArrayCodec(c_type, t.nelems)
         else:
-            codec = ArrayCodec(c_type, build_codec(btf, t.type, cache), t.nelems)
+            element = build_codec(btf, t.type, cache)
+            if element.size * t.nelems > MAX_DECODED_BYTES:
+                raise DecodeError(f"BTF type {type_id} ({c_type}) is "
+                                  f"{element.size * t.nelems} bytes: more than any value "
+                                  f"eunomia decodes ({MAX_DECODED_BYTES} bytes)")
+            codec = ArrayCodec(c_type, element, t.nelems)
     elif isinstance(t, (Struct, Union)):
         members: list = []
         _flatten(btf, t, 0, members, cache)

@@ -111,6 +111,12 @@ class DataSection:
                 **self.extra}
 
 
+MAX_SAMPLE_INTERVAL_MS = 24 * 3600 * 1000
+# meta field -> largest value a package may ask for
+_LIMITS = {"poll_timeout_ms": 60_000, "perf_buffer_pages": 1 << 14,
+           "perf_buffer_time_ms": 60_000}
+
+
 @dataclass
 class Sample:
     """How a map is sampled: every `interval` ms, shown as `type`, in `unit`."""
@@ -130,9 +136,9 @@ class Sample:
         if kind is not None and kind not in SAMPLE_TYPES:
             raise PackageError(f"{where}.type: '{kind}' is not one of {', '.join(SAMPLE_TYPES)}")
         interval = optional(doc, "interval", float, where)
-        if interval is not None and interval <= 0:
-            raise PackageError(f"{where}.interval: must be a positive number of ms, "
-                               f"not {interval}")
+        if interval is not None and not 0 < interval <= MAX_SAMPLE_INTERVAL_MS:
+            raise PackageError(f"{where}.interval: must be a positive number of ms up to "
+                               f"{MAX_SAMPLE_INTERVAL_MS} (a day), not {interval}")
         return cls(interval=interval, type=kind, unit=text(doc, "unit", where),
                    clear_map=optional(doc, "clear_map", bool, where),
                    extra=extra_keys(doc, cls.FIELDS))
@@ -143,6 +149,32 @@ class Sample:
             put(out, key, getattr(self, key))
         out.update(self.extra)
         return out
+
+
+def _check_export_config(config: Any, where: str) -> None:
+    """A struct name, or {"type": name}, {"btf_type_id": N} or {"custom_members": [...]}
+    (eunomia-bpf's forms)."""
+    if isinstance(config, str):
+        return
+    if not isinstance(config, dict):
+        raise PackageError(f"{where}: expected an object or a struct name")
+    for key in ("type", "struct"):
+        if key in config and not isinstance(config[key], str):
+            raise PackageError(f"{where}.{key}: expected a struct name")
+    type_id = config.get("btf_type_id")
+    if type_id is not None and (not isinstance(type_id, int) or isinstance(type_id, bool)
+                                or type_id <= 0):
+        raise PackageError(f"{where}.btf_type_id: expected a BTF type id (a positive integer)")
+    members = config.get("custom_members")
+    if members is not None:
+        if not isinstance(members, list) or not members:
+            raise PackageError(f"{where}.custom_members: expected a non-empty list")
+        for index, member in enumerate(members):
+            if not isinstance(member, dict) or not isinstance(member.get("name"), str) or \
+                    not all(isinstance(member.get(k), int) and not isinstance(member.get(k), bool)
+                            and member.get(k) >= 0 for k in ("offset", "btf_type_id")):
+                raise PackageError(f"{where}.custom_members[{index}]: expected "
+                                   "{name, offset, btf_type_id}")
 
 
 @dataclass
@@ -168,8 +200,8 @@ class MapMeta:
         doc = expect_object(doc, where)
         sample = doc.get("sample")
         export_config = doc.get("export_config")
-        if export_config is not None and not isinstance(export_config, (dict, str)):
-            raise PackageError(f"{where}.export_config: expected an object or a struct name")
+        if export_config is not None:
+            _check_export_config(export_config, f"{where}.export_config")
         return cls(name=required(doc, "name", str, where),
                    ident=optional(doc, "ident", str, where),
                    mmaped=optional(doc, "mmaped", bool, where),
@@ -369,9 +401,14 @@ class Meta:
             debug_verbose=optional(doc, "debug_verbose", bool, where, False),
             print_header=optional(doc, "print_header", bool, where, True),
             extra=extra_keys(doc, cls.FIELDS))
-        for key in ("poll_timeout_ms", "perf_buffer_pages", "perf_buffer_time_ms"):
-            if getattr(meta, key) <= 0:
-                raise PackageError(f"{where}.{key}: must be positive, not {getattr(meta, key)}")
+        for key, most in _LIMITS.items():
+            value = getattr(meta, key)
+            if not 0 < value <= most:
+                raise PackageError(f"{where}.{key}: must be from 1 to {most}, not {value}")
+        pages = meta.perf_buffer_pages
+        if pages & (pages - 1):
+            raise PackageError(f"{where}.perf_buffer_pages: must be a power of two, not "
+                               f"{pages}")
         return meta
 
     def to_dict(self) -> dict:

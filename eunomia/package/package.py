@@ -119,7 +119,9 @@ class Package:
         """The BTF of the object (eunomia.btf.BTF), parsed once."""
         if self._btf is None:
             from ..btf import BTF
-            self._btf = BTF.from_elf(self.bpf_object)
+            btf = BTF.from_elf(self.bpf_object)
+            check_export_types(self.meta.export_types, btf)
+            self._btf = btf
         return self._btf
 
     def open(self, autoload: dict[str, bool] | None = None, **values):
@@ -144,3 +146,38 @@ def write_atomically(path: Path, content: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_export_types(exports, btf) -> None:
+    """Each export type must be a struct of the object's BTF with the size the meta says,
+    and every member the meta lists must be one of its fields: a package that lies about
+    its records is refused before its records are decoded with the wrong layout."""
+    from ..btf import Struct, Union
+    for index, export in enumerate(exports):
+        where = f"meta.export_types[{index}] ({export.name})"
+        t = btf.types[export.type_id] if 0 < export.type_id < len(btf.types) else None
+        if not (isinstance(t, (Struct, Union)) and t.name == export.name):
+            found = [t for _, t in btf.find_all(export.name) if isinstance(t, (Struct, Union))]
+            if not found:
+                raise PackageError(f"{where}: the object's BTF has no struct {export.name}")
+            t = found[0]
+        if export.size and export.size != t.size:
+            raise PackageError(f"{where}: size {export.size} but the object's struct is "
+                               f"{t.size} bytes")
+        fields = set(_field_names(btf, t))
+        for member in export.members:
+            if member.name not in fields:
+                raise PackageError(f"{where}: member '{member.name}' is not a field of "
+                                   f"struct {export.name}")
+
+
+def _field_names(btf, t):
+    """A struct's member names, those of anonymous members' fields included."""
+    from ..btf import Struct, Union
+    for member in t.members:
+        if member.name:
+            yield member.name
+        else:
+            _, inner = btf.resolve(member.type)
+            if isinstance(inner, (Struct, Union)):
+                yield from _field_names(btf, inner)

@@ -14,8 +14,9 @@ from typing import Any, Union
 
 from ..errors import PackageError, SourceError
 
-URL_TIMEOUT_S = 10
-MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+URL_TIMEOUT_S = 10           # for each read
+URL_DEADLINE_S = 60          # for the whole download
+MAX_PACKAGE_BYTES = 64 * 1024 * 1024         # for every source: file, stdin, URL
 MAX_C_LOADER_BRACKETS = 2000
 PACKAGE_FILE_NAMES = ("package.json", "package.yaml", "package.yml")
 
@@ -29,13 +30,26 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE_BYTES) -> bytes:
-    """The body at `url`, at most `limit` bytes; SourceError on any failure."""
+def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE_BYTES,
+              deadline: float = URL_DEADLINE_S) -> bytes:
+    """The body at `url`, at most `limit` bytes, within `deadline` seconds in all (a
+    server dripping a byte at a time cannot hold on); SourceError on any failure."""
+    import time
     import urllib.error
     import urllib.request
+    end = time.monotonic() + deadline
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read(limit + 1)
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
+            chunks, size = [], 0
+            while size <= limit:
+                if time.monotonic() > end:
+                    raise SourceError(f"cannot fetch {url}: not done within {deadline:g} s")
+                chunk = response.read1(min(65536, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
     except urllib.error.HTTPError as exc:
         raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -47,10 +61,17 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE
     return body
 
 
+def _read_limited(stream, name: str, limit: int = MAX_PACKAGE_BYTES) -> bytes:
+    """At most `limit` bytes of `stream`, or SourceError (`ecli run /dev/zero`)."""
+    data = stream.read(limit + 1)
+    data = data.encode() if isinstance(data, str) else data
+    if len(data) > limit:
+        raise SourceError(f"{name}: larger than {limit // (1024 * 1024)} MiB: not a package")
+    return data
+
+
 def _read_stdin() -> bytes:
-    stream = getattr(sys.stdin, "buffer", None)
-    data = stream.read() if stream is not None else sys.stdin.read()
-    return data.encode() if isinstance(data, str) else data
+    return _read_limited(getattr(sys.stdin, "buffer", sys.stdin), "<stdin>")
 
 
 def _package_file_in(directory: Path) -> Path:
@@ -76,7 +97,8 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
     if path.is_dir():
         path = _package_file_in(path)
     try:
-        return path.read_bytes(), str(path)
+        with open(path, "rb") as stream:
+            return _read_limited(stream, str(path)), str(path)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
 

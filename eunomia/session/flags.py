@@ -248,22 +248,46 @@ def _shown(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, list, dict)) else str(value)
 
 
+_FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _flag_names(parser: argparse.ArgumentParser, var) -> tuple[list[str], list[str]]:
+    """The option strings of a variable's flag, and notes for its help. A name that is
+    taken already (one of ecli's own options, -h, or another variable's) gives way:
+    the long flag becomes --var.NAME, a short one is left out; the help says so."""
+    taken = parser._option_string_actions       # argparse's table of every option string
+    wanted = str(getattr(var.cmdarg, "long", None) or var.name)
+    notes = []
+    long_flag = f"--{wanted}"
+    if long_flag in taken or not _FLAG_NAME.match(wanted):
+        long_flag = f"--var.{var.name}"
+        notes.append(f"--{wanted} is taken: set it with {long_flag}")
+        if long_flag in taken:
+            raise ArgumentError(f"the package has two variables named '{var.name}'")
+    names = [long_flag]
+    short = getattr(var.cmdarg, "short", None)
+    if short:
+        short_flag = f"-{short}"
+        if short_flag in taken or len(str(short)) != 1 or not str(short).isalnum():
+            notes.append(f"{short_flag} is taken or not a letter: no short flag")
+        else:
+            names.insert(0, short_flag)
+    return names, notes
+
+
 def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, str]:
     """Adds a flag per variable; returns {argparse dest: variable name}."""
     dests = {}
     group = parser.add_argument_group("program flags (from the package's global variables)")
     for var in variables:
         cmdarg = var.cmdarg
-        long_name = (getattr(cmdarg, "long", None) or var.name)
-        names = [f"--{long_name}"]
-        short = getattr(cmdarg, "short", None)
-        if short:
-            names.insert(0, f"-{short}")
+        names, notes = _flag_names(parser, var)
         help_text = (getattr(cmdarg, "help", None) or var.description or "").strip()
         default = getattr(cmdarg, "default", None)
         shown_default = default if default is not None else var.compiled_value
-        details = f"{var.c_type}, default {_shown(shown_default)}"
+        details = "; ".join([f"{var.c_type}, default {_shown(shown_default)}", *notes])
         help_text = f"{help_text} ({details})" if help_text else details
+        help_text = help_text.replace("%", "%%")    # argparse %-formats help text
         dest = f"var_{var.name}"
         dests[dest] = var.name
         if var.kind == "bool":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 
 import pytest
+
+from tests.kernel.conftest import loaded_program_ids
 
 from .conftest import FIXTURES, needs_clang, needs_root, run_ecli, wait_until
 
@@ -136,14 +140,64 @@ def tc_filters() -> str:
                           capture_output=True, text=True, check=False).stdout
 
 
-def test_tc_attaches_to_loopback_and_detaches(fixture_package, ecli):
+def tc_qdiscs() -> str:
+    return subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True,
+                          text=True, check=False).stdout
+
+
+def tcx_links_of(program: str) -> list[dict]:
+    """tcx links (bpftool 7.1 shows their type as 11) whose program is named `program`."""
+    ids = loaded_program_ids([program])
+    links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
+                                      text=True, check=True).stdout or "[]")
+    return [link for link in links if link.get("prog_id") in ids
+            and link.get("type") in ("tcx", 11)]
+
+
+def test_tc_attaches_as_a_tcx_link_and_detaches(fixture_package, ecli):
     if shutil.which("tc") is None:
-        pytest.skip("tc (iproute2) is needed to look at the attached filter")
+        pytest.skip("tc (iproute2) is needed to look at the interface")
+    qdiscs = tc_qdiscs()
     run = ecli(fixture_package("tc"))
     run.wait_attached()
-    assert "count_packets" in tc_filters()
+    assert len(tcx_links_of("count_packets")) == 1
+    assert "count_packets" not in tc_filters()       # a link, not a netlink filter
     assert run.stop() == 0
-    assert "count_packets" not in tc_filters()
+    assert tcx_links_of("count_packets") == [] and not loaded_program_ids(["count_packets"])
+    assert tc_qdiscs() == qdiscs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
+def test_a_killed_ecli_leaves_no_tc_program_behind(fixture_package, ecli, sig):
+    """The kernel drops a tcx link with its last fd: even kill -9 leaves nothing."""
+    if shutil.which("tc") is None:
+        pytest.skip("tc (iproute2) is needed to look at the interface")
+    qdiscs = tc_qdiscs()
+    run = ecli(fixture_package("tc"))
+    run.wait_attached()
+    assert len(tcx_links_of("count_packets")) == 1
+    run.proc.send_signal(sig)
+    run.proc.wait(timeout=30)
+    wait_until(lambda: not loaded_program_ids(["count_packets"]), 10,
+               what="the tc program to be gone")
+    assert tcx_links_of("count_packets") == []
+    assert "count_packets" not in tc_filters() and tc_qdiscs() == qdiscs
+
+
+def test_the_clsact_fallback_attaches_and_cleans_up(fixture_package):
+    """Kernels before 6.6 have no tcx: the netlink clsact path, driven directly here
+    (this kernel would take tcx)."""
+    if shutil.which("tc") is None:
+        pytest.skip("tc (iproute2) is needed to look at the attached filter")
+    import eunomia
+    from eunomia.runtime.attach.tc import clsact
+    qdiscs = tc_qdiscs()
+    with eunomia.Package.load(str(fixture_package("tc"))).open() as prog:
+        link = clsact(prog.programs["count_packets"], 1, "lo", ingress=True)
+        assert "count_packets" in tc_filters()
+        link.detach()
+        assert "count_packets" not in tc_filters()
+    assert tc_qdiscs() == qdiscs
 
 
 def test_verbose_shows_libbpf_log(fixture_package):

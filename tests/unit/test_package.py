@@ -205,7 +205,7 @@ def _broken(edit):
      "meta.export_types[0].members[1]: missing 'type'"),
     (lambda d: d["meta"]["export_types"][0].update(size=-1),
      "meta.export_types[0]: size and type_id must not be negative"),
-    (lambda d: d["meta"].update(poll_timeout_ms=0), "meta.poll_timeout_ms: must be positive"),
+    (lambda d: d["meta"].update(poll_timeout_ms=0), "meta.poll_timeout_ms: must be from 1 to 60000, not 0"),
     (lambda d: d["meta"].update(perf_buffer_pages="64"),
      "meta.perf_buffer_pages: expected an integer, got a string"),
 ])

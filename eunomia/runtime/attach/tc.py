@@ -1,19 +1,43 @@
-"""tc (clsact) filters through bpf_tc_*: the qdisc is made when missing and removed again
-on detach only when we made it."""
+"""tc programs on an interface: as a tcx link where the kernel has them (Linux 6.6+), which
+the kernel detaches when the last fd closes, so even `kill -9` leaves nothing behind;
+else a clsact filter through bpf_tc_* (netlink), whose qdisc is made when missing and
+removed again on detach only when we made it (that one outlives a killed process: every
+catchable signal detaches it)."""
 
 from __future__ import annotations
 
 import errno
+import os
 
 from ... import _libbpf
+from ...kinds import AttachType
 from ..link import Link
 from .common import failure
 from .interfaces import ifindex
 
+# tcx is missing on this kernel: the link create says one of these
+_NO_TCX = {errno.EINVAL, errno.EOPNOTSUPP, 524}      # 524: ENOTSUPP
+
 
 def tc(program, interface: int | str = "lo", ingress: bool = True) -> Link:
-    bpf = _libbpf.lib.bpf
     index = ifindex(interface)
+    link = tcx(program, index, ingress)
+    return link if link is not None else clsact(program, index, interface, ingress)
+
+
+def tcx(program, index: int, ingress: bool) -> Link | None:
+    """A tcx link, or None when the kernel has no tcx (the caller falls back)."""
+    kind = AttachType.TCX_INGRESS if ingress else AttachType.TCX_EGRESS
+    fd = _libbpf.lib.bpf.bpf_link_create(program.fd, index, int(kind), None)
+    if fd < 0:
+        if -fd in _NO_TCX:
+            return None
+        raise failure(program, -fd, f"tcx/{'ingress' if ingress else 'egress'}")
+    return Link(program.name, lambda: os.close(fd), fd)
+
+
+def clsact(program, index: int, interface: int | str, ingress: bool) -> Link:
+    bpf = _libbpf.lib.bpf
     direction = "ingress" if ingress else "egress"
     section = f"tc/{interface}/{direction}"
     hook = _libbpf.tc_hook(index, ingress)
