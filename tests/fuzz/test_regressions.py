@@ -1,0 +1,194 @@
+"""Every cause the fuzzing found (and the hostile inputs of the hardening issue), each as
+one input: the reader answers with one EunomiaError that says what is wrong."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import struct
+import threading
+import time
+
+import pytest
+
+from eunomia.btf import BTF
+from eunomia.decode import compile_codec
+from eunomia.errors import ArgumentError, BTFError, DecodeError, PackageError, SourceError
+from eunomia.package import Package
+from tests.fuzz.harness import object_of, read_everything, with_object
+from tests.unit.fixtures.btf_builder import BTFBuilder
+
+
+@pytest.fixture(scope="module")
+def seed(fuzz_packages):
+    return json.loads(fuzz_packages["exitsnoop"].read_bytes())
+
+
+def _section_header(elf: bytes, wanted_type: int) -> int:
+    """Offset of the first section header of type `wanted_type`."""
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
+    for index in range(shnum):
+        at = shoff + index * shentsize
+        if struct.unpack_from("<I", elf, at + 4)[0] == wanted_type:
+            return at
+    raise AssertionError("no such section")
+
+
+# -- ELF ---------------------------------------------------------------------------------
+
+def test_a_symbol_table_linked_past_the_sections(seed):
+    elf = bytearray(object_of(seed))
+    struct.pack_into("<I", elf, _section_header(elf, 2) + 40, 0xFFFF)    # sh_link
+    with pytest.raises(BTFError, match="not a valid ELF object: the symbol table or its "
+                                       "string table lies outside the file"):
+        read_everything(with_object(seed, bytes(elf)))
+
+
+def test_a_section_out_of_the_file(seed):
+    elf = bytearray(object_of(seed))
+    struct.pack_into("<Q", elf, _section_header(elf, 2) + 24, 1 << 62)    # sh_offset
+    with pytest.raises(BTFError, match="not a valid ELF object: the symbol table"):
+        read_everything(with_object(seed, bytes(elf)))
+
+
+def test_a_bss_of_a_terabyte(seed):
+    from eunomia.elf import SHT_NOBITS, Elf, Section
+    elf = Elf(object_of(seed))
+    with pytest.raises(PackageError, match="claims 1099511627776 bytes"):
+        elf.section_data(Section(".bss", SHT_NOBITS, 3, 0, 1 << 40, 0, 0))
+
+
+# -- BTF ---------------------------------------------------------------------------------
+
+def test_an_integer_of_a_gigabyte():
+    b = BTFBuilder()
+    b.int_("huge", 1 << 30, bits=32)
+    with pytest.raises(BTFError, match="an integer of 1073741824 bytes"):
+        BTF.parse(b.build())
+
+
+def test_an_integer_of_no_bits():
+    """Its decoder would shift by -1."""
+    b = BTFBuilder()
+    b.int_("none", 4, bits=0)
+    with pytest.raises(BTFError, match="an integer of 4 bytes and 0 bits"):
+        BTF.parse(b.build())
+
+
+def test_a_typedef_of_itself():
+    b = BTFBuilder()
+    b.typedef("loop", 1)
+    with pytest.raises(BTFError, match="refers to itself"):
+        BTF.parse(b.build())
+
+
+def test_a_struct_that_holds_itself():
+    b = BTFBuilder()
+    b.struct("matryoshka", 8, [("inner", 1, 0, 0)])
+    with pytest.raises(BTFError, match="contains itself"):
+        BTF.parse(b.build())
+
+
+def test_a_struct_that_points_to_itself_is_fine():
+    b = BTFBuilder()
+    node = b.struct("node", 8, [("next", 2, 0, 0)])
+    b.ptr(node)
+    btf = BTF.parse(b.build())
+    assert btf.c_name(2) == "struct node *"
+
+
+def test_a_reference_to_no_type():
+    b = BTFBuilder()
+    b.ptr(99)
+    with pytest.raises(BTFError, match="refers to type 99, which does not exist"):
+        BTF.parse(b.build())
+
+
+def test_an_array_of_eight_gigabytes():
+    b = BTFBuilder()
+    u32 = b.int_("u32", 4)
+    huge = b.array(u32, u32, 1 << 31)
+    with pytest.raises(DecodeError, match="more than any value eunomia decodes"):
+        compile_codec(BTF.parse(b.build()), huge)
+
+
+# -- meta --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["bpf_skel"]["maps"][0].update(export_config={"type": 5}),
+     "export_config.type: expected a struct name"),
+    (lambda m: m["bpf_skel"]["maps"][0].update(export_config={"btf_type_id": "7"}),
+     "export_config.btf_type_id: expected a BTF type id"),
+    (lambda m: m.update(perf_buffer_pages=1 << 30), "perf_buffer_pages: must be from 1"),
+    (lambda m: m.update(perf_buffer_pages=3), "perf_buffer_pages: must be a power of two"),
+    (lambda m: m.update(poll_timeout_ms=10 ** 12), "poll_timeout_ms: must be from 1 to 60000"),
+    (lambda m: m["export_types"][0].update(size=4096), "size 4096 but the object's struct"),
+    (lambda m: m["export_types"][0]["members"].append({"name": "ghost", "type": "int"}),
+     "member 'ghost' is not a field of struct event"),
+])
+def test_packages_that_lie(seed, edit, message):
+    doc = json.loads(json.dumps(seed))
+    edit(doc["meta"])
+    with pytest.raises(PackageError, match=message):
+        read_everything(json.dumps(doc).encode())
+
+
+def test_flags_that_collide_with_ecli_options_are_renamed(seed):
+    from eunomia.session import parse_run_args
+    doc = json.loads(json.dumps(seed))
+    variable = doc["meta"]["bpf_skel"]["data_sections"][0]["variables"][0]
+    variable["cmdarg"] = {"long": "duration", "short": "h", "help": "100% of it"}
+    package = Package.load(json.dumps(doc).encode())
+    name = variable["name"]
+    settings = parse_run_args(package, ["--duration", "2", f"--var.{name}", "7"])
+    assert settings.duration == 2 and settings.values[name] == 7
+    from eunomia.session.flags import program_parser
+    text = " ".join(program_parser(package)[0].format_help().split())
+    assert f"--duration is taken: set it with --var.{name}" in text and "100% of it" in text
+
+
+# -- I/O and flags -----------------------------------------------------------------------
+
+def test_an_endless_file_is_not_read_to_the_end():
+    with pytest.raises(SourceError, match="/dev/zero: larger than 64 MiB"):
+        Package.load("/dev/zero")
+
+
+def test_a_dripping_url_meets_its_deadline():
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(20):
+                self.wfile.write(b"{")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from eunomia.package.source import fetch_url
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="not done within 1 s"):
+            fetch_url(f"http://127.0.0.1:{server.server_port}/pkg.json", deadline=1.0)
+        assert time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("words, message", [
+    (["--duration", "nan"], "expected a positive number of seconds, not 'nan'"),
+    (["--duration", "-1"], "expected a positive number of seconds"),
+    (["--pid", "-5"], "expected a number above 0, not '-5'"),
+    (["--queue-size", "lots"], "expected a size such as 16M"),
+    (["--record-type", "rb"], "expected MAP=STRUCT"),
+])
+def test_run_options_out_of_range(seed, words, message):
+    from eunomia.session import parse_run_args
+    with pytest.raises(ArgumentError, match=message):
+        parse_run_args(Package.load(json.dumps(seed).encode()), words)
