@@ -85,7 +85,7 @@ def serve(args) -> int:
         metrics = sum(len(p.metrics) for p in config.programs)
         print(f"{args.config}: OK ({len(config.programs)} program(s), {metrics} metric(s))")
         return 0
-    from ..jsonhttp import check_bind
+    from ..web import check_bind
     check_bind(host, token)        # before anything is loaded
     exporter = Exporter(bpf_stats=args.bpf_stats)
     pusher = server = None
@@ -94,7 +94,7 @@ def serve(args) -> int:
         # listen first: a port in use fails before anything is loaded
         server = ExporterServer(exporter, host, port, token,
                                 (args.tls_cert, args.tls_key) if args.tls_cert else None,
-                                args.max_series)
+                                args.max_series, verbose=args.verbose)
         exporter.start_all(config.programs)
         for name, seconds in exporter.start_times():
             print(f"eunomia-exporter: program {name} attached in {seconds * 1000:.0f} ms",
@@ -103,7 +103,7 @@ def serve(args) -> int:
             from ..exporter.otlp import OtlpPusher
             pusher = OtlpPusher(exporter, args.otlp, args.otlp_interval).start()
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: stop.set())
         server.start_in_thread()
         serving = True

@@ -58,9 +58,10 @@ def run_server(args) -> int:
     tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries)
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,
-                    tls=(args.tls_cert, args.tls_key) if args.tls_cert else None)
+                    tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
+                    verbose=args.verbose)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)

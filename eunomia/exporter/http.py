@@ -1,66 +1,101 @@
-"""The exporter's HTTP side: GET /metrics for Prometheus, and eunomia-bpf's management
-endpoints (POST /start, POST /stop, GET /list), which change what runs as root and so
-always need the bearer token; GET /health answers without one."""
+"""The exporter's HTTP side (FastAPI): GET /metrics for Prometheus, and eunomia-bpf's
+management endpoints (POST /start, POST /stop, GET /list), which change what runs as
+root and so always need the bearer token; GET /health answers without one."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Annotated, Any
 
+from fastapi import Body, Depends, HTTPException, Request
+from fastapi.responses import Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, StrictInt
 
-from ..jsonhttp import (
-    DEFAULT_BODY_LIMIT,
-    HttpError,
-    JsonHandler,
-    JsonServer,
-    call_mapping_errors,
-)
+from .. import __version__
+from ..web import ERRORS_DOC, WebService, json_app, require_token
 from .config import parse_program
 from .exporter import Exporter, UnknownProgramError
 from .prometheus import render
 
 DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8526
-MANAGEMENT = {("POST", "/start"), ("POST", "/stop"), ("GET", "/list")}
+DEFAULT_BODY_LIMIT = 16 << 20
 
 
-class ExporterHandler(JsonHandler):
-    server_version = "eunomia-exporter"
-
-    def route(self, method: str, path: str):
-        exporter: Exporter = self.server.exporter
-        if (method, path) == ("GET", "/health"):
-            return HTTPStatus.OK, {"status": "ok"}
-        if (method, path) == ("GET", "/metrics"):
-            self.authorize()
-            return HTTPStatus.OK, (CONTENT_TYPE_LATEST, render(exporter))
-        if (method, path) not in MANAGEMENT:
-            known = path in {p for _, p in MANAGEMENT} | {"/metrics", "/health"}
-            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND,
-                            f"no route {method} {path}")
-        if self.server.token is None:
-            raise HttpError(HTTPStatus.FORBIDDEN, "management endpoints are off: start the "
-                            "exporter with --token-file to use them")
-        self.authorize()
-        if method == "GET":
-            return HTTPStatus.OK, {"programs": exporter.list()}
-        body = self.json_body()
-        call = self._start if path == "/start" else self._stop
-        return HTTPStatus.OK, call_mapping_errors(call, body, {
-            UnknownProgramError: HTTPStatus.NOT_FOUND})
-
-    def _start(self, body) -> dict:
-        config = parse_program(body, "POST /start", max_series=self.server.max_series)
-        return {"id": self.server.exporter.start(config)}
-
-    def _stop(self, body) -> dict:
-        program_id = body.get("id") if isinstance(body, dict) else None
-        return self.server.exporter.stop(program_id)
+# a program, as in the config file
+ProgramBody = Annotated[dict[str, Any], Body(description="a program, as in the config file")]
 
 
-class ExporterServer(JsonServer):
+class ProgramRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: StrictInt
+
+
+class Started(BaseModel):
+    id: int
+
+
+class ProgramInfo(BaseModel):
+    id: int
+    name: str
+    metrics: list[str]
+
+
+class Programs(BaseModel):
+    programs: list[ProgramInfo]
+
+
+class Stopped(BaseModel):
+    id: int
+    name: str
+
+
+def api(exporter: Exporter, token: str | None, max_series: int, body_limit: int):
+    app = json_app("eunomia exporter", __version__, body_limit, {UnknownProgramError: 404})
+    scrape = [Depends(require_token(token))]
+    check = require_token(token)
+
+    async def management(request: Request) -> None:
+        if token is None:
+            raise HTTPException(HTTPStatus.FORBIDDEN, "management endpoints are off: start "
+                                "the exporter with --token-file to use them")
+        await check(request)
+    manage = [Depends(management)]
+
+    # Scrapes run on the event loop, not in worker threads: rendering takes milliseconds,
+    # and a thread pool grown by frequent scrapes costs memory for good.
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/metrics", dependencies=scrape, response_class=Response, responses=ERRORS_DOC)
+    async def metrics():
+        return Response(render(exporter), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/list", response_model=Programs, dependencies=manage, responses=ERRORS_DOC)
+    def list_programs():
+        return {"programs": exporter.list()}
+
+    @app.post("/start", response_model=Started, dependencies=manage, responses=ERRORS_DOC)
+    def start(body: ProgramBody):
+        config = parse_program(body, "POST /start", max_series=max_series)
+        return {"id": exporter.start(config)}
+
+    @app.post("/stop", response_model=Stopped, dependencies=manage, responses=ERRORS_DOC)
+    def stop(body: ProgramRef):
+        return exporter.stop(body.id)
+
+    return app
+
+
+class ExporterServer(WebService):
     def __init__(self, exporter: Exporter, addr: str = DEFAULT_ADDR, port: int = DEFAULT_PORT,
                  token: str | None = None, tls: tuple[str, str] | None = None,
-                 max_series: int = 10_000, body_limit: int = DEFAULT_BODY_LIMIT):
+                 max_series: int = 10_000, body_limit: int = DEFAULT_BODY_LIMIT,
+                 verbose: bool = False):
         self.exporter = exporter
-        self.max_series = max_series
-        super().__init__(addr, port, ExporterHandler, token, body_limit, tls)
+        super().__init__(api(exporter, token, max_series, body_limit), addr, port, token,
+                         tls, verbose)
+
+
+__all__ = ["DEFAULT_ADDR", "DEFAULT_PORT", "ExporterServer"]

@@ -1,4 +1,5 @@
-"""The HTTP API (eunomia-bpf's server routes) on the standard library's HTTP server.
+"""The HTTP API (eunomia-bpf's server routes) on FastAPI; the OpenAPI document at
+GET /openapi.json is generated from the models below.
 
 Auth: when the server has a token every route but /health and /openapi.json needs
 `Authorization: Bearer TOKEN` (compared in constant time); without a token the server
@@ -6,132 +7,157 @@ only ever listens on loopback (checked by `check_bind`)."""
 
 from __future__ import annotations
 
-from http import HTTPStatus
-from importlib import resources
+from typing import Literal, Optional
 
-from ..jsonhttp import (
-    DEFAULT_BODY_LIMIT,
-    HttpError,
-    JsonHandler,
-    JsonServer,
-    ServerConfigError,
-    call_mapping_errors,
-    check_bind,
-    is_loopback,
-)
+from fastapi import Depends
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from .. import __version__
+from ..web import ERRORS_DOC, ServerConfigError, WebService, check_bind, json_app, require_token
 from .tasks import StartRequest, TaskLimitError, TaskManager, UnknownTaskError
 
 DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8527
-OPEN_ROUTES = {"/health", "/openapi.json"}
+DEFAULT_BODY_LIMIT = 16 << 20
+TaskState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
 
 
-def _task_id(body) -> int:
-    task_id = body.get("id") if isinstance(body, dict) else None
-    if not isinstance(task_id, int) or isinstance(task_id, bool):
-        raise HttpError(HTTPStatus.BAD_REQUEST, "the body must be {\"id\": <task id>}")
-    return task_id
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def _int_field(body, name: str, default: int, low: int, high: int) -> int:
-    value = body.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise HttpError(HTTPStatus.BAD_REQUEST, f"'{name}' must be an integer in "
-                                                f"{low}..{high}")
-    return value
+class StartBody(_Body):
+    """POST /task, as eunomia-bpf's server takes it."""
+
+    program_data_buf: StrictStr = Field(min_length=1, description="the package, base64")
+    program_type: Literal["json", "yaml"] = "json"
+    program_name: Optional[StrictStr] = None
+    extra_args: list[StrictStr] = Field(default_factory=list,
+                                        description="the program's flags, as for ecli run")
+    export_json: StrictBool = False
+    replace: Optional[StrictInt] = Field(None, description="a task to stop once this one "
+                                                           "is attached (hot update)")
+    btf_archive_path: Optional[StrictStr] = Field(None, description="accepted, not used")
 
 
-class Api:
-    """Routes -> task manager calls; each returns (status, JSON body)."""
+class TaskRef(_Body):
+    id: StrictInt
 
-    def __init__(self, tasks: TaskManager):
-        self.tasks = tasks
 
-    def get_task(self, _body):
-        return HTTPStatus.OK, {"tasks": self.tasks.list()}
+class LogQuery(_Body):
+    id: StrictInt
+    log_cursor: StrictInt = Field(0, ge=0, le=1 << 62)
+    maximum_count: StrictInt = Field(1000, ge=1, le=100_000)
+    wait_ms: StrictInt = Field(0, ge=0, le=30_000, description="wait this long for a "
+                                                                "first entry")
 
-    def post_task(self, body):
-        request = StartRequest.from_json(body)
-        task = self.tasks.start(request)
-        reply = {"id": task.id, "name": task.name, "status": task.status.value}
-        if request.replace is not None:
-            reply["replaced"] = request.replace
-        return HTTPStatus.OK, reply
 
-    def post_stop(self, body):
-        task = self.tasks.get(_task_id(body))
+class TaskSummary(BaseModel):
+    id: int
+    name: str
+    status: TaskState
+    log_entries: int = Field(description="entries written to the log so far")
+    log_dropped: int = Field(description="old entries pushed out of the bounded log")
+    events: int = Field(description="records written to the task's log")
+    lost: int = Field(description="records the kernel reported lost (perf buffers full)")
+    dropped: int = Field(description="records dropped because the task's queue was full")
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskSummary]
+
+
+class Started(BaseModel):
+    id: int
+    name: str
+    status: TaskState
+    replaced: Optional[int] = None
+
+
+class LogEntry(BaseModel):
+    cursor: int
+    timestamp: float
+    kind: Literal["event", "info", "error"]
+    text: str
+
+
+class LogReply(BaseModel):
+    id: int
+    status: TaskState
+    next_cursor: int
+    dropped: int
+    log: list[LogEntry]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+def api(tasks: TaskManager, token: str | None, body_limit: int):
+    """The FastAPI app of `ecli server` over `tasks`."""
+    app = json_app("eunomia server", __version__, body_limit,
+                   {UnknownTaskError: 404, TaskLimitError: 429})
+    auth = [Depends(require_token(token))]
+
+    @app.get("/health", response_model=Health)
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/task", response_model=TaskList, dependencies=auth, responses=ERRORS_DOC)
+    def list_tasks():
+        return {"tasks": tasks.list()}
+
+    @app.post("/task", response_model=Started, response_model_exclude_none=True,
+              dependencies=auth, responses=ERRORS_DOC)
+    def start_task(body: StartBody):
+        request = StartRequest(body.program_data_buf, body.program_type, body.program_name,
+                               list(body.extra_args), body.export_json, body.replace)
+        task = tasks.start(request)
+        return {"id": task.id, "name": task.name, "status": task.status.value,
+                "replaced": body.replace}
+
+    @app.post("/stop", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
+    def stop_task(body: TaskRef):
+        task = tasks.get(body.id)
         task.stop()
-        return HTTPStatus.OK, task.summary()
+        return task.summary()
 
-    def post_pause(self, body):
-        task = self.tasks.get(_task_id(body))
+    @app.post("/pause", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
+    def pause_task(body: TaskRef):
+        task = tasks.get(body.id)
         task.pause()
-        return HTTPStatus.OK, task.summary()
+        return task.summary()
 
-    def post_resume(self, body):
-        task = self.tasks.get(_task_id(body))
+    @app.post("/resume", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
+    def resume_task(body: TaskRef):
+        task = tasks.get(body.id)
         task.resume()
-        return HTTPStatus.OK, task.summary()
+        return task.summary()
 
-    def post_log(self, body):
-        task = self.tasks.get(_task_id(body))
-        cursor = _int_field(body, "log_cursor", 0, 0, 1 << 62)
-        maximum = _int_field(body, "maximum_count", 1000, 1, 100_000)
-        wait = _int_field(body, "wait_ms", 0, 0, 30_000) / 1000
-        entries = task.log.read(cursor, maximum, wait)
-        following = entries[-1].cursor + 1 if entries else max(cursor, 0)
-        return HTTPStatus.OK, {"id": task.id, "status": task.status.value,
-                               "next_cursor": following, "dropped": task.log.dropped,
-                               "log": [e.to_dict() for e in entries]}
+    @app.post("/log", response_model=LogReply, dependencies=auth, responses=ERRORS_DOC)
+    def read_log(body: LogQuery):
+        task = tasks.get(body.id)
+        entries = task.log.read(body.log_cursor, body.maximum_count, body.wait_ms / 1000)
+        following = entries[-1].cursor + 1 if entries else body.log_cursor
+        return {"id": task.id, "status": task.status.value, "next_cursor": following,
+                "dropped": task.log.dropped, "log": [e.to_dict() for e in entries]}
 
-    def get_health(self, _body):
-        return HTTPStatus.OK, {"status": "ok"}
+    return app
 
 
-ROUTES = {("GET", "/task"): "get_task", ("POST", "/task"): "post_task",
-          ("POST", "/stop"): "post_stop", ("POST", "/pause"): "post_pause",
-          ("POST", "/resume"): "post_resume", ("POST", "/log"): "post_log",
-          ("GET", "/health"): "get_health"}
-
-
-def openapi_document() -> bytes:
-    return resources.files(__package__).joinpath("openapi.json").read_bytes()
-
-
-class Handler(JsonHandler):
-    server_version = "eunomia-server"
-
-    def route(self, method: str, path: str):
-        if path == "/openapi.json" and method == "GET":
-            return HTTPStatus.OK, ("application/json", openapi_document())
-        route = ROUTES.get((method, path))
-        if route is None:
-            known = any(p == path for _, p in ROUTES)
-            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED if known
-                            else HTTPStatus.NOT_FOUND, f"no route {method} {path}")
-        if path not in OPEN_ROUTES:
-            self.authorize()
-        body = self.json_body() if method == "POST" else {}
-        return self._call(route, body)
-
-    def _call(self, route: str, body):
-        return call_mapping_errors(getattr(self.server.api, route), body, {
-            UnknownTaskError: HTTPStatus.NOT_FOUND,
-            TaskLimitError: HTTPStatus.TOO_MANY_REQUESTS})
-
-
-class Server(JsonServer):
+class Server(WebService):
     """The server and its tasks; shutdown_all() stops the server, then every task."""
 
     def __init__(self, addr: str = DEFAULT_ADDR, port: int = DEFAULT_PORT,
                  token: str | None = None, tasks: TaskManager | None = None,
-                 body_limit: int = DEFAULT_BODY_LIMIT, tls: tuple[str, str] | None = None):
-        self.api = Api(tasks or TaskManager())
-        super().__init__(addr, port, Handler, token, body_limit, tls)
+                 body_limit: int = DEFAULT_BODY_LIMIT, tls: tuple[str, str] | None = None,
+                 verbose: bool = False):
+        self.tasks = tasks or TaskManager()
+        super().__init__(api(self.tasks, token, body_limit), addr, port, token, tls,
+                         verbose)
 
     def shutdown_all(self) -> None:
         self.shutdown()
-        self.server_close()
-        self.api.tasks.shutdown()
+        self.tasks.shutdown()
 
 
-__all__ = ["Server", "ServerConfigError", "check_bind", "is_loopback"]
+__all__ = ["Server", "ServerConfigError", "check_bind"]

@@ -138,8 +138,11 @@ def test_prometheus_scrapes_the_counter_and_the_latency_histogram(
 
 
 def test_series_limit_drops_new_label_sets_with_memory_bounded(exporter, packages, tmp_path):
-    running = exporter(write_config(tmp_path / "config.yaml",
-                                    [opensnoop_program(packages, max_series=5)]))
+    # a small queue (1 MiB): what a lagging exporter holds in memory stays out of the
+    # figure; records it would drop are counted like the kernel's losses
+    program = opensnoop_program(packages, max_series=5)
+    program["args"] = [*program["args"], "--queue-size", "1M"]
+    running = exporter(write_config(tmp_path / "config.yaml", [program]))
     pid = running.proc.pid
 
     def rss_kb() -> int:
@@ -149,7 +152,7 @@ def test_series_limit_drops_new_label_sets_with_memory_bounded(exporter, package
 
     directory = tmp_path / "many"
     directory.mkdir()
-    names = [directory / f"f{i}" for i in range(20_000)]
+    names = [directory / f"f{i}" for i in range(40_000)]
     for path in names:
         path.touch()
     for path in names[:2_000]:          # warm up: series full, decoders and buffers sized
@@ -163,15 +166,17 @@ def test_series_limit_drops_new_label_sets_with_memory_bounded(exporter, package
 
     def accounted() -> float:        # every open read, or counted as lost
         return sum(running.value(name, program="opensnoop") or 0 for name in (
-            "eunomia_exporter_events_total", "eunomia_exporter_lost_events_total"))
-    wait_until(lambda: accounted() >= 20_000, 60, what="every open read or counted lost")
+            "eunomia_exporter_events_total", "eunomia_exporter_lost_events_total",
+            "eunomia_exporter_queue_dropped_events_total"))
+    wait_until(lambda: accounted() >= 40_000, 90, what="every open read or counted lost")
     assert running.value("eunomia_exporter_dropped_series_total",
-                         metric="test_file_open_counter") >= 10_000
+                         metric="test_file_open_counter") >= 20_000
     series = [labels for name, labels, _ in parse_samples(running.metrics())
               if name == "test_file_open_counter_total"]
     assert len(series) == 5
-    # 18,000 stored series take about 5 MB (measured with the limit lifted)
-    assert rss_kb() - before < 2_000
+    # 38,000 stored series would take about 10 MB (18,000 took 5 MB with the limit
+    # lifted); what grows here is the allocator's and the HTTP server's working memory
+    assert rss_kb() - before < 4_000
 
 
 def test_management_endpoints_need_the_token(exporter, packages, tmp_path):
