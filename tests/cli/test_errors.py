@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 import zlib
 
 import pytest
 
-from .conftest import needs_clang, needs_root, run_ecli
+from .conftest import ECLI, needs_clang, needs_root, run_ecli
 
 pytestmark = [pytest.mark.kernel, needs_root, needs_clang]
 
@@ -178,3 +180,55 @@ def test_uprobe_function_not_found(fixture_package, tmp_path):
     result = run_ecli("run", "--duration", "0.2", fixture_package("uprobe"),
                       prefix=("env", f"PATH={tmp_path}:/usr/bin:/bin"))
     assert_clear_error(result, "function 'eunomia_target_add' not found")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6])
+def test_ctrl_c_at_any_moment_of_start_up_exits_cleanly(example_package, delay):
+    """SIGINT while the command imports, parses, loads or attaches: no traceback, no
+    program left loaded. Run as the console script runs it (eunomia.cli.entry), with -S:
+    a signal during the interpreter's own site import (here a sandbox hook importing
+    certifi) is the interpreter's to report, before any of eunomia runs."""
+    import os
+    import signal
+    import time
+
+    from tests.kernel.conftest import loaded_program_ids, wait_until
+
+    from .conftest import ROOT
+    package = example_package("exitsnoop")
+    others = loaded_program_ids(["handle_exit"])
+    proc = subprocess.Popen([sys.executable, "-S", "-m", "eunomia.cli.entry", "run",
+                             str(package)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(delay)       # the moment of the signal is what this test varies
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    # 130: our handler; -2: killed by SIGINT before the interpreter took it over
+    assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
+    wait_until(lambda: not loaded_program_ids(["handle_exit"]) - others, 10,
+               what="exitsnoop's program to be gone")
+
+
+@pytest.mark.parametrize("example", ["exitsnoop", "opensnoop"])
+def test_kill_9_after_attach_leaves_no_program(example_package, example):
+    """Tracepoint links die with the process's file descriptors."""
+    import signal
+
+    from tests.kernel.conftest import loaded_program_ids, wait_until
+    names = program_names_of(example_package(example))
+    others = loaded_program_ids(names)      # the same programs run by anyone else
+    proc = subprocess.Popen([*ECLI, "run", str(example_package(example))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert "attached" in proc.stderr.readline()
+    ours = loaded_program_ids(names) - others
+    assert ours
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_until(lambda: not loaded_program_ids(names) & ours, 10,
+               what="the programs to be gone")
+
+
+def program_names_of(package) -> list[str]:
+    import eunomia
+    return [p.name for p in eunomia.Package.load(str(package)).meta.bpf_skel.progs or []]

@@ -48,8 +48,8 @@ def loaded_programs() -> dict[int, str]:
 def loaded_program_ids(names) -> set[int]:
     """Ids of the loaded programs whose name is one of `names` (the kernel keeps 15
     characters of a name)."""
-    wanted = {name[:15] for name in names}
-    return {pid for pid, name in loaded_programs().items() if name in wanted}
+    wanted = {name[:15] for name in names}      # bpftool may show the whole name (BTF)
+    return {pid for pid, name in loaded_programs().items() if name[:15] in wanted}
 
 
 _TARGET_ARCH = {"x86_64": "x86", "aarch64": "arm64", "riscv64": "riscv", "s390x": "s390",
