@@ -78,10 +78,12 @@ class BpfProgram:
         """XDP on an interface, by index or name (default the loopback)."""
         return self._keep(xdp(self, ifindex))
 
-    def attach_tc(self, ifindex: int | str = "lo", ingress: bool = True) -> Link:
-        """A tc (clsact) filter on an interface; the clsact qdisc is created if missing
-        and destroyed again on detach when we created it."""
-        return self._keep(tc(self, ifindex, ingress))
+    def attach_tc(self, ifindex: int | str = "lo", ingress: bool = True,
+                  clsact: bool = False) -> Link:
+        """A tc program on an interface: a tcx link where the kernel has them (6.6+),
+        else (or with `clsact`) a clsact filter, whose qdisc is created if missing and
+        destroyed again on detach when we created it."""
+        return self._keep(tc(self, ifindex, ingress, clsact))
 
     def attach_perf_event(self, sample_freq: int = 49, cpus: list[int] | None = None) -> Link:
         """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached;

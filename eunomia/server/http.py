@@ -115,23 +115,18 @@ def api(tasks: TaskManager, token: str | None, body_limit: int):
         return {"id": task.id, "name": task.name, "status": task.status.value,
                 "replaced": body.replace}
 
-    @app.post("/stop", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
-    def stop_task(body: TaskRef):
-        task = tasks.get(body.id)
-        task.stop()
-        return task.summary()
+    def task_action(path: str, act):
+        """POST path {"id": N}: act(task), then the task's summary."""
+        @app.post(path, response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC,
+                  name=f"{path[1:]}_task")
+        def action(body: TaskRef):
+            task = tasks.get(body.id)
+            act(task)
+            return task.summary()
 
-    @app.post("/pause", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
-    def pause_task(body: TaskRef):
-        task = tasks.get(body.id)
-        task.pause()
-        return task.summary()
-
-    @app.post("/resume", response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC)
-    def resume_task(body: TaskRef):
-        task = tasks.get(body.id)
-        task.resume()
-        return task.summary()
+    task_action("/stop", lambda task: task.stop())
+    task_action("/pause", lambda task: task.pause())
+    task_action("/resume", lambda task: task.resume())
 
     @app.post("/log", response_model=LogReply, dependencies=auth, responses=ERRORS_DOC)
     def read_log(body: LogQuery):

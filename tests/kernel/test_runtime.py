@@ -359,13 +359,18 @@ def udp_to_loopback(count: int = 3) -> None:
 
 
 def net_program_ids_on_lo() -> set[int]:
-    """Ids of the XDP and tc programs on lo (`bpftool -j net show dev lo`)."""
+    """Ids of the XDP and tc programs on lo (`bpftool -j net show dev lo`), and of the
+    programs of tcx links (bpftool 7.1 lists those only as links, of type 11)."""
     out = subprocess.run(["bpftool", "-j", "net", "show", "dev", "lo"], capture_output=True,
                          text=True, check=True, timeout=30).stdout
     ids = set()
     for entry in json.loads(out or "[]"):
-        for kind in ("xdp", "tc"):
+        for kind in ("xdp", "tc", "tcx"):
             ids.update(item.get("id") for item in entry.get(kind, []))
+    links = subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True, text=True,
+                           check=True, timeout=30).stdout
+    ids.update(link.get("prog_id") for link in json.loads(links or "[]")
+               if link.get("type") in ("tcx", 11) and link.get("ifindex") in (None, 1))
     return ids
 
 
@@ -493,7 +498,7 @@ def test_tc_removes_the_clsact_qdisc_it_created(bpf_fixture):
                                               capture_output=True, text=True, check=False).stdout
         with open_fixture(bpf_fixture, "hooks", only=("count_tc",)) as obj:
             obj.load()
-            with obj.programs["count_tc"].attach_tc(name, ingress=False):
+            with obj.programs["count_tc"].attach_tc(name, ingress=False, clsact=True):
                 assert clsact()
             assert not clsact()
     finally:

@@ -19,9 +19,11 @@ from .interfaces import ifindex
 _NO_TCX = {errno.EINVAL, errno.EOPNOTSUPP, 524}      # 524: ENOTSUPP
 
 
-def tc(program, interface: int | str = "lo", ingress: bool = True) -> Link:
+def tc(program, interface: int | str = "lo", ingress: bool = True,
+       legacy: bool = False) -> Link:
+    """tcx, else clsact; `legacy` goes straight to clsact."""
     index = ifindex(interface)
-    link = tcx(program, index, ingress)
+    link = None if legacy else tcx(program, index, ingress)
     return link if link is not None else clsact(program, index, interface, ingress)
 
 
