@@ -13,6 +13,7 @@ import signal
 import stat
 import sys
 
+from ..errors import EunomiaError
 from ..kinds import TRACE_PIPE
 from ..output.lines import LinePrinter
 from ..package import Package
@@ -130,12 +131,18 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     if writer is None:
         sys.stdout.flush()
         writer = FdWriter(sys.stdout.fileno())
-    sink = StreamSink(writer, LinePrinter(settings.json, header=header))
+    printer = LinePrinter(settings.json, header, settings.formats, settings.fields)
+    sink = StreamSink(writer, printer)
     session = Session(package, settings, sink)
     if isinstance(writer, FdWriter):
         writer.give_up = session.gave_up
     with StopSignals(session):
         session.start()
+        try:
+            printer.check(session.sources)
+        except EunomiaError:
+            session.stop()
+            raise
         warn(f"attached {session.attached} program(s) of '{session.name}'; press Ctrl-C "
              "to stop")
         if not session.sources and not session.samplers and not settings.trace:

@@ -77,6 +77,8 @@ def _write_outputs(package: Package, outdir: Path, name: str, yaml: bool) -> Non
         package.save(outdir / "package.yaml")
 
 
+# <eunomia/types.bpf.h>: field types ecli shows readably (docs/formats.md)
+EUNOMIA_INCLUDE = Path(__file__).resolve().parents[1] / "include"
 _SIGNED_DIVISION = re.compile(r"nsupport(ed)? signed division", re.IGNORECASE)
 
 
@@ -152,7 +154,7 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
             outdir.mkdir(parents=True, exist_ok=True)
             obj_path = outdir / f"{name}.bpf.o"
         wrapper.write_text(text)
-        include_dirs = [vmlinux_dir, source.parent]
+        include_dirs = [vmlinux_dir, source.parent, EUNOMIA_INCLUDE]
         if header is not None and header.parent != source.parent:
             include_dirs.append(header.parent)
         arch = target_arch()

@@ -14,16 +14,11 @@ previous one's output; the last output becomes plain text.
 
 from __future__ import annotations
 
-import errno
-import functools
-import ipaddress
-import platform
 import re
-import struct
-from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ArgumentError, EunomiaError
+from ..output.formats import formatter
 
 
 class DecoderError(ArgumentError):
@@ -65,44 +60,13 @@ def _uint(_config: dict, size: int) -> Callable:
     return decode
 
 
-def _ksym(_config: dict, _size: int) -> Callable:
-    from ..symbols import KernelSymbols
-    symbols = KernelSymbols()
-
-    def decode(value):
-        found = symbols.resolve(int(value))
-        return found.name if found is not None else hex(int(value))
-    return decode
-
-
-def _errno(_config: dict, _size: int) -> Callable:
-    def decode(value):
-        number = abs(int(value))
-        return errno.errorcode.get(number, str(value)) if number else "0"
-    return decode
-
-
-@functools.lru_cache(maxsize=1)
-def syscall_names() -> dict[int, str]:
-    """Syscall number -> name for this machine's architecture, from the kernel's UAPI
-    header (linux-libc-dev); empty if the header is not installed."""
-    headers = {"x86_64": ["x86_64-linux-gnu/asm/unistd_64.h", "asm/unistd_64.h"],
-               "aarch64": ["asm-generic/unistd.h"], "riscv64": ["asm-generic/unistd.h"]}
-    pattern = re.compile(r"#define\s+__NR(?:3264)?_(\w+)\s+(\d+)\b")
-    for relative in headers.get(platform.machine(), []):
-        path = Path("/usr/include") / relative
-        if path.exists():
-            found = pattern.findall(path.read_text(errors="replace"))
-            return {int(number): name for name, number in found}
-    return {}
-
-
-def _syscall(_config: dict, _size: int) -> Callable:
-    names = syscall_names()
-
-    def decode(value):
-        return names.get(int(value), str(value))
-    return decode
+def _registered(name: str) -> Callable[[dict, int], Callable]:
+    """A decoder that is one of output.formats' (the registry ecli run shows fields with),
+    its result a label text."""
+    def make(_config: dict, size: int) -> Callable:
+        show = formatter(name, size)
+        return lambda value: plain_text(show(value))
+    return make
 
 
 def _static_map(config: dict, _size: int) -> Callable:
@@ -137,25 +101,11 @@ def _regexp(config: dict, _size: int) -> Callable:
     return decode
 
 
-def _inet_ip(_config: dict, _size: int) -> Callable:
-    def decode(value):
-        if isinstance(value, int):      # a __be32 read as a little-endian u32
-            return str(ipaddress.IPv4Address(struct.pack("<I", value & 0xFFFFFFFF)))
-        if isinstance(value, list):
-            width = 4 if len(value) == 4 and any(v > 0xFF for v in value) else 1
-            raw = b"".join(v.to_bytes(width, "little") for v in value)
-        elif isinstance(value, (bytes, str)):
-            raw = value if isinstance(value, bytes) else value.encode("latin-1")
-        else:
-            raise TypeError(f"inet_ip cannot read {type(value).__name__}")
-        return str(ipaddress.ip_address(raw[:4] if len(raw) == 4 else raw[:16]))
-    return decode
-
-
 DECODERS: dict[str, Callable[[dict, int], Callable]] = {
-    "string": _string, "uint": _uint, "ksym": _ksym, "errno": _errno,
-    "syscall": _syscall, "static_map": _static_map, "regexp": _regexp,
-    "inet_ip": _inet_ip,
+    "string": _string, "uint": _uint, "ksym": _registered("ksym"),
+    "errno": _registered("errno"), "syscall": _registered("syscall"),
+    "static_map": _static_map, "regexp": _regexp, "inet_ip": _registered("ip"),
+    "signal": _registered("signal"), "uid": _registered("uid"), "gid": _registered("gid"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from .formats import check_field_names, field_formats, formatter
 from .histogram import key_label
 from .records import JsonFormatter, TableFormatter
 
@@ -14,24 +15,38 @@ class LinePrinter:
     """Turns records and samples into lines. A table repeats its header whenever the
     record type changes (several event maps), unless `header` is False."""
 
-    def __init__(self, as_json: bool, header: bool = True):
+    def __init__(self, as_json: bool, header: bool = True,
+                 formats: dict[str, str] | None = None, fields: list[str] | None = None):
         self.as_json = as_json
         self.header = header
+        self.formats = dict(formats or {})      # field -> format name (--format)
+        self.fields = list(fields) if fields else None      # --fields
         self._formatters: dict[str, object] = {}
         self._last_type = None
 
+    def check(self, sources) -> None:
+        """ArgumentError for --format/--fields names that no record has."""
+        codecs = [source.codec for source in sources]
+        check_field_names(codecs, self.formats, "--format")
+        check_field_names(codecs, self.fields or (), "--fields")
+        for name in self.formats.values():
+            formatter(name)
+
     def records(self, source, raws, now: float) -> list[str]:
         """Lines for a batch of raw records of one event source (EventSource)."""
-        formatter = self._formatters.get(source.map_name)
-        if formatter is None:
-            formatter = (JsonFormatter(source.codec) if self.as_json
-                         else TableFormatter(source.codec))
-            self._formatters[source.map_name] = formatter
+        shaper = self._formatters.get(source.map_name)
+        if shaper is None:
+            formats = field_formats(source.codec, self.formats)
+            names = [name for name, _, _ in source.codec.fields]
+            fields = None if self.fields is None else [f for f in self.fields if f in names]
+            shaper = (JsonFormatter(source.codec, formats, fields) if self.as_json
+                      else TableFormatter(source.codec, formats=formats, fields=fields))
+            self._formatters[source.map_name] = shaper
         lines = []
         if not self.as_json and self.header and self._last_type != source.type_name:
-            lines.append(formatter.header)
+            lines.append(shaper.header)
         self._last_type = source.type_name
-        lines.extend(formatter.rows(raws, now))
+        lines.extend(shaper.rows(raws, now))
         return lines
 
     def sample(self, sampler, entries, now: float) -> list[str]:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ..runtime.ringbuf import RecordBatch
+from .formats import readable
 
 # Typical printed width of an integer, by its size in bytes.
 _INT_WIDTHS = {1: 4, 2: 6, 4: 7, 8: 12, 16: 20}
@@ -95,15 +96,34 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class TableFormatter:
-    """Formats records of one struct type as aligned rows under an upper-case header."""
+def _chosen_fields(codec, fields: list[str] | None) -> list[tuple]:
+    """The codec's (name, c_type, codec) fields, or those `fields` names, in its order."""
+    if fields is None:
+        return list(codec.fields)
+    by_name = {entry[0]: entry for entry in codec.fields}
+    unknown = [name for name in fields if name not in by_name]
+    if unknown:
+        from ..errors import ArgumentError
+        raise ArgumentError(f"--fields names no field '{unknown[0]}' (the record's fields: "
+                            f"{', '.join(by_name) or 'none'})")
+    return [by_name[name] for name in fields]
 
-    def __init__(self, codec, time_column: bool = True):
+
+class TableFormatter:
+    """Formats records of one struct type as aligned rows under an upper-case header.
+    `formats` ({field: function}, output.formats) shows fields readably; `fields` keeps
+    only those, in that order."""
+
+    def __init__(self, codec, time_column: bool = True, formats: dict | None = None,
+                 fields: list[str] | None = None):
         self._codec = codec
-        self._names = [name for name, _, _ in codec.fields]
+        self._formats = dict(formats or {})
+        chosen = _chosen_fields(codec, fields)
+        self._names = [name for name, _, _ in chosen]
         headers = [name.upper() for name in self._names]
-        widths = [_column_width(h, c_type, field.size)
-                  for h, (_, c_type, field) in zip(headers, codec.fields)]
+        widths = [max(len(h), 16) if name in self._formats else
+                  _column_width(h, c_type, field.size)
+                  for h, (name, c_type, field) in zip(headers, chosen)]
         if time_column:
             headers.insert(0, "TIME")
             widths.insert(0, _TIME_WIDTH)
@@ -130,7 +150,7 @@ class TableFormatter:
     def _prepare_batches(self) -> None:
         """A %-template of the columns (as `_join` pads them) for flat record types."""
         self._batches = None
-        if getattr(self._codec, "flat_layout", lambda: None)() is None:
+        if self._formats or getattr(self._codec, "flat_layout", lambda: None)() is None:
             return
         _, names, texts = self._codec.flat_layout()
         if names != self._names:
@@ -143,7 +163,7 @@ class TableFormatter:
 
     def row(self, record, when: float | None = None) -> str:
         """One line for `record`; `when` is a Unix time (now when omitted)."""
-        values = self._codec.to_json(record)
+        values = readable(self._codec.to_json(record), self._formats)
         cells = [_cell(values[name]) for name in self._names]
         if self._time_column:
             cells.insert(0, time.strftime("%H:%M:%S", time.localtime(when)))
@@ -157,9 +177,14 @@ class JsonFormatter:
     raw bytes with one prepared template: no Record, no json.dumps of the whole object.
     """
 
-    def __init__(self, codec):
+    def __init__(self, codec, formats: dict | None = None, fields: list[str] | None = None):
         self._codec = codec
+        self._formats = dict(formats or {})
+        self._fields = None if fields is None else [
+            name for name, _, _ in _chosen_fields(codec, fields)]
         layout = getattr(codec, "flat_layout", lambda: None)()
+        if self._formats or self._fields is not None:
+            layout = None           # shaped per record: no one-pass template
         self._template = None
         if layout is not None:
             self._unpack, names, self._texts = layout[0].unpack_from, layout[1], layout[2]
@@ -195,5 +220,7 @@ class JsonFormatter:
         return lines
 
     def row(self, record, when: float | None = None) -> str:
-        return json.dumps(self._codec.to_json(record), separators=(",", ":"),
-                          ensure_ascii=False)
+        values = readable(self._codec.to_json(record), self._formats)
+        if self._fields is not None:
+            values = {name: values[name] for name in self._fields}
+        return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -108,7 +108,8 @@ class Task:
         settings = parse_run_args(package, request.extra_args, service=True)
         self.log = log
         self._lock = threading.Lock()
-        sink = TaskLogSink(log, LinePrinter(request.export_json or settings.json))
+        sink = TaskLogSink(log, LinePrinter(request.export_json or settings.json, True,
+                                            settings.formats, settings.fields))
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name
         self.session.start()

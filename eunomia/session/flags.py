@@ -99,14 +99,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _record_types(text: str) -> dict[str, str]:
-    chosen = {}
-    for item in text.split(","):
-        map_name, sep, struct = item.partition("=")
-        if not sep or not map_name.strip() or not struct.strip():
-            raise argparse.ArgumentTypeError(f"expected MAP=STRUCT, not '{item}'")
-        chosen[map_name.strip()] = struct.strip()
-    return chosen
+def _pairs(what: str):
+    """A converter of "a=b,c=d" into {a: b, c: d}; `what` names the form in errors."""
+    def convert(text: str) -> dict[str, str]:
+        chosen = {}
+        for item in text.split(","):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise argparse.ArgumentTypeError(f"expected {what}, not '{item}'")
+            chosen[key.strip()] = value.strip()
+        return chosen
+    return convert
+
+
+_record_types = _pairs("MAP=STRUCT")
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected field names, e.g. pid,comm")
+    return names
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +142,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         type=_record_types,
                         help="decode the records of event map MAP as STRUCT (a struct of "
                              "the object's BTF); repeatable, or comma-separated")
+    parser.add_argument("--format", action="append", default=[], metavar="FIELD=TYPE",
+                        type=_pairs("FIELD=TYPE"),
+                        help="show FIELD as TYPE: ip, endpoint, errno, signal, syscall, ksym, "
+                             "timestamp, duration, uid, gid, hex (repeatable, or "
+                             "comma-separated; fields typed in the source need none: "
+                             "docs/formats.md)")
+    parser.add_argument("--fields", type=_names, metavar="A,B,...",
+                        help="show only these fields of each record, in this order")
     parser.add_argument("--btf", metavar="PATH",
                         help="kernel BTF to relocate against, for kernels without "
                              "/sys/kernel/btf/vmlinux: a BTF file, a directory laid out as "
@@ -165,6 +186,8 @@ class RunSettings:
     stop_bound: float = DEFAULT_STOP_BOUND
     record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
     btf: str | None = None          # --btf: kernel BTF for kernels without their own
+    formats: dict[str, str] = field(default_factory=dict)     # --format: field -> type
+    fields: list[str] | None = None                           # --fields
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -199,7 +222,9 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
         stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
-        btf=args.btf)
+        btf=args.btf,
+        formats={k: v for chosen in args.format for k, v in chosen.items()},
+        fields=args.fields)
 
 
 def _converter(var):

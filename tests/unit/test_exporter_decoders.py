@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eunomia.exporter.decoders import DecoderError, Drop, decoder_chain, syscall_names
+from eunomia.exporter.decoders import DecoderError, Drop, decoder_chain
+from eunomia.output.formats import syscall_names
 
 
 def chain(*configs, size=4):

@@ -1,0 +1,228 @@
+"""Readable forms of raw field values, by type name: one registry for `ecli run` (table
+and JSON), the library and the exporter's label decoders.
+
+A field gets a format from its BTF typedef (`eunomia_errno_t` -> "errno"; the typedefs
+are in eunomia/include/eunomia/types.bpf.h, which ecc puts on the include path), or from
+`ecli run --format FIELD=TYPE`. Each format is a factory: size in bytes -> function(raw
+value) -> readable value (a str, or an int where the number is the readable form).
+
+    fmt = formatter("errno", 4)
+    fmt(-2)        # 'ENOENT'
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import functools
+import ipaddress
+import platform
+import re
+import signal as _signal
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TYPEDEF_PREFIX, TYPEDEF_SUFFIX = "eunomia_", "_t"
+
+
+def _errno_name(_size: int) -> Callable:
+    def show(value):
+        number = abs(int(value))
+        return _errno.errorcode.get(number, str(value)) if number else "0"
+    return show
+
+
+def _signal_name(_size: int) -> Callable:
+    def show(value):
+        try:
+            return _signal.Signals(int(value)).name
+        except ValueError:
+            return str(value)
+    return show
+
+
+@functools.lru_cache(maxsize=1)
+def syscall_names() -> dict[int, str]:
+    """Syscall number -> name for this machine's architecture, from the kernel's UAPI
+    header (linux-libc-dev); empty if the header is not installed."""
+    headers = {"x86_64": ["x86_64-linux-gnu/asm/unistd_64.h", "asm/unistd_64.h"],
+               "aarch64": ["asm-generic/unistd.h"], "riscv64": ["asm-generic/unistd.h"]}
+    pattern = re.compile(r"#define\s+__NR(?:3264)?_(\w+)\s+(\d+)\b")
+    for relative in headers.get(platform.machine(), []):
+        path = Path("/usr/include") / relative
+        if path.exists():
+            found = pattern.findall(path.read_text(errors="replace"))
+            return {int(number): name for name, number in found}
+    return {}
+
+
+def _syscall_name(_size: int) -> Callable:
+    names = syscall_names()
+
+    def show(value):
+        return names.get(int(value), str(value))
+    return show
+
+
+def _ksym(_size: int) -> Callable:
+    from ..symbols import KernelSymbols
+    symbols = KernelSymbols()
+
+    def show(value):
+        found = symbols.resolve(int(value))
+        return found.name if found is not None else hex(int(value))
+    return show
+
+
+def ip_text(value: Any) -> str:
+    """An IPv4 or IPv6 address from a u32 in network byte order (as read on a little
+    endian machine), 4 or 16 bytes, or a list of byte values."""
+    if isinstance(value, int):
+        return str(ipaddress.IPv4Address(struct.pack("<I", value & 0xFFFFFFFF)))
+    if isinstance(value, list):
+        width = 4 if len(value) == 4 and any(v > 0xFF for v in value) else 1
+        raw = b"".join(int(v).to_bytes(width, "little") for v in value)
+    elif isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        raw = value.encode("latin-1")
+    else:
+        raise TypeError(f"not an address: {type(value).__name__}")
+    return str(ipaddress.ip_address(raw[:4] if len(raw) == 4 else raw[:16]))
+
+
+def _ip(_size: int) -> Callable:
+    return ip_text
+
+
+def _endpoint(_size: int) -> Callable:
+    """A struct {addr; port} (eunomia_endpoint4_t / 6_t): "1.2.3.4:80", "[::1]:80"."""
+    def show(value):
+        if not isinstance(value, dict) or "addr" not in value or "port" not in value:
+            raise TypeError("an endpoint is a struct of addr and port")
+        address = ip_text(value["addr"])
+        return f"[{address}]:{value['port']}" if ":" in address else f"{address}:{value['port']}"
+    return show
+
+
+def _timestamp(_size: int) -> Callable:
+    """bpf_ktime_get_ns() (CLOCK_MONOTONIC) as wall-clock time."""
+    offset = time.time() - time.monotonic()
+
+    def show(value):
+        wall = offset + int(value) / 1e9
+        return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall * 1e6) % 1000000:06d}"
+    return show
+
+
+def _duration(_size: int) -> Callable:
+    def show(value):
+        ns = int(value)
+        for unit, scale in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+            if abs(ns) >= scale:
+                return f"{ns / scale:.3f}{unit}"
+        return f"{ns}ns"
+    return show
+
+
+def _user(_size: int) -> Callable:
+    import pwd
+
+    @functools.lru_cache(maxsize=4096)
+    def show(value):
+        try:
+            return pwd.getpwuid(int(value)).pw_name
+        except KeyError:
+            return str(value)
+    return show
+
+
+def _group(_size: int) -> Callable:
+    import grp
+
+    @functools.lru_cache(maxsize=4096)
+    def show(value):
+        try:
+            return grp.getgrgid(int(value)).gr_name
+        except KeyError:
+            return str(value)
+    return show
+
+
+def _hex(size: int) -> Callable:
+    def show(value):
+        if isinstance(value, int):
+            return f"0x{value & ((1 << (8 * size)) - 1) if size else value:x}"
+        if isinstance(value, list):
+            return bytes(int(v) & 0xFF for v in value).hex()
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).hex()
+        return str(value)
+    return show
+
+
+FORMATS: dict[str, Callable[[int], Callable[[Any], Any]]] = {
+    "ip": _ip, "endpoint": _endpoint, "errno": _errno_name, "signal": _signal_name,
+    "syscall": _syscall_name, "ksym": _ksym, "timestamp": _timestamp,
+    "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
+}
+# typedef names of types.bpf.h that are not eunomia_<format>_t
+_TYPEDEF_ALIASES = {"ipv4": "ip", "ipv6": "ip", "endpoint4": "endpoint",
+                    "endpoint6": "endpoint"}
+
+
+def formatter(name: str, size: int = 8) -> Callable[[Any], Any]:
+    """The function showing a value of `size` bytes in format `name`."""
+    factory = FORMATS.get(name)
+    if factory is None:
+        from ..errors import ArgumentError
+        raise ArgumentError(f"unknown format '{name}' (formats: {', '.join(FORMATS)})")
+    return factory(size)
+
+
+def format_of_type(c_type: str) -> str | None:
+    """The format a field's C type names: eunomia_errno_t -> "errno"."""
+    if c_type.startswith(TYPEDEF_PREFIX) and c_type.endswith(TYPEDEF_SUFFIX):
+        name = c_type[len(TYPEDEF_PREFIX):-len(TYPEDEF_SUFFIX)]
+        name = _TYPEDEF_ALIASES.get(name, name)
+        return name if name in FORMATS else None
+    return None
+
+
+def field_formats(codec, chosen: dict[str, str] | None = None) -> dict[str, Callable]:
+    """{field: function} for a record codec: from its typedefs, then `chosen` ({field:
+    format}, --format) over them (names the record lacks are left to the caller)."""
+    result = {}
+    chosen = chosen or {}
+    for name, c_type, field in getattr(codec, "fields", ()):
+        wanted = chosen.get(name) or format_of_type(c_type)
+        if wanted:
+            result[name] = formatter(wanted, getattr(field, "size", 8))
+    return result
+
+
+def check_field_names(codecs, names, option: str) -> None:
+    """ArgumentError when `names` (of --format or --fields) are in none of the records."""
+    known = {name for codec in codecs for name, _, _ in getattr(codec, "fields", ())}
+    for name in names:
+        if name not in known:
+            from ..errors import ArgumentError
+            raise ArgumentError(f"{option} names no field '{name}' (the records' fields: "
+                                f"{', '.join(sorted(known)) or 'none'})")
+
+
+def readable(values: dict, formats: dict[str, Callable]) -> dict:
+    """A copy of a record's JSON-ready values with formatted fields shown readably (a
+    value a format cannot read is left as it is)."""
+    if not formats:
+        return values
+    shown = dict(values)
+    for name, show in formats.items():
+        if name in shown:
+            try:
+                shown[name] = show(shown[name])
+            except (TypeError, ValueError, OverflowError):
+                pass
+    return shown
