@@ -6,9 +6,18 @@ from __future__ import annotations
 import json
 import time
 
-from .formats import check_field_names, field_formats, formatter
+from .filters import record_filter
+from .formats import check_field_names, field_formats, formatter, readable
 from .histogram import key_label
-from .records import JsonFormatter, TableFormatter
+from .records import CsvFormatter, JsonFormatter, TableFormatter, YamlFormatter
+
+# --output MODE -> the formatter of a record type: (codec, formats, fields)
+_SHAPERS = {
+    "table": lambda codec, formats, fields: TableFormatter(codec, formats=formats,
+                                                           fields=fields),
+    "json": JsonFormatter, "csv": CsvFormatter, "yaml": YamlFormatter,
+}
+OUTPUTS = tuple(_SHAPERS)
 
 
 class LinePrinter:
@@ -16,11 +25,15 @@ class LinePrinter:
     record type changes (several event maps), unless `header` is False."""
 
     def __init__(self, as_json: bool, header: bool = True,
-                 formats: dict[str, str] | None = None, fields: list[str] | None = None):
-        self.as_json = as_json
+                 formats: dict[str, str] | None = None, fields: list[str] | None = None,
+                 output: str | None = None, filters: list | None = None):
+        self.output = output or ("json" if as_json else "table")
+        self.as_json = self.output == "json"
         self.header = header
         self.formats = dict(formats or {})      # field -> format name (--format)
         self.fields = list(fields) if fields else None      # --fields
+        self.filters = list(filters or [])      # output.filters.Condition (--filter)
+        self._keep = record_filter(self.filters)
         self._formatters: dict[str, object] = {}
         self._last_type = None
 
@@ -29,6 +42,7 @@ class LinePrinter:
         codecs = [source.codec for source in sources]
         check_field_names(codecs, self.formats, "--format")
         check_field_names(codecs, self.fields or (), "--fields")
+        check_field_names(codecs, [c.field for c in self.filters], "--filter")
         for name in self.formats.values():
             formatter(name)
 
@@ -39,15 +53,23 @@ class LinePrinter:
             formats = field_formats(source.codec, self.formats)
             names = [name for name, _, _ in source.codec.fields]
             fields = None if self.fields is None else [f for f in self.fields if f in names]
-            shaper = (JsonFormatter(source.codec, formats, fields) if self.as_json
-                      else TableFormatter(source.codec, formats=formats, fields=fields))
+            shaper = _SHAPERS[self.output](source.codec, formats, fields)
             self._formatters[source.map_name] = shaper
+        if self.filters:
+            raws = self._kept(source, raws)
         lines = []
-        if not self.as_json and self.header and self._last_type != source.type_name:
+        if self.output in ("table", "csv") and self.header and \
+                self._last_type != source.type_name:
             lines.append(shaper.header)
         self._last_type = source.type_name
         lines.extend(shaper.rows(raws, now))
         return lines
+
+    def _kept(self, source, raws) -> list:
+        """The records every --filter condition holds for (on readable values)."""
+        formats = field_formats(source.codec, self.formats)
+        decode, to_json = source.codec.decode, source.codec.to_json
+        return [raw for raw in raws if self._keep(readable(to_json(decode(raw)), formats))]
 
     def sample(self, sampler, entries, now: float) -> list[str]:
         """Lines for one reading of a sampled map (MapSampler): histograms, or key/value

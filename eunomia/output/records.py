@@ -224,3 +224,53 @@ class JsonFormatter:
         if self._fields is not None:
             values = {name: values[name] for name in self._fields}
         return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class _ValuesFormatter:
+    """Records as readable values (formats applied, fields chosen) with a TIME first, for
+    the line formats that are not hot paths: CSV and YAML."""
+
+    def __init__(self, codec, formats: dict | None = None, fields: list[str] | None = None):
+        self._codec = codec
+        self._formats = dict(formats or {})
+        self._names = [name for name, _, _ in _chosen_fields(codec, fields)]
+
+    def values(self, raws, when: float | None) -> list[dict]:
+        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        decode, result = self._codec.decode, []
+        for raw in raws:
+            shown = readable(self._codec.to_json(decode(raw)), self._formats)
+            result.append({"time": stamp, **{name: shown[name] for name in self._names}})
+        return result
+
+
+class CsvFormatter(_ValuesFormatter):
+    """Comma-separated values under a header of field names (RFC 4180 quoting)."""
+
+    @property
+    def header(self) -> str:
+        return self._line(["time", *self._names])
+
+    @staticmethod
+    def _line(cells) -> str:
+        import csv
+        import io
+        out = io.StringIO()
+        csv.writer(out, lineterminator="").writerow(
+            [_cell(cell) if not isinstance(cell, str) else cell for cell in cells])
+        return out.getvalue()
+
+    def rows(self, raws, when: float | None = None) -> list[str]:
+        return [self._line(list(values.values())) for values in self.values(raws, when)]
+
+
+class YamlFormatter(_ValuesFormatter):
+    """One YAML document per record (`---` first)."""
+
+    header = ""
+
+    def rows(self, raws, when: float | None = None) -> list[str]:
+        import yaml
+        return [yaml.safe_dump(values, explicit_start=True, sort_keys=False,
+                               allow_unicode=True).rstrip("\n")
+                for values in self.values(raws, when)]

@@ -109,7 +109,9 @@ class Task:
         self.log = log
         self._lock = threading.Lock()
         sink = TaskLogSink(log, LinePrinter(request.export_json or settings.json, True,
-                                            settings.formats, settings.fields))
+                                            settings.formats, settings.fields,
+                                            "json" if request.export_json else settings.output,
+                                            settings.filters))
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name
         self.session.start()

@@ -115,6 +115,14 @@ def _pairs(what: str):
 _record_types = _pairs("MAP=STRUCT")
 
 
+def _condition(text: str):
+    from ..output.filters import parse_condition
+    try:
+        return parse_condition(text)
+    except ArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
@@ -150,6 +158,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "docs/formats.md)")
     parser.add_argument("--fields", type=_names, metavar="A,B,...",
                         help="show only these fields of each record, in this order")
+    parser.add_argument("--filter", action="append", default=[], metavar="COND",
+                        type=_condition,
+                        help="keep records where COND holds, e.g. 'comm==sh', 'ret<0', "
+                             "'fname~^/etc' (==, !=, <, >, <=, >=, ~ regex; on readable "
+                             "values; repeatable: all must hold). FIELD==N also sets a "
+                             "global named FIELD or targ_FIELD, so the kernel filters too")
+    parser.add_argument("-o", "--output", choices=("table", "json", "yaml", "csv"),
+                        help="output format (default table; --json is --output json)")
     parser.add_argument("--btf", metavar="PATH",
                         help="kernel BTF to relocate against, for kernels without "
                              "/sys/kernel/btf/vmlinux: a BTF file, a directory laid out as "
@@ -188,6 +204,8 @@ class RunSettings:
     btf: str | None = None          # --btf: kernel BTF for kernels without their own
     formats: dict[str, str] = field(default_factory=dict)     # --format: field -> type
     fields: list[str] | None = None                           # --fields
+    filters: list = field(default_factory=list)               # --filter conditions
+    output: str = "table"                                     # --output / --json
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -214,11 +232,15 @@ def parse_run_args(package, argv: list[str], service: bool = False,
     otherwise --help raises HelpRequested with the program's own help."""
     parser, dests = program_parser(package, prog)
     args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
+    values = chosen_values(args, dests)
+    _push_filters(args.filter, values, dests, parser)
     return RunSettings(
-        values=chosen_values(args, dests),
+        values=values,
         attach=AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
                              sample_freq=args.sample_freq),
-        json=args.json, header=not args.no_header, duration=args.duration,
+        json=args.json or args.output == "json", header=not args.no_header,
+        duration=args.duration, filters=list(args.filter),
+        output=args.output or ("json" if args.json else "table"),
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
         stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
@@ -325,6 +347,23 @@ def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, s
             group.add_argument(*names, dest=dest, default=default, type=_converter(var),
                                metavar=metavar, help=help_text)
     return dests
+
+
+def _push_filters(conditions, values: dict, dests: dict[str, str], parser) -> None:
+    """FIELD==N also sets the global FIELD or targ_FIELD when the command line left it
+    alone: the kernel then sends only what the filter keeps."""
+    actions = {action.dest: action for action in parser._actions}
+    for condition in conditions:
+        if condition.op != "==":
+            continue
+        for name in (condition.field, f"targ_{condition.field}"):
+            dest = f"var_{name}"
+            if dest in dests and name not in values:
+                try:
+                    values[name] = actions[dest].type(condition.text)
+                except (argparse.ArgumentTypeError, ValueError, TypeError):
+                    pass        # not a value of that global: user-space filtering only
+                break
 
 
 def chosen_values(namespace: argparse.Namespace, dests: dict[str, str]) -> dict[str, Any]:

@@ -100,3 +100,57 @@ def test_format_and_fields_mistakes_are_one_line(example_package, words, message
     result = run_ecli("run", "--duration", "0.2", example_package("opensnoop"), *words)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
+
+
+def _exits(ecli, example_package, *args, codes=(3, 0)):
+    run = ecli(example_package("exitsnoop"), *args)
+    run.wait_attached()
+    pids = []
+    for code in codes:
+        child = subprocess.Popen(["sh", "-c", f"exit {code}"])
+        child.wait()
+        pids.append(child.pid)
+    return run, pids
+
+
+def test_filters_keep_what_they_say(example_package, ecli):
+    run, (three, zero) = _exits(ecli, example_package, "--json", "--filter", "exit_code==3",
+                                "--filter", "comm~^s")
+    run.wait_event(lambda e: e["pid"] == three)
+    marker = subprocess.Popen(["sh", "-c", "exit 3"])     # comes after the exit 0
+    marker.wait()
+    run.wait_event(lambda e: e["pid"] == marker.pid)
+    events = run.json_events()
+    assert zero not in {e["pid"] for e in events}
+    assert {e["exit_code"] for e in events} == {3}
+    assert all(e["comm"].startswith("s") for e in events)
+    run.stop()
+
+
+def test_csv_and_yaml_output(example_package, ecli):
+    import yaml
+    run, [three] = _exits(ecli, example_package, "-o", "csv", "--fields",
+                             "pid,exit_code,comm", "--filter", "exit_code==3", codes=(3,))
+    row = run.wait_line(lambda ln: ln.split(",")[1:2] == [str(three)], what="a CSV row")
+    assert run.lines[0] == "time,pid,exit_code,comm"
+    assert row.split(",")[1:] == [str(three), "3", "sh"]
+    run.stop()
+    run, [three] = _exits(ecli, example_package, "--output", "yaml", "--filter",
+                             "exit_code==3", codes=(3,))
+    wait_until(lambda: f"pid: {three}" in "\n".join(run.lines), 15, what="a YAML record")
+    run.stop()
+    documents = [d for d in yaml.safe_load_all("\n".join(run.lines)) if d]
+    mine = next(d for d in documents if d["pid"] == three)
+    assert mine["exit_code"] == 3 and mine["comm"] == "sh" and "time" in mine
+
+
+def test_an_equality_filter_is_pushed_into_a_matching_global(example_package):
+    """opensnoop has targ_pid: --filter pid==N sets it, so the kernel filters too."""
+    import eunomia
+    from eunomia.session import parse_run_args
+    package = eunomia.Package.load(str(example_package("opensnoop")))
+    settings = parse_run_args(package, ["--filter", "pid==4242"])
+    assert settings.values.get("targ_pid") == 4242
+    given = parse_run_args(package, ["--filter", "pid==4242", "--targ_pid", "7"])
+    assert given.values["targ_pid"] == 7            # what the user set wins
+    assert "targ_pid" not in parse_run_args(package, ["--filter", "pid>4242"]).values

@@ -1,0 +1,78 @@
+"""`--filter 'comm==sh' --filter 'exit_code!=0'`: records kept by conditions on their
+decoded, readable values (==, !=, <, >, <=, >=, and ~ for a regular expression)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ArgumentError
+
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|<=|>=|<|>|~)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    text: str
+
+    def test(self, value: Any) -> bool:
+        if self.op == "~":
+            return self._pattern.search(str(value)) is not None
+        left, right = _comparable(value, self.text)
+        if self.op == "==":
+            return left == right
+        if self.op == "!=":
+            return left != right
+        try:
+            return {"<": left < right, ">": left > right, "<=": left <= right,
+                    ">=": left >= right}[self.op]
+        except TypeError:           # a number against text: no order
+            return False
+
+    @property
+    def _pattern(self):
+        return _compiled(self.text)
+
+
+def _compiled(text: str):
+    return re.compile(text)
+
+
+def _comparable(value: Any, text: str) -> tuple:
+    """Numbers compare as numbers (the text read as one), the rest as text."""
+    if isinstance(value, bool):
+        return str(value).lower(), text.lower()
+    if isinstance(value, (int, float)):
+        try:
+            return value, int(text, 0)
+        except ValueError:
+            try:
+                return value, float(text)
+            except ValueError:
+                return str(value), text
+    return str(value), text
+
+
+def parse_condition(text: str) -> Condition:
+    match = _CONDITION.match(text)
+    if match is None:
+        raise ArgumentError(f"--filter {text!r}: expected FIELD OP VALUE with OP one of "
+                            "==, !=, <, >, <=, >=, ~ (e.g. comm==sh, exit_code!=0)")
+    condition = Condition(*match.groups())
+    if condition.op == "~":
+        try:
+            _compiled(condition.text)
+        except re.error as exc:
+            raise ArgumentError(f"--filter {text!r}: {exc}") from None
+    return condition
+
+
+def record_filter(conditions: list[Condition]) -> Callable[[dict], bool]:
+    """values -> whether every condition holds (a field the record lacks: it does not)."""
+    def keep(values: dict) -> bool:
+        return all(c.field in values and c.test(values[c.field]) for c in conditions)
+    return keep
