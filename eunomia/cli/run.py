@@ -139,6 +139,7 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
         writer.give_up = session.gave_up
     with StopSignals(session):
         session.start()
+        printer.stack_lookup = session.stack_lookup
         try:
             printer.check(session.sources)
         except EunomiaError:

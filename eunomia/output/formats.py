@@ -163,23 +163,60 @@ def _hex(size: int) -> Callable:
     return show
 
 
-FORMATS: dict[str, Callable[[int], Callable[[Any], Any]]] = {
+class Stack(list):
+    """Resolved frames ("symbol+0xoff"), innermost first; `folded` is root first, joined
+    by ';' (flame graphs' collapsed form, and the table's cell)."""
+
+    @property
+    def folded(self) -> str:
+        return ";".join(reversed(self))
+
+
+def _stack(kernel: bool) -> Callable:
+    """kstack/ustack: a stack id (looked up in the package's stack trace map) or an array
+    of return addresses, as frames; user frames are resolved in the record's process."""
+    def factory(_size: int, stack_lookup: Callable[[int], list] | None = None) -> Callable:
+        from ..symbols import frames
+
+        def show(value, record: dict | None = None):
+            if isinstance(value, int):
+                if value < 0:       # bpf_get_stackid's error: -EEXIST, -EFAULT, ...
+                    return Stack([f"[no stack: {_errno_name(4)(value)}]"])
+                if stack_lookup is None:
+                    return value
+                addresses = stack_lookup(value)
+                if addresses is None:
+                    return Stack(["[stack gone]"])
+            elif isinstance(value, list):
+                addresses = [int(a) for a in value if a]
+            else:
+                raise TypeError("a stack is an id or a list of addresses")
+            pid = None if kernel or not record else record.get("tgid", record.get("pid"))
+            return Stack(str(frame) for frame in frames(addresses, pid=pid))
+        show.wants_record = True
+        return show
+    return factory
+
+
+FORMATS: dict[str, Callable[..., Callable[[Any], Any]]] = {
     "ip": _ip, "endpoint": _endpoint, "errno": _errno_name, "signal": _signal_name,
-    "syscall": _syscall_name, "ksym": _ksym, "timestamp": _timestamp,
-    "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
+    "syscall": _syscall_name, "ksym": _ksym, "kstack": _stack(True), "ustack": _stack(False),
+    "timestamp": _timestamp, "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
 }
+_CONTEXTUAL = {"kstack", "ustack"}      # factories that take the stack lookup
 # typedef names of types.bpf.h that are not eunomia_<format>_t
 _TYPEDEF_ALIASES = {"ipv4": "ip", "ipv6": "ip", "endpoint4": "endpoint",
                     "endpoint6": "endpoint"}
 
 
-def formatter(name: str, size: int = 8) -> Callable[[Any], Any]:
-    """The function showing a value of `size` bytes in format `name`."""
+def formatter(name: str, size: int = 8, stack_lookup=None) -> Callable[[Any], Any]:
+    """The function showing a value of `size` bytes in format `name`; `stack_lookup(id)`
+    gives the addresses of a stack id (kstack, ustack)."""
     factory = FORMATS.get(name)
     if factory is None:
         from ..errors import ArgumentError
         raise ArgumentError(f"unknown format '{name}' (formats: {', '.join(FORMATS)})")
-    return factory(size)
+    return factory(size, stack_lookup) if name in _CONTEXTUAL else factory(size)
 
 
 def format_of_type(c_type: str) -> str | None:
@@ -191,7 +228,8 @@ def format_of_type(c_type: str) -> str | None:
     return None
 
 
-def field_formats(codec, chosen: dict[str, str] | None = None) -> dict[str, Callable]:
+def field_formats(codec, chosen: dict[str, str] | None = None,
+                  stack_lookup=None) -> dict[str, Callable]:
     """{field: function} for a record codec: from its typedefs, then `chosen` ({field:
     format}, --format) over them (names the record lacks are left to the caller)."""
     result = {}
@@ -199,7 +237,7 @@ def field_formats(codec, chosen: dict[str, str] | None = None) -> dict[str, Call
     for name, c_type, field in getattr(codec, "fields", ()):
         wanted = chosen.get(name) or format_of_type(c_type)
         if wanted:
-            result[name] = formatter(wanted, getattr(field, "size", 8))
+            result[name] = formatter(wanted, getattr(field, "size", 8), stack_lookup)
     return result
 
 
@@ -222,7 +260,8 @@ def readable(values: dict, formats: dict[str, Callable]) -> dict:
     for name, show in formats.items():
         if name in shown:
             try:
-                shown[name] = show(shown[name])
+                shown[name] = (show(shown[name], values) if getattr(show, "wants_record", False)
+                               else show(shown[name]))
             except (TypeError, ValueError, OverflowError):
                 pass
     return shown

@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import time
 
+from ..errors import ArgumentError
 from .filters import record_filter
 from .formats import check_field_names, field_formats, formatter, readable
 from .histogram import key_label
-from .records import CsvFormatter, JsonFormatter, TableFormatter, YamlFormatter
+from .records import CsvFormatter, FoldedFormatter, JsonFormatter, TableFormatter, YamlFormatter
 
 # --output MODE -> the formatter of a record type: (codec, formats, fields)
 _SHAPERS = {
     "table": lambda codec, formats, fields: TableFormatter(codec, formats=formats,
                                                            fields=fields),
     "json": JsonFormatter, "csv": CsvFormatter, "yaml": YamlFormatter,
+    "folded": FoldedFormatter,
 }
 OUTPUTS = tuple(_SHAPERS)
 
@@ -34,6 +36,7 @@ class LinePrinter:
         self.fields = list(fields) if fields else None      # --fields
         self.filters = list(filters or [])      # output.filters.Condition (--filter)
         self._keep = record_filter(self.filters)
+        self.stack_lookup = None        # stack id -> addresses (set by whoever has maps)
         self._formatters: dict[str, object] = {}
         self._last_type = None
 
@@ -45,16 +48,14 @@ class LinePrinter:
         check_field_names(codecs, [c.field for c in self.filters], "--filter")
         for name in self.formats.values():
             formatter(name)
+        shapers = [self._shaper(source) for source in sources]
+        if self.output == "folded" and not any(s.has_stacks for s in shapers):
+            raise ArgumentError("--stacks folded needs a stack field: type it "
+                                "eunomia_kstack_t, or say --format FIELD=kstack")
 
     def records(self, source, raws, now: float) -> list[str]:
         """Lines for a batch of raw records of one event source (EventSource)."""
-        shaper = self._formatters.get(source.map_name)
-        if shaper is None:
-            formats = field_formats(source.codec, self.formats)
-            names = [name for name, _, _ in source.codec.fields]
-            fields = None if self.fields is None else [f for f in self.fields if f in names]
-            shaper = _SHAPERS[self.output](source.codec, formats, fields)
-            self._formatters[source.map_name] = shaper
+        shaper = self._shaper(source)
         if self.filters:
             raws = self._kept(source, raws)
         lines = []
@@ -65,9 +66,20 @@ class LinePrinter:
         lines.extend(shaper.rows(raws, now))
         return lines
 
+    def _shaper(self, source):
+        """The formatter of `source`'s records (made on first use)."""
+        shaper = self._formatters.get(source.map_name)
+        if shaper is None:
+            formats = field_formats(source.codec, self.formats, self.stack_lookup)
+            names = [name for name, _, _ in source.codec.fields]
+            fields = None if self.fields is None else [f for f in self.fields if f in names]
+            shaper = _SHAPERS[self.output](source.codec, formats, fields)
+            self._formatters[source.map_name] = shaper
+        return shaper
+
     def _kept(self, source, raws) -> list:
         """The records every --filter condition holds for (on readable values)."""
-        formats = field_formats(source.codec, self.formats)
+        formats = field_formats(source.codec, self.formats, self.stack_lookup)
         decode, to_json = source.codec.decode, source.codec.to_json
         return [raw for raw in raws if self._keep(readable(to_json(decode(raw)), formats))]
 

@@ -91,6 +91,8 @@ def _column_width(header: str, c_type: str, size: int) -> int:
 def _cell(value: Any) -> str:
     if isinstance(value, str):
         return value
+    if hasattr(value, "folded"):        # a resolved stack: root;...;leaf
+        return value.folded
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), default=str)
     return str(value)
@@ -274,3 +276,34 @@ class YamlFormatter(_ValuesFormatter):
         return [yaml.safe_dump(values, explicit_start=True, sort_keys=False,
                                allow_unicode=True).rstrip("\n")
                 for values in self.values(raws, when)]
+
+
+class FoldedFormatter(_ValuesFormatter):
+    """`--stacks folded`: one collapsed stack per record, `comm;root;...;leaf 1`, for
+    flame graphs (flamegraph.pl adds up equal stacks). User frames come before kernel
+    frames, as the call went."""
+
+    header = ""
+
+    def __init__(self, codec, formats: dict | None = None, fields: list[str] | None = None):
+        super().__init__(codec, formats, None)
+        self._stacks = [name for name, show in self._formats.items()
+                        if getattr(show, "wants_record", False)]
+        self._stacks.sort(key=lambda name: name.startswith("k"))     # user, then kernel
+
+    @property
+    def has_stacks(self) -> bool:
+        return bool(self._stacks)
+
+    def rows(self, raws, when: float | None = None) -> list[str]:
+        if not self._stacks:
+            return []               # records of this map carry no stack
+        lines = []
+        for values in self.values(raws, when):
+            parts = [str(values["comm"])] if "comm" in values else []
+            for name in self._stacks:
+                stack = values.get(name)
+                if hasattr(stack, "folded") and stack:
+                    parts.append(stack.folded)
+            lines.append(";".join(parts) + " 1")
+        return lines

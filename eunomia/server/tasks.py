@@ -115,6 +115,7 @@ class Task:
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name
         self.session.start()
+        sink.printer.stack_lookup = self.session.stack_lookup
         attached = f"attached {self.session.attached} program(s) of '{self.name}'"
         self.log.add("info", [attached])
         self.session.run_in_thread()

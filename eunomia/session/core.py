@@ -176,6 +176,17 @@ class Session:
         queued = self._drainer.queued_records if self._drainer is not None else 0
         return queued + self._pending
 
+    def stack_lookup(self, stack_id: int) -> list[int] | None:
+        """The addresses of `stack_id` in the package's stack trace map (the first, when
+        there are several); None when there is none or the id is gone."""
+        for typed in (self.loaded.maps.values() if self.loaded is not None else ()):
+            if getattr(typed, "type_name", "") == "stack_trace":
+                try:
+                    return typed[stack_id]
+                except (KeyError, EunomiaError):
+                    return None
+        return None
+
     @property
     def attached(self) -> int:
         """How many programs are attached now."""

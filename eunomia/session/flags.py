@@ -166,6 +166,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "global named FIELD or targ_FIELD, so the kernel filters too")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml", "csv"),
                         help="output format (default table; --json is --output json)")
+    parser.add_argument("--stacks", choices=("folded",),
+                        help="folded: one collapsed stack per record (comm;root;...;leaf "
+                             "1), for flame graphs")
     parser.add_argument("--btf", metavar="PATH",
                         help="kernel BTF to relocate against, for kernels without "
                              "/sys/kernel/btf/vmlinux: a BTF file, a directory laid out as "
@@ -240,7 +243,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
                              sample_freq=args.sample_freq),
         json=args.json or args.output == "json", header=not args.no_header,
         duration=args.duration, filters=list(args.filter),
-        output=args.output or ("json" if args.json else "table"),
+        output="folded" if args.stacks else args.output or ("json" if args.json
+                                                           else "table"),
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
         stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},

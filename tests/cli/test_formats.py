@@ -154,3 +154,45 @@ def test_an_equality_filter_is_pushed_into_a_matching_global(example_package):
     given = parse_run_args(package, ["--filter", "pid==4242", "--targ_pid", "7"])
     assert given.values["targ_pid"] == 7            # what the user set wins
     assert "targ_pid" not in parse_run_args(package, ["--filter", "pid>4242"]).values
+
+
+def _getppid_child() -> subprocess.Popen:
+    import sys
+    return subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.readline(); "
+                             "os.getppid()"], stdin=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("mode", ["json", "table", "folded"])
+def test_kernel_stacks_show_as_frames(fixture_package, ecli, mode):
+    """A stack id typed eunomia_kstack_t: JSON has the frames (innermost first), the table
+    and --stacks folded the collapsed form (root first)."""
+    child = _getppid_child()
+    words = {"json": ["--json"], "table": [], "folded": ["--stacks", "folded"]}[mode]
+    run = ecli(*words, fixture_package("kstack"), "--targ_tgid", child.pid)
+    run.wait_attached()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    child.wait()
+    if mode == "json":
+        event = run.wait_event(lambda e: e["pid"] == child.pid)
+        assert any(frame.startswith("do_syscall_64+0x") for frame in event["kstack"])
+        assert event["kstack"].index(next(f for f in event["kstack"]
+                                          if f.startswith("do_syscall_64"))) > 0
+    else:
+        line = run.wait_line(lambda ln: "do_syscall_64+0x" in ln, what="the stack")
+        folded = line.split()[-2] if mode == "folded" else line.split()[-1]
+        frames = folded.split(";")
+        if mode == "folded":
+            assert line.endswith(" 1") and frames[0] == "python3"
+        names = [frame.split("+")[0] for frame in frames]
+        # root first: the syscall entry comes before the function it calls
+        assert names.index("do_syscall_64") < len(names) - 1
+    run.stop()
+
+
+def test_stacks_folded_needs_a_stack_field(example_package):
+    from .conftest import run_ecli
+    result = run_ecli("run", "--duration", "0.2", example_package("exitsnoop"), "--stacks",
+                      "folded")
+    assert result.returncode == 1
+    assert "--stacks folded needs a stack field" in result.stderr

@@ -108,7 +108,7 @@ def sleeper_child(naps: int, seconds: float) -> subprocess.Popen:
 
 def test_prometheus_scrapes_the_counter_and_the_latency_histogram(
         exporter, prometheus, packages, tmp_path):
-    from eunomia.exporter.decoders import syscall_names
+    from eunomia.output.formats import syscall_names
     nanosleep = {name: nr for nr, name in syscall_names().items()}["clock_nanosleep"]
     child = sleeper_child(10, 0.05)
     path = unique_file(tmp_path)

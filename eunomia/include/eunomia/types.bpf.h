@@ -33,6 +33,9 @@ typedef int eunomia_errno_t;                     /* -2 or 2 -> "ENOENT" */
 typedef int eunomia_signal_t;                    /* 10 -> "SIGUSR1" */
 typedef long eunomia_syscall_t;                  /* 39 -> "getpid" */
 typedef unsigned long long eunomia_ksym_t;       /* kernel address -> symbol name */
+typedef long eunomia_kstack_t;   /* bpf_get_stackid() of a stack trace map -> frames */
+typedef long eunomia_ustack_t;   /* the same, BPF_F_USER_STACK: resolved in the record's
+                                  * process (its pid or tgid field) */
 typedef unsigned long long eunomia_timestamp_t;  /* bpf_ktime_get_ns() -> wall clock */
 typedef unsigned long long eunomia_duration_t;   /* nanoseconds -> "1.500ms" */
 typedef unsigned int eunomia_uid_t;              /* -> user name */
