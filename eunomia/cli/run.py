@@ -15,6 +15,7 @@ import sys
 
 from ..errors import EunomiaError
 from ..kinds import TRACE_PIPE
+from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
 from ..session import Abandoned, Session, Sink, parse_run_args
@@ -140,6 +141,8 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     with StopSignals(session):
         session.start()
         printer.stack_lookup = session.stack_lookup
+        printer.type_formats = member_formats(package)
+        printer.sort, printer.top = settings.sort, settings.top
         try:
             printer.check(session.sources)
         except EunomiaError:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import CompileError
 from ..package import Meta, Package, write_atomically
 from .clang import DEFAULT_MCPU, DwarfStrip, check_libbpf_headers, clang_command, run_clang
-from .doccomments import scan_doc_comments
+from .doccomments import scan_doc_comments, struct_member_docs
 from .metadata import build_meta
 from .objinfo import ObjectInfo
 from .pch import vmlinux_pch, wants_pch
@@ -186,7 +186,9 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
             info = ObjectInfo(unstripped)
             source_text = _read(header if header_only else source, "source")
             docs = scan_doc_comments(source_text)
-            meta: Meta = build_meta(info, name, source_text, docs, structs)
+            member_docs = struct_member_docs(_read(header, "header")) if header else {}
+            member_docs.update(struct_member_docs(source_text))
+            meta: Meta = build_meta(info, name, source_text, docs, structs, member_docs)
         finally:
             stripped = strip.finish()
         log.log(level, "DWARF %s", "stripped (BTF kept)" if stripped

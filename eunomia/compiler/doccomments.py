@@ -271,6 +271,23 @@ def scan_doc_comments(source: str) -> dict[str, dict[str, Any]]:
     return docs
 
 
+_STRUCT_OPEN = re.compile(r"\bstruct\s+([A-Za-z_]\w*)\s*\{")
+
+
+def struct_member_docs(source: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """{struct: {member: doc dict}} for members directly below `///` lines, in every
+    `struct NAME { ... }` of `source` (a header's `/// @format ip` on a member)."""
+    scanner = _Scanner(source)
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for match in _STRUCT_OPEN.finditer(source):
+        body_start = match.end()
+        body_end = scanner._skip_group(match.end() - 1) - 1
+        docs = scan_doc_comments(source[body_start:body_end])
+        if docs:
+            found.setdefault(match.group(1), {}).update(docs)
+    return found
+
+
 def strip_comments(source: str) -> str:
     """`source` with comments replaced by spaces (string literals kept as they are)."""
     scanner = _Scanner(source)

@@ -156,8 +156,23 @@ def record_type_configs(info: ObjectInfo, source: str, docs: dict,
     return chosen
 
 
+def apply_member_formats(exports: list[ExportType], member_docs: dict) -> None:
+    """`/// @format TYPE` above a member of an exported struct: kept in the member's meta
+    (`"format": TYPE`), where ecli run finds it."""
+    from ..output.formats import FORMATS
+    for export in exports:
+        for member in export.members:
+            wanted = member_docs.get(export.name, {}).get(member.name, {}).get("format")
+            if wanted is None:
+                continue
+            if wanted not in FORMATS:
+                raise CompileError(f"struct {export.name}, member {member.name}: unknown "
+                                   f"@format '{wanted}' (formats: {', '.join(FORMATS)})")
+            member.extra["format"] = wanted
+
+
 def build_meta(info: ObjectInfo, obj_name: str, source: str, docs: dict,
-               header_structs: list[str]) -> Meta:
+               header_structs: list[str], member_docs: dict | None = None) -> Meta:
     """Everything of the package besides the object."""
     exports = [export_type(info, name, "defined in the header") for name in header_structs]
     carried = record_type_configs(info, source, docs, exports)
@@ -167,6 +182,7 @@ def build_meta(info: ObjectInfo, obj_name: str, source: str, docs: dict,
         if map_meta.name in carried:
             name = carried[map_meta.name]
             map_meta.export_config = {"type": name, "btf_type_id": type_ids[name]}
+    apply_member_formats(exports, member_docs or {})
     skel = BpfSkel(obj_name=obj_name, doc=build_doc(docs),
                    data_sections=build_variables(info, docs), maps=maps,
                    progs=build_programs(info, docs))

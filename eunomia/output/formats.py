@@ -241,6 +241,18 @@ def field_formats(codec, chosen: dict[str, str] | None = None,
     return result
 
 
+def member_formats(package) -> dict[str, dict[str, str]]:
+    """{struct: {member: format}} that the package's export types carry (`/// @format`
+    in the source, kept by ecc as the member's "format")."""
+    found: dict[str, dict[str, str]] = {}
+    for export in package.meta.export_types or []:
+        for member in export.members:
+            wanted = member.extra.get("format")
+            if isinstance(wanted, str) and wanted in FORMATS:
+                found.setdefault(export.name, {})[member.name] = wanted
+    return found
+
+
 def check_field_names(codecs, names, option: str) -> None:
     """ArgumentError when `names` (of --format or --fields) are in none of the records."""
     known = {name for codec in codecs for name, _, _ in getattr(codec, "fields", ())}

@@ -37,6 +37,9 @@ class LinePrinter:
         self.filters = list(filters or [])      # output.filters.Condition (--filter)
         self._keep = record_filter(self.filters)
         self.stack_lookup = None        # stack id -> addresses (set by whoever has maps)
+        self.type_formats: dict[str, dict[str, str]] = {}   # struct -> {field: format}
+        self.sort: str | None = None    # --sort FIELD: sampled maps, largest first
+        self.top: int | None = None     # --top N: the first N entries of each sample
         self._formatters: dict[str, object] = {}
         self._last_type = None
 
@@ -70,7 +73,8 @@ class LinePrinter:
         """The formatter of `source`'s records (made on first use)."""
         shaper = self._formatters.get(source.map_name)
         if shaper is None:
-            formats = field_formats(source.codec, self.formats, self.stack_lookup)
+            chosen = {**self.type_formats.get(source.type_name, {}), **self.formats}
+            formats = field_formats(source.codec, chosen, self.stack_lookup)
             names = [name for name, _, _ in source.codec.fields]
             fields = None if self.fields is None else [f for f in self.fields if f in names]
             shaper = _SHAPERS[self.output](source.codec, formats, fields)
@@ -85,10 +89,11 @@ class LinePrinter:
 
     def sample(self, sampler, entries, now: float) -> list[str]:
         """Lines for one reading of a sampled map (MapSampler): histograms, or key/value
-        pairs."""
+        pairs (sorted by --sort, cut to --top)."""
         stamp = time.strftime("%H:%M:%S", time.localtime(now))
         if sampler.spec.kind.is_histogram:
             return self._histograms(sampler, entries, stamp)
+        entries = ordered(entries, self.sort, self.top)
         lines = []
         for key, value in entries:
             key_json = sampler.key_codec.to_json(key)
@@ -116,3 +121,26 @@ class LinePrinter:
             lines.append(hist.render())
         return lines
 
+
+
+def _sort_value(entry, field: str):
+    """The value of `field` in a (key, value) entry: a member of the value, else of the
+    key; "key" and "value" name scalar ones."""
+    key, value = entry
+    for part, name in ((value, "value"), (key, "key")):
+        if isinstance(part, dict) and field in part:
+            return part[field]
+        if field == name:
+            return part
+    raise ArgumentError(f"--sort names no field '{field}' of the sampled map's keys or "
+                        "values")
+
+
+def ordered(entries: list, sort: str | None, top: int | None) -> list:
+    """Entries sorted by `sort`, largest first (numbers before text), cut to `top`."""
+    if sort:
+        def rank(entry):
+            value = _sort_value(entry, sort)
+            return (0, -value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+        entries = sorted(entries, key=rank)
+    return entries[:top] if top is not None else entries

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..errors import ArgumentError, EunomiaError, PackageError
+from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
 from ..session import Session, SessionState, Sink, parse_run_args
@@ -116,6 +117,8 @@ class Task:
         self.name = self.session.name
         self.session.start()
         sink.printer.stack_lookup = self.session.stack_lookup
+        sink.printer.type_formats = member_formats(package)
+        sink.printer.sort, sink.printer.top = settings.sort, settings.top
         attached = f"attached {self.session.attached} program(s) of '{self.name}'"
         self.log.add("info", [attached])
         self.session.run_in_thread()

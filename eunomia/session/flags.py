@@ -166,6 +166,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "global named FIELD or targ_FIELD, so the kernel filters too")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml", "csv"),
                         help="output format (default table; --json is --output json)")
+    parser.add_argument("--sort", metavar="FIELD",
+                        help="sampled maps: entries by FIELD of their value (or key), "
+                             "largest first")
+    parser.add_argument("--top", type=_positive_int, metavar="N",
+                        help="sampled maps: only the first N entries of each sample")
     parser.add_argument("--stacks", choices=("folded",),
                         help="folded: one collapsed stack per record (comm;root;...;leaf "
                              "1), for flame graphs")
@@ -208,6 +213,8 @@ class RunSettings:
     formats: dict[str, str] = field(default_factory=dict)     # --format: field -> type
     fields: list[str] | None = None                           # --fields
     filters: list = field(default_factory=list)               # --filter conditions
+    sort: str | None = None                                   # --sort (sampled maps)
+    top: int | None = None                                    # --top (sampled maps)
     output: str = "table"                                     # --output / --json
 
 
@@ -242,7 +249,7 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         attach=AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
                              sample_freq=args.sample_freq),
         json=args.json or args.output == "json", header=not args.no_header,
-        duration=args.duration, filters=list(args.filter),
+        duration=args.duration, filters=list(args.filter), sort=args.sort, top=args.top,
         output="folded" if args.stacks else args.output or ("json" if args.json
                                                            else "table"),
         trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,

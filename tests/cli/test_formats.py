@@ -23,7 +23,7 @@ def cause_activity(port: int) -> subprocess.Popen:
     os.kill(child.pid, signal.SIGUSR1)
     child.wait()
     try:
-        open("/nonexistent/eunomia-format-test")
+        os.close(os.open("/nonexistent/eunomia-format-test", os.O_RDONLY))
     except FileNotFoundError:
         pass
     with socket.create_connection(("127.0.0.1", port), timeout=5):
@@ -80,7 +80,7 @@ def test_format_option_reads_a_program_written_without_the_types(example_package
 
     def failed_open_seen():
         try:
-            open("/nonexistent/eunomia-errno-test")
+            os.close(os.open("/nonexistent/eunomia-errno-test", os.O_RDONLY))
         except FileNotFoundError:
             pass
         return next((e for e in run.json_events()
@@ -158,8 +158,8 @@ def test_an_equality_filter_is_pushed_into_a_matching_global(example_package):
 
 def _getppid_child() -> subprocess.Popen:
     import sys
-    return subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.readline(); "
-                             "os.getppid()"], stdin=subprocess.PIPE, text=True)
+    code = "import os, sys; sys.stdin.readline(); os.getppid()"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize("mode", ["json", "table", "folded"])
@@ -196,3 +196,60 @@ def test_stacks_folded_needs_a_stack_field(example_package):
                       "folded")
     assert result.returncode == 1
     assert "--stacks folded needs a stack field" in result.stderr
+
+
+def test_format_doc_comments_on_header_members(fixture_package, ecli):
+    """`/// @format signal` above a plain int member: ecc keeps it in the package, ecli
+    shows the field readably."""
+    package = fixture_package("formatted")
+    import json as json_module
+    doc = json_module.loads(package.read_text())
+    members = {m["name"]: m for m in doc["meta"]["export_types"][0]["members"]}
+    assert members["sig"]["format"] == "signal" and members["target"]["format"] == "hex"
+    assert "format" not in members["pid"]
+    run = ecli("--json", package, "--targ_tgid", os.getpid())
+    run.wait_attached()
+    child = subprocess.Popen(["sleep", "30"])
+    os.kill(child.pid, signal.SIGUSR1)
+    child.wait()
+    event = run.wait_event(lambda e: e["sig"] == "SIGUSR1")
+    assert event["target"] == f"0x{child.pid:x}"
+    run.stop()
+
+
+def test_an_unknown_format_comment_is_a_compile_error(tmp_path):
+    from .conftest import ECC, FIXTURES
+    header = (FIXTURES / "formatted.h").read_text().replace("@format signal",
+                                                           "@format colour")
+    (tmp_path / "formatted.h").write_text(header)
+    (tmp_path / "formatted.bpf.c").write_text((FIXTURES / "formatted.bpf.c").read_text())
+    built = subprocess.run([*ECC, str(tmp_path / "formatted.bpf.c")], capture_output=True,
+                           text=True, timeout=180, check=False)
+    assert built.returncode == 1
+    assert "struct kill_event, member sig: unknown @format 'colour'" in built.stderr
+
+
+def test_sort_and_top_pick_the_busiest_entries(fixture_package, ecli):
+    """A sampled hash of getppid() counts per pid: --sort calls --top 2 shows the two
+    busiest processes, busiest first."""
+    import sys
+    run = ecli("--json", fixture_package("sorted"), "--sort", "calls", "--top", "2")
+    run.wait_attached()
+    calls = {}
+    for count in (5, 400, 15):
+        code = f"import os; [os.getppid() for _ in range({count})]"
+        child = subprocess.Popen([sys.executable, "-c", code])
+        child.wait()
+        calls[child.pid] = count
+    ours = {pid for pid, count in calls.items() if count > 5}
+
+    def a_sample_of_ours():
+        """The latest sample (its two lines: --top 2), once it shows our two busier
+        processes; a sample taken after the last child has them both."""
+        events = [e for e in run.json_events() if e["map"] == "calls"]
+        sample = events[-2:]
+        return sample if len(sample) == 2 and ours == {e["key"] for e in sample} else None
+    sample = wait_until(a_sample_of_ours, 15, what="a sample with our two busier processes")
+    assert [e["key"] for e in sample] == sorted(ours, key=calls.get, reverse=True)
+    assert [e["value"]["calls"] for e in sample] == [400, 15]
+    run.stop()

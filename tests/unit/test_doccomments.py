@@ -251,3 +251,21 @@ def test_any_documented_declaration_is_found(name, words, kind):
     }[kind]
     source = f"/// {' '.join(words)}\n{declaration}\nint after;\n"
     assert scan_doc_comments(source) == {name: {"description": " ".join(words)}}
+
+
+def test_struct_member_docs():
+    from eunomia.compiler.doccomments import struct_member_docs
+    header = """
+struct ev {
+	/// @format errno
+	int ret;
+	/// the address
+	/// @format ip
+	unsigned int daddr;
+	char comm[16];       // no doc
+};
+struct other { int x; };
+"""
+    assert struct_member_docs(header) == {
+        "ev": {"ret": {"format": "errno"},
+               "daddr": {"format": "ip", "description": "the address"}}}

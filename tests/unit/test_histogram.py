@@ -71,3 +71,18 @@ def test_map_histograms_one_per_key_with_counts():
     assert linear[0][1].to_dict()["total"] == 4
     with pytest.raises(ValueError, match="log2"):
         map_histograms([], kind="cubic")
+
+
+def test_sampled_entries_sorted_and_cut():
+    import pytest
+
+    from eunomia.errors import ArgumentError
+    from eunomia.output.lines import ordered
+    entries = [({"pid": 1}, {"bytes": 10, "comm": "a"}), ({"pid": 2}, {"bytes": 300, "comm": "b"}),
+               ({"pid": 3}, {"bytes": 20, "comm": "c"})]
+    assert [k["pid"] for k, _ in ordered(entries, "bytes", None)] == [2, 3, 1]
+    assert [k["pid"] for k, _ in ordered(entries, "pid", 2)] == [3, 2]
+    assert [k["pid"] for k, _ in ordered(entries, None, 1)] == [1]
+    assert ordered([(5, 1), (6, 9)], "value", None) == [(6, 9), (5, 1)]
+    with pytest.raises(ArgumentError, match="--sort names no field 'nope'"):
+        ordered(entries, "nope", None)
