@@ -406,6 +406,21 @@ class LoadedPackage:
             if not got:
                 return
 
+    def readable(self, record, map: str | None = None) -> dict:
+        """A record's values as `ecli run` shows them: fields typed with
+        <eunomia/types.bpf.h> (or `/// @format`) made readable, e.g. {"ret": "ENOENT"}.
+        Records themselves keep the raw values. `map` names the event map the record
+        came from (needed when the package has several)."""
+        from .output.formats import field_formats, member_formats, readable
+        sources = self.event_sources()
+        if map is not None:
+            self._check_event_map(map)
+        source = next((s for s in sources if map is None or s.map_name == map), None)
+        if source is None:
+            raise ArgumentError("the package has no ring buffer or perf event array")
+        chosen = member_formats(self.package).get(source.type_name, {})
+        return readable(source.codec.to_json(record), field_formats(source.codec, chosen))
+
     def dropped(self, map: str) -> int:
         """Records of event map `map` dropped because the in-memory queue was full."""
         self._check_event_map(map)

@@ -21,6 +21,9 @@ from .codecs import (
 )
 from .generate import struct_decoder
 
+# Byte arrays typed by <eunomia/types.bpf.h> (eunomia_ipv6_t) are data, not text: they
+# decode as lists of byte values
+DATA_ARRAY_PREFIX = "eunomia_"
 # No value eunomia decodes is larger: a record, a map value, a data section.
 MAX_DECODED_BYTES = 1 << 26
 
@@ -51,7 +54,8 @@ def _build(btf, type_id: int, cache: dict) -> Codec:
     elif isinstance(t, Array):
         _, elem_t = btf.resolve(t.type)
         if isinstance(elem_t, Int) and elem_t.size == 1 and (elem_t.char or
-                                                            "char" in elem_t.name):
+                                                            "char" in elem_t.name) \
+                and not c_type.startswith(DATA_ARRAY_PREFIX):
             codec = CharArrayCodec(c_type, t.nelems)
         else:
             element = build_codec(btf, t.type, cache)

@@ -90,7 +90,9 @@ def ip_text(value: Any) -> str:
         raw = value.encode("latin-1")
     else:
         raise TypeError(f"not an address: {type(value).__name__}")
-    return str(ipaddress.ip_address(raw[:4] if len(raw) == 4 else raw[:16]))
+    address = ipaddress.ip_address(raw[:4] if len(raw) == 4 else raw[:16])
+    mapped = getattr(address, "ipv4_mapped", None)      # ::ffff:a.b.c.d is IPv4
+    return str(mapped or address)
 
 
 def _ip(_size: int) -> Callable:

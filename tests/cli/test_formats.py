@@ -253,3 +253,35 @@ def test_sort_and_top_pick_the_busiest_entries(fixture_package, ecli):
     assert [e["key"] for e in sample] == sorted(ours, key=calls.get, reverse=True)
     assert [e["value"]["calls"] for e in sample] == [400, 15]
     run.stop()
+
+
+def test_tcpconnect_shows_endpoints_v4_and_v6(example_package, ecli):
+    run = ecli("--json", example_package("tcpconnect"), "--targ_tgid", os.getpid())
+    run.wait_attached()
+    ports = {}
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as server:
+            server.bind((host, 0))
+            server.listen(1)
+            ports[host] = server.getsockname()[1]
+            with socket.create_connection((host, ports[host]), timeout=5):
+                pass
+    v4 = run.wait_event(lambda e: e["dst"] == f"127.0.0.1:{ports['127.0.0.1']}")
+    v6 = run.wait_event(lambda e: e["dst"] == f"[::1]:{ports['::1']}")
+    assert (v4["saddr"], v6["saddr"]) == ("127.0.0.1", "::1")
+    assert v4["pid"] == v6["pid"] == os.getpid() and v4["uid"] == "root"
+    run.stop()
+
+
+def test_the_library_keeps_raw_values_and_gives_readable_ones(fixture_package):
+    import eunomia
+    with eunomia.Package.load(str(fixture_package("formatted"))).open(
+            targ_tgid=os.getpid()) as prog:
+        prog.attach()
+        child = subprocess.Popen(["sleep", "30"])
+        os.kill(child.pid, signal.SIGUSR1)
+        child.wait()
+        event = next(prog.events(timeout=10))
+        assert event.sig == signal.SIGUSR1                    # raw
+        shown = prog.readable(event)
+        assert shown["sig"] == "SIGUSR1" and shown["target"] == f"0x{child.pid:x}"
