@@ -129,28 +129,24 @@ def _duration(_size: int) -> Callable:
     return show
 
 
-def _user(_size: int) -> Callable:
-    import pwd
+def _account(module: str, lookup: str, field: str) -> Callable:
+    """uid -> user name, gid -> group name (the number when there is none)."""
+    def factory(_size: int) -> Callable:
+        import importlib
+        find = getattr(importlib.import_module(module), lookup)
 
-    @functools.lru_cache(maxsize=4096)
-    def show(value):
-        try:
-            return pwd.getpwuid(int(value)).pw_name
-        except KeyError:
-            return str(value)
-    return show
+        @functools.lru_cache(maxsize=4096)
+        def show(value):
+            try:
+                return getattr(find(int(value)), field)
+            except KeyError:
+                return str(value)
+        return show
+    return factory
 
 
-def _group(_size: int) -> Callable:
-    import grp
-
-    @functools.lru_cache(maxsize=4096)
-    def show(value):
-        try:
-            return grp.getgrgid(int(value)).gr_name
-        except KeyError:
-            return str(value)
-    return show
+_user = _account("pwd", "getpwuid", "pw_name")
+_group = _account("grp", "getgrgid", "gr_name")
 
 
 def _hex(size: int) -> Callable:
