@@ -145,6 +145,48 @@ def _account(module: str, lookup: str, field: str) -> Callable:
     return factory
 
 
+def _cgroup(_size: int) -> Callable:
+    """A cgroup id (bpf_get_current_cgroup_id: the inode of its cgroup v2 directory) as
+    its path, "/system.slice/ssh.service"; the id when no directory has it."""
+    paths: dict[int, str] = {}
+
+    def scan() -> None:
+        import os
+        root = _cgroup2_root()
+        if root is None:
+            return
+        for directory, _, _ in os.walk(root):
+            try:
+                paths[os.stat(directory).st_ino] = directory[len(root):] or "/"
+            except OSError:
+                continue
+
+    def show(value):
+        if int(value) not in paths:
+            scan()          # a cgroup made since the last look
+        return paths.get(int(value), str(value))
+    return show
+
+
+def _cgroup2_root() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on hybrid
+    systems), from /proc/self/mounts."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1]
+    except OSError:
+        pass
+    return None
+
+
+def _mntns(_size: int) -> Callable:
+    """A mount namespace's inode number as /proc/PID/ns/mnt names it: "mnt:[4026531841]"."""
+    return lambda value: f"mnt:[{int(value)}]"
+
+
 _user = _account("pwd", "getpwuid", "pw_name")
 _group = _account("grp", "getgrgid", "gr_name")
 
@@ -200,6 +242,7 @@ FORMATS: dict[str, Callable[..., Callable[[Any], Any]]] = {
     "ip": _ip, "endpoint": _endpoint, "errno": _errno_name, "signal": _signal_name,
     "syscall": _syscall_name, "ksym": _ksym, "kstack": _stack(True), "ustack": _stack(False),
     "timestamp": _timestamp, "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
+    "cgroup": _cgroup, "mntns": _mntns,
 }
 _CONTEXTUAL = {"kstack", "ustack"}      # factories that take the stack lookup
 # typedef names of types.bpf.h that are not eunomia_<format>_t

@@ -47,8 +47,15 @@ def test_typedefs_make_fields_readable(fixture_package, ecli, listener):
     opened = run.wait_event(lambda e: e["kind"] == "open" and e["ret"] == "ENOENT")
     connect = run.wait_event(lambda e: e["kind"] == "conn")
     assert (connect["daddr"], connect["dport"]) == ("127.0.0.1", listener)
+    from pathlib import Path
+    v2 = [line for line in Path("/proc/self/cgroup").read_text().splitlines()
+          if line.startswith("0::")]
+    cgroup = v2[0][3:] if v2 else None
     for event in (kill, opened, connect):
         assert event["uid"] == "root" and event["pid"] == os.getpid()
+        if cgroup is not None:          # a cgroup v2 hierarchy: its path
+            assert event["cgroup"] == cgroup
+        assert event["mntns"] == os.readlink("/proc/self/ns/mnt")
         assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{6}", event["ts"])
         # the kernel's monotonic nanoseconds, shown as wall-clock time: within a minute
         hours, minutes, seconds = (float(part) for part in event["ts"].split(":"))

@@ -41,5 +41,7 @@ typedef unsigned long long eunomia_duration_t;   /* nanoseconds -> "1.500ms" */
 typedef unsigned int eunomia_uid_t;              /* -> user name */
 typedef unsigned int eunomia_gid_t;              /* -> group name */
 typedef unsigned long long eunomia_hex_t;        /* -> "0x7f..." */
+typedef unsigned long long eunomia_cgroup_t;     /* bpf_get_current_cgroup_id() -> path */
+typedef unsigned int eunomia_mntns_t;            /* mount namespace inum -> "mnt:[N]" */
 
 #endif /* EUNOMIA_TYPES_BPF_H */
