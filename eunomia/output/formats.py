@@ -34,6 +34,15 @@ def _errno_name(_size: int) -> Callable:
     return show
 
 
+def _result(_size: int) -> Callable:
+    """A syscall's result: a count or a descriptor as it is, a negative errno by name."""
+    name = _errno_name(_size)
+
+    def show(value):
+        return name(value) if int(value) < 0 else int(value)
+    return show
+
+
 def _signal_name(_size: int) -> Callable:
     def show(value):
         try:
@@ -239,7 +248,8 @@ def _stack(kernel: bool) -> Callable:
 
 
 FORMATS: dict[str, Callable[..., Callable[[Any], Any]]] = {
-    "ip": _ip, "endpoint": _endpoint, "errno": _errno_name, "signal": _signal_name,
+    "ip": _ip, "endpoint": _endpoint, "errno": _errno_name, "ret": _result,
+    "signal": _signal_name,
     "syscall": _syscall_name, "ksym": _ksym, "kstack": _stack(True), "ustack": _stack(False),
     "timestamp": _timestamp, "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
     "cgroup": _cgroup, "mntns": _mntns,

@@ -97,7 +97,7 @@ def test_opensnoop_failed_only(example_package, ecli, tmp_path):
     with pytest.raises(FileNotFoundError):
         os.close(os.open(missing, os.O_RDONLY))
     event = run.wait_event(lambda e: e["fname"] == str(missing), what="the failed open")
-    assert event["ret"] < 0
+    assert event["ret"] == "ENOENT"         # typed eunomia_ret_t
     run.stop()
     assert not [e for e in run.json_events() if e["fname"] == str(present)]
 

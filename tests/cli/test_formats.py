@@ -80,7 +80,7 @@ def test_the_table_shows_them_too_and_fields_picks_columns(fixture_package, ecli
 
 
 def test_format_option_reads_a_program_written_without_the_types(example_package, ecli):
-    """opensnoop's `ret` is a plain int: --format ret=errno names the failure."""
+    """--format overrides a field's type: opensnoop's `ret` read as an errno."""
     run = ecli("--json", example_package("opensnoop"), "--targ_tgid", os.getpid(),
                "--format", "ret=errno", "--fields", "fname,ret")
     run.wait_attached()

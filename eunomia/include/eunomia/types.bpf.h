@@ -30,6 +30,7 @@ struct eunomia_endpoint6 {
 };
 typedef struct eunomia_endpoint6 eunomia_endpoint6_t;   /* "[::1]:80" */
 typedef int eunomia_errno_t;                     /* -2 or 2 -> "ENOENT" */
+typedef int eunomia_ret_t;       /* a syscall's result: 3 stays 3, -2 -> "ENOENT" */
 typedef int eunomia_signal_t;                    /* 10 -> "SIGUSR1" */
 typedef long eunomia_syscall_t;                  /* 39 -> "getpid" */
 typedef unsigned long long eunomia_ksym_t;       /* kernel address -> symbol name */
