@@ -17,14 +17,15 @@ from pathlib import Path
 
 from ..errors import CompileError
 
+# The zip's __main__.py (text written into the tool: the compiler itself imports no CLI)
 _MAIN = '''\
 # Runs the package embedded in this file, as `ecli run package.json ARGS` would.
+import importlib
 import pkgutil
 import sys
 
-from eunomia.cli.standalone import run
-
-sys.exit(run(pkgutil.get_data("eunomia_tool", "package.json"), {name!r}))
+tool = importlib.import_module("eunomia.cli.standalone")
+sys.exit(tool.run(pkgutil.get_data("eunomia_tool", "package.json"), {name!r}))
 '''
 _SKIPPED = ("__pycache__",)
 
