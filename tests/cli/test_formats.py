@@ -292,3 +292,28 @@ def test_the_library_keeps_raw_values_and_gives_readable_ones(fixture_package):
         assert event.sig == signal.SIGUSR1                    # raw
         shown = prog.readable(event)
         assert shown["sig"] == "SIGUSR1" and shown["target"] == f"0x{child.pid:x}"
+
+
+def test_user_stacks_resolve_in_the_records_process(fixture_package, ecli, tmp_path):
+    """A user stack id typed eunomia_ustack_t: frames named from the process's own ELF
+    symbols (and libc's), while the process is alive."""
+    import shutil
+    if shutil.which("gcc") is None:
+        pytest.skip("the target program needs gcc")
+    from .conftest import FIXTURES
+    target = tmp_path / "ustack_target"
+    subprocess.run(["gcc", "-O2", "-fno-omit-frame-pointer", "-o", str(target),
+                    str(FIXTURES / "ustack_target.c")], check=True, timeout=120)
+    child = subprocess.Popen([str(target)], stdin=subprocess.PIPE, text=True)
+    try:
+        run = ecli("--json", fixture_package("ustack"), "--targ_tgid", child.pid)
+        run.wait_attached()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        event = run.wait_event(lambda e: e["pid"] == child.pid)
+        names = [frame.split("+")[0] for frame in event["ustack"]]
+        assert "main" in names, event["ustack"]
+        run.stop()
+    finally:
+        child.kill()
+        child.wait()
