@@ -24,7 +24,7 @@ class UnknownTaskError(EunomiaError, LookupError):
 
 @dataclass
 class StartRequest:
-    """POST /task, as eunomia-bpf's server takes it."""
+    """A task to start (POST /task, whose body server.http.StartBody validates)."""
 
     program_data_buf: str
     program_type: str = "json"
@@ -32,35 +32,6 @@ class StartRequest:
     extra_args: list[str] = field(default_factory=list)
     export_json: bool = False
     replace: int | None = None
-
-    @classmethod
-    def from_json(cls, body) -> StartRequest:
-        if not isinstance(body, dict):
-            raise ArgumentError("the request body must be a JSON object")
-        unknown = sorted(set(body) - {"program_data_buf", "program_type", "program_name",
-                                      "extra_args", "export_json", "replace",
-                                      "btf_archive_path"})
-        if unknown:
-            raise ArgumentError(f"unknown field '{unknown[0]}'")
-        data = body.get("program_data_buf")
-        if not isinstance(data, str) or not data:
-            raise ArgumentError("'program_data_buf' (the package, base64) is required")
-        kind = body.get("program_type", "json")
-        if kind not in ("json", "yaml"):
-            raise ArgumentError(f"'program_type' is json or yaml, not {kind!r}")
-        args = body.get("extra_args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise ArgumentError("'extra_args' must be a list of strings")
-        name = body.get("program_name")
-        if name is not None and not isinstance(name, str):
-            raise ArgumentError("'program_name' must be a string")
-        replace = body.get("replace")
-        if replace is not None and (not isinstance(replace, int) or isinstance(replace, bool)):
-            raise ArgumentError("'replace' must be a task id")
-        export_json = body.get("export_json", False)
-        if not isinstance(export_json, bool):
-            raise ArgumentError("'export_json' must be true or false")
-        return cls(data, kind, name, args, export_json, replace)
 
     def package(self) -> Package:
         """The package, decoded and fully validated (its object's BTF parsed) before

@@ -89,10 +89,6 @@ class StopReport:
     unwritten: int = 0
     reason: str = ""        # "" (all written), "abandoned" or "bound"
 
-    @property
-    def total(self) -> int:
-        return sum(self.delivered.values())
-
 
 def _chunks(raws, size: int):
     """`raws` in pieces of at most `size` records, without copying record bytes."""
