@@ -132,8 +132,8 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     if writer is None:
         sys.stdout.flush()
         writer = FdWriter(sys.stdout.fileno())
-    printer = LinePrinter(settings.json, header, settings.formats, settings.fields,
-                          settings.output, settings.filters)
+    printer = LinePrinter(settings.output, header, settings.formats, settings.fields,
+                          settings.filters)
     sink = StreamSink(writer, printer)
     session = Session(package, settings, sink)
     if isinstance(writer, FdWriter):

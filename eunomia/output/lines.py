@@ -26,11 +26,11 @@ class LinePrinter:
     """Turns records and samples into lines. A table repeats its header whenever the
     record type changes (several event maps), unless `header` is False."""
 
-    def __init__(self, as_json: bool, header: bool = True,
+    def __init__(self, output: str = "table", header: bool = True,
                  formats: dict[str, str] | None = None, fields: list[str] | None = None,
-                 output: str | None = None, filters: list | None = None):
-        self.output = output or ("json" if as_json else "table")
-        self.as_json = self.output == "json"
+                 filters: list | None = None):
+        self.output = output            # one of OUTPUTS
+        self.as_json = output == "json"
         self.header = header
         self.formats = dict(formats or {})      # field -> format name (--format)
         self.fields = list(fields) if fields else None      # --fields

@@ -80,9 +80,8 @@ class Task:
         settings = parse_run_args(package, request.extra_args, service=True)
         self.log = log
         self._lock = threading.Lock()
-        sink = TaskLogSink(log, LinePrinter(request.export_json or settings.json, True,
-                                            settings.formats, settings.fields,
-                                            "json" if request.export_json else settings.output,
+        output = "json" if request.export_json else settings.output
+        sink = TaskLogSink(log, LinePrinter(output, True, settings.formats, settings.fields,
                                             settings.filters))
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name

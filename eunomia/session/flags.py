@@ -201,7 +201,6 @@ class RunSettings:
 
     values: dict[str, Any] = field(default_factory=dict)
     attach: AttachOptions = field(default_factory=AttachOptions)
-    json: bool = False
     header: bool = True
     duration: float | None = None
     trace: bool = False
@@ -215,7 +214,7 @@ class RunSettings:
     filters: list = field(default_factory=list)               # --filter conditions
     sort: str | None = None                                   # --sort (sampled maps)
     top: int | None = None                                    # --top (sampled maps)
-    output: str = "table"                                     # --output / --json
+    output: str = "table"                   # --output, --json, --stacks folded
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -248,7 +247,7 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         values=values,
         attach=AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
                              sample_freq=args.sample_freq),
-        json=args.json or args.output == "json", header=not args.no_header,
+        header=not args.no_header,
         duration=args.duration, filters=list(args.filter), sort=args.sort, top=args.top,
         output="folded" if args.stacks else args.output or ("json" if args.json
                                                            else "table"),
