@@ -225,6 +225,7 @@ def _stack(kernel: bool) -> Callable:
     """kstack/ustack: a stack id (looked up in the package's stack trace map) or an array
     of return addresses, as frames; user frames are resolved in the record's process."""
     def factory(_size: int, stack_lookup: Callable[[int], list] | None = None) -> Callable:
+        from ..errors import SymbolError
         from ..symbols import frames
 
         def show(value, record: dict | None = None):
@@ -241,7 +242,10 @@ def _stack(kernel: bool) -> Callable:
             else:
                 raise TypeError("a stack is an id or a list of addresses")
             pid = None if kernel or not record else record.get("tgid", record.get("pid"))
-            return Stack(str(frame) for frame in frames(addresses, pid=pid))
+            try:
+                return Stack(str(frame) for frame in frames(addresses, pid=pid))
+            except SymbolError:     # the process is gone: its frames stay addresses
+                return Stack(str(frame) for frame in frames(addresses))
         show.wants_record = True
         return show
     return factory
