@@ -154,13 +154,19 @@ def tcx_links_of(program: str) -> list[dict]:
             and link.get("type") in ("tcx", 11)]
 
 
-def test_tc_attaches_as_a_tcx_link_and_detaches(fixture_package, ecli):
+def attached_tc(fixture_package, ecli):
+    """(ecli running the tc fixture, lo's qdiscs before it), once its tcx link is there."""
     if shutil.which("tc") is None:
         pytest.skip("tc (iproute2) is needed to look at the interface")
     qdiscs = tc_qdiscs()
     run = ecli(fixture_package("tc"))
     run.wait_attached()
     assert len(tcx_links_of("count_packets")) == 1
+    return run, qdiscs
+
+
+def test_tc_attaches_as_a_tcx_link_and_detaches(fixture_package, ecli):
+    run, qdiscs = attached_tc(fixture_package, ecli)
     assert "count_packets" not in tc_filters()       # a link, not a netlink filter
     assert run.stop() == 0
     assert tcx_links_of("count_packets") == [] and not loaded_program_ids(["count_packets"])
@@ -170,12 +176,7 @@ def test_tc_attaches_as_a_tcx_link_and_detaches(fixture_package, ecli):
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
 def test_a_killed_ecli_leaves_no_tc_program_behind(fixture_package, ecli, sig):
     """The kernel drops a tcx link with its last fd: even kill -9 leaves nothing."""
-    if shutil.which("tc") is None:
-        pytest.skip("tc (iproute2) is needed to look at the interface")
-    qdiscs = tc_qdiscs()
-    run = ecli(fixture_package("tc"))
-    run.wait_attached()
-    assert len(tcx_links_of("count_packets")) == 1
+    run, qdiscs = attached_tc(fixture_package, ecli)
     run.proc.send_signal(sig)
     run.proc.wait(timeout=30)
     wait_until(lambda: not loaded_program_ids(["count_packets"]), 10,
