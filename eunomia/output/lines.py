@@ -41,6 +41,7 @@ class LinePrinter:
         self.sort: str | None = None    # --sort FIELD: sampled maps, largest first
         self.top: int | None = None     # --top N: the first N entries of each sample
         self._formatters: dict[str, object] = {}
+        self._formats_of: dict[str, dict] = {}
         self._last_type = None
 
     def check(self, sources) -> None:
@@ -73,17 +74,25 @@ class LinePrinter:
         """The formatter of `source`'s records (made on first use)."""
         shaper = self._formatters.get(source.map_name)
         if shaper is None:
-            chosen = {**self.type_formats.get(source.type_name, {}), **self.formats}
-            formats = field_formats(source.codec, chosen, self.stack_lookup)
             names = [name for name, _, _ in source.codec.fields]
             fields = None if self.fields is None else [f for f in self.fields if f in names]
-            shaper = _SHAPERS[self.output](source.codec, formats, fields)
+            shaper = _SHAPERS[self.output](source.codec, self._field_formats(source), fields)
             self._formatters[source.map_name] = shaper
         return shaper
 
+    def _field_formats(self, source) -> dict:
+        """{field: function} of `source`'s records, made once (a ksym format reads
+        kallsyms): the package's formats, then --format over them."""
+        formats = self._formats_of.get(source.map_name)
+        if formats is None:
+            chosen = {**self.type_formats.get(source.type_name, {}), **self.formats}
+            formats = field_formats(source.codec, chosen, self.stack_lookup)
+            self._formats_of[source.map_name] = formats
+        return formats
+
     def _kept(self, source, raws) -> list:
         """The records every --filter condition holds for (on readable values)."""
-        formats = field_formats(source.codec, self.formats, self.stack_lookup)
+        formats = self._field_formats(source)
         decode, to_json = source.codec.decode, source.codec.to_json
         return [raw for raw in raws if self._keep(readable(to_json(decode(raw)), formats))]
 
