@@ -4,8 +4,16 @@ KeyboardInterrupt traceback. Each command installs its own handlers once it runs
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+
+
+def _exit_now(signum, frame):
+    # While modules import nothing is loaded in the kernel yet, so leaving at once is
+    # safe; raising instead could surface wrapped (Python turns an exception raised
+    # under a class's __set_name__ into a RuntimeError with a traceback).
+    os._exit(130)
 
 
 def _quiet(signum, frame):
@@ -13,10 +21,12 @@ def _quiet(signum, frame):
 
 
 def _run(module: str) -> int:
+    signal.signal(signal.SIGINT, _exit_now)
+    import importlib
+    command = importlib.import_module(module)
     signal.signal(signal.SIGINT, _quiet)
     try:
-        import importlib
-        return importlib.import_module(module).main()
+        return command.main()
     except KeyboardInterrupt:
         return 130
 
