@@ -22,6 +22,27 @@ class SourceError(PackageError):
     """A package could not be read from where it was said to be (file, URL, stdin)."""
 
 
+class RegistryError(SourceError):
+    """An OCI registry could not be reached, refused a request, or sent something else
+    than what was asked for."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry wants credentials, or refused the ones given."""
+
+
+class ImageNotFoundError(RegistryError):
+    """No such repository, tag or digest (in the registry, or in the local cache)."""
+
+
+class IntegrityError(RegistryError):
+    """Content does not match its digest or size: tampered with or truncated."""
+
+
+class SignatureError(RegistryError):
+    """No signature by the given key, or a signature that does not verify."""
+
+
 class CompileError(EunomiaError):
     """ecc could not build a package; `diagnostics` holds the compiler's own output."""
 

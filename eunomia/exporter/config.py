@@ -189,7 +189,9 @@ def _package(entry: dict, where: str, base: Path | None) -> Package:
     if (filename is None) == (data is None):
         raise ConfigError(f"{where}: give one of 'compiled_ebpf_filename' or 'ebpf_data'")
     try:
-        if filename is not None:
+        if filename is not None and _is_image(str(filename), base):
+            package = Package.load(str(filename))       # HOST/NAME:TAG, via the cache
+        elif filename is not None:
             path = Path(str(filename))
             if not path.is_absolute() and base is not None:
                 path = base / path      # relative to the config file, as Prometheus does
@@ -205,6 +207,12 @@ def _package(entry: dict, where: str, base: Path | None) -> Package:
     except EunomiaError as exc:
         raise ConfigError(f"{where}: the package: {exc}") from None
     return package
+
+
+def _is_image(name: str, base: Path | None) -> bool:
+    from ..oci import looks_like_reference
+    local = Path(name) if Path(name).is_absolute() or base is None else base / name
+    return not local.exists() and looks_like_reference(name)
 
 
 def _check_args(package: Package, args: list[str], where: str) -> None:

@@ -1,4 +1,5 @@
-"""Where a package comes from: a file, a directory, an http(s) URL, stdin, or the text itself.
+"""Where a package comes from: a file, a directory, an http(s) URL, an OCI image
+(HOST/NAME:TAG), stdin, or the text itself.
 
 Reading gives the parsed document (a dict) and a name for messages; validation is the
 caller's job.
@@ -94,6 +95,10 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
         if source.lstrip().startswith(("{", "---")) or "\n" in source:
             return source.encode(), "<text>"
     path = Path(source)
+    if isinstance(source, str) and not path.exists():
+        from ..oci import looks_like_reference
+        if looks_like_reference(source):
+            return _read_image(source)
     if path.is_dir():
         path = _package_file_in(path)
     try:
@@ -101,6 +106,16 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
             return _read_limited(stream, str(path)), str(path)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_image(reference: str) -> tuple[bytes, str]:
+    """An image's package, from the local cache or its registry (eunomia.oci)."""
+    from ..oci import fetch_package
+    image = fetch_package(reference)
+    if image.kind == "wasm":
+        raise PackageError(f"{reference} is a wasm module: wasm programs are not supported "
+                           "yet (this runtime runs json and tar packages)")
+    return image.content, f"{reference}"
 
 
 def parse_document(content: bytes, name: str) -> dict:
