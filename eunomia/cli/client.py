@@ -42,7 +42,8 @@ def add_client_parser(commands) -> None:
                            help="print the server's JSON replies")
     actions.add_parser = functools.partial(actions.add_parser, parents=[json_flag])
     start = actions.add_parser("start", help="start a package as a task")
-    start.add_argument("package", help="package.json or package.yaml (- for stdin)")
+    start.add_argument("package", help="package.json or package.yaml, an image "
+                       "HOST/NAME:TAG (pulled here), or - for stdin")
     start.add_argument("--replace", type=int, metavar="ID",
                        help="stop task ID once the new one is attached (hot update)")
     start.add_argument("--name", help="task name (default: the package's)")
@@ -106,6 +107,17 @@ class Client:
 
 
 def _read_package(source: str) -> tuple[bytes, str]:
+    """The package's bytes and JSON/YAML kind; an image reference is pulled here, with
+    this user's credentials and cache, and sent as its content."""
+    from ..oci import looks_like_reference
+    if source != "-" and not Path(source).exists() and looks_like_reference(source):
+        from ..oci import fetch_package
+        image = fetch_package(source)
+        if image.kind != "json":
+            raise ArgumentError(f"{source} is a {image.kind} image: the server takes JSON "
+                                "or YAML packages")
+        return image.content, "yaml" if image.file_name.endswith((".yaml", ".yml")) \
+            else "json"
     if source == "-":
         data = sys.stdin.buffer.read()
     else:

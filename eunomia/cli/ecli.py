@@ -3,6 +3,7 @@
     ecli run [-j] [--duration SEC] [-v] PACKAGE [PROGRAM-FLAGS...]
     ecli server [--addr A] [--port P] [--token-file F] [--tls-cert C --tls-key K]
     ecli client [-e URL] [--token-file F] [--json] start|list|log|pause|resume|stop ...
+    ecli push|pull|sign|login|logout ... REF;  ecli image ls|rm|inspect
 
 Errors print as one line on stderr with exit code 1; the library's exceptions never reach
 the user as a traceback.
@@ -16,6 +17,14 @@ import sys
 from ..errors import EunomiaError, VerifierError
 from ..session import FlagParser, HelpRequested
 from .client import add_client_parser, run_client
+from .images import COMMANDS as IMAGE_COMMANDS
+from .images import (
+    RUN_IMAGE_OPTIONS,
+    add_image_parsers,
+    add_run_image_options,
+    registry_options,
+    run_image_command,
+)
 from .logs import setup_logging
 from .run import add_run_options, load_package_argument, run_package
 from .server import add_server_parser, run_server
@@ -28,6 +37,7 @@ EXAMPLES = """examples:
   ecli run --json examples/opensnoop/package.json --targ_pid 42
   ecli run examples/opensnoop/package.json --help     # the program's own flags
   curl -s http://host/pkg.json | ecli run -
+  ecli run localhost:5000/tools/exitsnoop:1          # an image in an OCI registry
   ecli server &  ecli client start examples/exitsnoop/package.json  # run it remotely
 """
 
@@ -50,13 +60,16 @@ def _top_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--prog-type", choices=PROG_TYPES, type=str.lower,
                      help="what PACKAGE is, before it (default: its content or name tells; "
                           "wasm is not supported yet)")
+    add_run_image_options(run)
     run.add_argument("package", metavar="PACKAGE",
                      help="package.json/.yaml, a directory holding one, an http(s) URL, "
-                          "or - for standard input")
+                          "an image HOST[:PORT]/NAME[:TAG|@sha256:...], or - for standard "
+                          "input")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
                      help="the program's own flags")
     add_server_parser(commands)
     add_client_parser(commands)
+    add_image_parsers(commands)
     return parser
 
 
@@ -87,29 +100,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("server", "client"):
         return _serve_or_call(args)
+    if args.command in IMAGE_COMMANDS:
+        setup_logging(False)
+        return run_guarded(lambda: run_image_command(args), verbose=False)
     # Run options may also follow PACKAGE, so the program's parser sees every argument
     # except the package itself.
     rest = argv[1:]
     package_index = len(rest) - len(args.program_args) - 1
-    program_argv = _without_prog_type(rest[:package_index]) + rest[package_index + 1:]
+    program_argv = _without_ecli_options(rest[:package_index]) + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
-    return run_guarded(lambda: run_package(load_package_argument(args.package, args.prog_type),
-                                           program_argv),
-                    verbose)
+    return run_guarded(lambda: run_package(
+        load_package_argument(args.package, args.prog_type, lambda: registry_options(args),
+                              args.pull, args.verify_key), program_argv), verbose)
 
 
-def _without_prog_type(words: list[str]) -> list[str]:
-    """The run options before PACKAGE less -p/--prog-type, which only ecli reads (a
-    program may have a -p flag of its own after PACKAGE)."""
+# options before PACKAGE that only ecli reads -> whether each takes a value
+ECLI_ONLY = {"-p": True, "--prog-type": True, **RUN_IMAGE_OPTIONS}
+
+
+def _without_ecli_options(words: list[str]) -> list[str]:
+    """The run options before PACKAGE less those only ecli reads (-p, the image options):
+    the program's parser gets the rest (a program may have a -p flag of its own after
+    PACKAGE)."""
     kept, skip = [], False
     for word in words:
+        name = word.split("=", 1)[0]
         if skip:
             skip = False
-        elif word in ("-p", "--prog-type"):
-            skip = True
-        elif not (word.startswith("--prog-type=") or
-                  (word.startswith("-p") and not word.startswith("--"))):
+        elif name in ECLI_ONLY:
+            skip = ECLI_ONLY[name] and "=" not in word
+        elif not (word.startswith("-p") and not word.startswith("--")):
             kept.append(word)
     return kept
 

@@ -12,8 +12,9 @@ import select
 import signal
 import stat
 import sys
+from pathlib import Path
 
-from ..errors import EunomiaError
+from ..errors import ArgumentError, EunomiaError
 from ..kinds import TRACE_PIPE
 from ..output.formats import member_formats
 from ..output.lines import LinePrinter
@@ -158,5 +159,20 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     return 1 if report.unwritten else 0
 
 
-def load_package_argument(source: str, kind: str | None = None):
-    return Package.load(source, kind)
+def load_package_argument(source: str, kind: str | None = None, registry_options=None,
+                          pull: str = "missing", verify_key: str | None = None):
+    """The package `ecli run` names: a file, URL or stdin, or an image pulled with the
+    run's registry options (`registry_options()` makes them, so that -i asks only for
+    an image) and checked with --verify-key."""
+    from ..oci import looks_like_reference
+    if source == "-" or Path(source).exists() or not looks_like_reference(source):
+        if verify_key:
+            raise ArgumentError("--verify-key checks images (HOST/NAME:TAG); "
+                                f"{source} is not one")
+        return Package.load(source, kind)
+    from ..oci import fetch_package
+    from ..oci.signing import load_public_key
+    key = load_public_key(verify_key) if verify_key else None
+    image = fetch_package(source, registry_options() if registry_options else None,
+                          pull, key)
+    return Package.load(image.content, kind or image.kind)
