@@ -1,0 +1,135 @@
+"""A real OCI registry on loopback (Debian's docker-registry, the distribution project's
+server), run three ways: plain HTTP, htpasswd basic auth, and TLS with a CA made here."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import build_dir, ecli, example_package  # noqa: F401  (fixtures)
+from tests.kernel.conftest import wait_until
+
+REGISTRY = shutil.which("docker-registry")
+USER, PASSWORD = "alice", "s3cret-pass"
+
+pytestmark = pytest.mark.skipif(REGISTRY is None, reason="docker-registry is not installed "
+                                "(./scripts/setup installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _make_tls(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for 127.0.0.1 and localhost: (ca, cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("eunomia test CA"))
+          .issuer_name(name("eunomia test CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1"))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+class Registry:
+    def __init__(self, root: Path, mode: str):
+        self.root, self.mode = root, mode
+        self.port = _free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.storage = root / "storage"
+        self.ca: Path | None = None
+        lines = ["version: 0.1", "log: {level: error}",
+                 (f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, "
+                  "delete: {enabled: true}}"),
+                 "http:", f"  addr: {self.host}"]
+        if mode == "tls":
+            self.ca, cert, key = _make_tls(root)
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
+        if mode == "auth":
+            htpasswd = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD],
+                                      capture_output=True, text=True, check=True).stdout
+            (root / "htpasswd").write_text(htpasswd)
+            lines += ["auth:", "  htpasswd:", "    realm: eunomia-test",
+                      f"    path: {root / 'htpasswd'}"]
+        self.config = root / "config.yml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        with open(self.root / "registry.log", "a") as log:     # the child keeps its copy
+            self.proc = subprocess.Popen([REGISTRY, "serve", str(self.config)],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._answers, 30, what=f"docker-registry on {self.host}")
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError("docker-registry exited: " +
+                                 (self.root / "registry.log").read_text()[-2000:])
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def blob_path(self, digest: str) -> Path:
+        hexdigest = digest.split(":", 1)[1]
+        return (self.storage / "docker" / "registry" / "v2" / "blobs" / "sha256" /
+                hexdigest[:2] / hexdigest / "data")
+
+
+@pytest.fixture
+def registry(tmp_path_factory):
+    """registry("plain" | "auth" | "tls") -> a running Registry, stopped after the test."""
+    started = []
+
+    def start(mode: str = "plain") -> Registry:
+        started.append(Registry(tmp_path_factory.mktemp(f"registry-{mode}"), mode))
+        return started[-1]
+    yield start
+    for one in started:
+        one.stop()
+
+
+@pytest.fixture
+def oci_env(tmp_path):
+    """`env` words giving ecli its own image cache and docker config."""
+    cache, config = tmp_path / "cache", tmp_path / "docker"
+    config.mkdir()
+    return ("env", f"EUNOMIA_CACHE_DIR={cache}", f"DOCKER_CONFIG={config}")
