@@ -246,3 +246,25 @@ def test_client_start_and_exporter_config_take_references(registry, oci_env, exa
          str(config)], capture_output=True, text=True, timeout=60,
         check=False)
     assert checked.returncode == 0 and checked.stdout.strip() == "exitsnoop", checked.stderr
+
+
+def test_the_bearer_token_flow(registry, oci_env, example_package, tmp_path):
+    """A registry behind a token service: the challenge's realm gives a token for the
+    credentials and the scope the registry names (push too, to push), which the requests then carry."""
+    reg = registry("token")
+    package = example_package("exitsnoop")
+    reference = f"{reg.host}/team/exitsnoop:1"
+    one_error_line(run_ecli("push", "-m", package, reference, prefix=oci_env),
+                   f"registry {reg.host} needs credentials")
+    one_error_line(run_ecli("push", "-m", package, "-u", USER, "-p", "wrong", reference,
+                            prefix=oci_env), "refused the credentials")
+    push(oci_env, reference, package, "-u", USER, "-p", PASSWORD)
+    assert any(scope.startswith("repository:team/exitsnoop:") and "push" in scope
+               for scope in reg.tokens.issued), reg.tokens.issued
+    pulled = tmp_path / "pulled.json"
+    fresh = (*oci_env[:1], oci_env[1] + "-fresh", *oci_env[2:])
+    result = run_ecli("pull", "-u", USER, "-p", PASSWORD, "-o", pulled, reference,
+                      prefix=fresh)
+    assert result.returncode == 0, result.stderr
+    assert pulled.read_bytes() == package.read_bytes()
+    assert "repository:team/exitsnoop:pull" in reg.tokens.issued
