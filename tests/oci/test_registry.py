@@ -130,6 +130,28 @@ def test_tls_with_a_private_ca(registry, oci_env, example_package):
     push(oci_env, reference, package, "--cafile", reg.ca)
     pulled = run_ecli("pull", "--cafile", reg.ca, "-o", "-", reference, prefix=oci_env)
     assert pulled.returncode == 0 and pulled.stdout.encode() == package.read_bytes()
+    # --insecure: any certificate, said explicitly
+    insecure = run_ecli("pull", "--insecure", "-o", "-", reference, prefix=oci_env)
+    assert insecure.returncode == 0 and insecure.stdout.encode() == package.read_bytes()
+
+
+def test_a_docker_credential_helper_gives_the_credentials(registry, oci_env,
+                                                          example_package, tmp_path):
+    """credHelpers in the docker config: `docker-credential-NAME get` answers with the
+    user and secret for the host it reads on stdin."""
+    reg = registry("auth")
+    helper = tmp_path / "bin" / "docker-credential-eunomiatest"
+    helper.parent.mkdir()
+    helper.write_text(f"#!/bin/sh\nread host\n[ \"$host\" = \"{reg.host}\" ] || exit 1\n"
+                      f"echo '{{\"Username\": \"{USER}\", \"Secret\": \"{PASSWORD}\"}}'\n")
+    helper.chmod(0o755)
+    docker_config = Path(oci_env[2].split("=", 1)[1]) / "config.json"
+    docker_config.write_text(json.dumps({"credHelpers": {reg.host: "eunomiatest"}}))
+    env = (*oci_env, f"PATH={helper.parent}:{os.environ['PATH']}")
+    push(env, f"{reg.host}/helped/exitsnoop:1", example_package("exitsnoop"))
+    docker_config.write_text(json.dumps({"credHelpers": {reg.host: "missing"}}))
+    one_error_line(run_ecli("pull", f"{reg.host}/helped/exitsnoop:1", prefix=env),
+                   "docker-credential-missing, which is not installed")
 
 
 def test_missing_tag_wrong_digest_and_tampered_blob(registry, oci_env, example_package,
