@@ -1,0 +1,251 @@
+"""The fleet agent inside `ecli server --fleet`: it registers its node under a lease,
+watches the desired state, converges the server's tasks to it, and writes back what it
+runs.
+
+Converging: a desired package whose selector matches this node's labels runs as one task
+named after it. A new version starts with `replace` (it attaches before the old task
+detaches, as `ecli client start --replace` does); a package no longer desired, or no
+longer selecting this node, stops. If a new version fails to start, the old one keeps
+running and the status says both.
+
+Failures: with etcd out of reach the agent keeps its tasks running, says so once on the
+log, and retries; the local API serves all the while. When its lease is lost (a long
+partition) it registers again and rewrites its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from ..errors import EunomiaError
+from ..server.tasks import StartRequest, TaskManager
+from .model import Desired, Keys, NodeRecord, TaskStatus, matches
+from .store import Store, StoreUnavailable
+
+log = logging.getLogger("eunomia.fleet")
+
+RETRY_S = 2.0                   # between attempts to reach etcd
+STATUS_INTERVAL_S = 1.0         # counters are written back this often
+
+
+@dataclass
+class Running:
+    """What this node runs of one desired package."""
+
+    version: int
+    task_id: int | None
+    since: float
+    error: str = ""
+    running_version: int = 0
+
+
+class FleetAgent:
+    def __init__(self, store: Store, keys: Keys, node: str, labels: dict[str, str],
+                 tasks: TaskManager, lease_ttl: int = 10, api_url: str = ""):
+        self.store, self.keys, self.node, self.labels = store, keys, node, labels
+        self.tasks, self.lease_ttl, self.api_url = tasks, lease_ttl, api_url
+        self.lease = 0
+        self.connected = False
+        self._running: dict[str, Running] = {}
+        self._written: dict[str, bytes] = {}
+        self._stop = threading.Event()
+        self._converge_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._last_problem = ""
+
+    # -- life -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in ((self._main_loop, "fleet-watch"),
+                             (self._status_loop, "fleet-status")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stops watching and reporting; the server then stops the tasks, and release()
+        lets the node and its status go."""
+        self._stop.set()
+        self.store.cancel_watches()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def release(self) -> None:
+        """Revokes the lease: the node and its status leave etcd at once."""
+        if self.lease:
+            try:
+                self.store.revoke(self.lease)
+            except EunomiaError:
+                pass            # the lease expires on its own
+            self.lease = 0
+
+    def _problem(self, text: str) -> None:
+        """Says a problem once, not at every retry."""
+        if text != self._last_problem:
+            log.warning("%s; retrying every %g s (local tasks keep running)",
+                        text, RETRY_S)
+            self._last_problem = text
+        self.connected = False
+
+    # -- registering and watching -----------------------------------------------------
+
+    def _register(self) -> None:
+        """A lease, then the node record under it; waits while another live agent holds
+        this node name (a restart before the old lease expired)."""
+        record = NodeRecord(self.node, self.labels, os.uname().release, _features(),
+                            time.time(), self.api_url).to_json()
+        while not self._stop.is_set():
+            lease = self.store.grant(self.lease_ttl)
+            if self.store.put_if(self.keys.node(self.node), record, 0, lease) is not None:
+                self.lease = lease
+                self._written.clear()
+                log.info("node %s registered in etcd at %s (lease %ds)",
+                            self.node, self.store.endpoints, self.lease_ttl)
+                self._last_problem = ""
+                self.connected = True
+                return
+            self.store.revoke(lease)
+            self._problem(f"node name {self.node!r} is held by another live agent (or by "
+                          "this one before a restart, until its lease expires)")
+            self._stop.wait(RETRY_S)
+
+    def _main_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.lease:
+                    self._register()
+                    continue
+                entries, revision = self.store.range(self.keys.desired_prefix)
+                self.connected = True
+                self._converge({d.name: d for d in map(Desired.from_entry, entries) if d})
+                self._follow(revision + 1)
+            except StoreUnavailable as exc:
+                self._problem(str(exc))
+                self._stop.wait(RETRY_S)
+            except EunomiaError as exc:
+                self._problem(f"etcd: {exc}")
+                self._stop.wait(RETRY_S)
+
+    def _follow(self, revision: int) -> None:
+        """Converges again at every change of the desired state, until the watch ends."""
+        for change in self.store.watch(self.keys.desired_prefix, revision, self._stop):
+            entries, _ = self.store.range(self.keys.desired_prefix)
+            self._converge({d.name: d for d in map(Desired.from_entry, entries) if d})
+            del change
+
+    # -- converging -------------------------------------------------------------------
+
+    def _converge(self, desired: dict[str, Desired]) -> None:
+        with self._converge_lock:
+            wanted = {name: d for name, d in desired.items() if matches(d.selector, self.labels)}
+            for name, entry in sorted(wanted.items()):
+                self._bring_up(entry)
+            for name in [n for n in self._running if n not in wanted]:
+                self._take_down(name)
+        self.publish()          # at once: `ecli fleet apply --wait` is waiting for it
+
+    def _task(self, running: Running | None):
+        if running is None or running.task_id is None:
+            return None
+        try:
+            task = self.tasks.get(running.task_id)
+        except EunomiaError:
+            return None
+        return None if task.finished else task
+
+    def _bring_up(self, entry: Desired) -> None:
+        current = self._running.get(entry.name)
+        if current is not None and current.version == entry.version:
+            return
+        old = self._task(current)
+        request = StartRequest(entry.package, program_name=entry.name,
+                               extra_args=list(entry.args),
+                               replace=old.id if old is not None else None)
+        try:
+            task = self.tasks.start(request)
+        except EunomiaError as exc:
+            log.warning("%s version %d failed to start: %s", entry.name,
+                        entry.version, exc)
+            self._running[entry.name] = Running(
+                entry.version, old.id if old is not None else None, time.time(), str(exc),
+                current.version if old is not None and current else 0)
+            return
+        verb = "updated" if old is not None else "started"
+        log.info("%s %s (version %d, task %d)", verb, entry.name, entry.version,
+                    task.id)
+        self._running[entry.name] = Running(entry.version, task.id, time.time())
+
+    def _take_down(self, name: str) -> None:
+        """Stops the task first, then removes its status: once the status is gone, no
+        program of it is left."""
+        task = self._task(self._running.get(name))
+        if task is not None:
+            task.stop()
+            log.info("stopped %s (no longer desired here)", name)
+        with self._publish_lock:
+            self._running.pop(name, None)
+            self._written.pop(name, None)
+            try:
+                self.store.delete(self.keys.status(self.node, name))
+            except EunomiaError:
+                pass            # the lease takes it when it expires
+
+    # -- status -----------------------------------------------------------------------
+
+    def statuses(self) -> list[TaskStatus]:
+        out = []
+        for name, running in list(self._running.items()):
+            task = None
+            if running.task_id is not None:
+                try:
+                    task = self.tasks.get(running.task_id)
+                except EunomiaError:
+                    task = None
+            counters = task.summary() if task is not None else {}
+            state = "failed" if running.error else \
+                (counters.get("status", "failed") if task is not None else "failed")
+            out.append(TaskStatus(self.node, name, running.version, state, running.since,
+                                  counters.get("events", 0), counters.get("lost", 0),
+                                  counters.get("dropped", 0), running.error,
+                                  running.running_version))
+        return out
+
+    def publish(self) -> None:
+        """Writes each task's status that changed since it was last written."""
+        with self._publish_lock:
+            if not self.lease:
+                return
+            for status in self.statuses():
+                body = status.to_json()
+                if self._written.get(status.name) != body:
+                    self.store.put(self.keys.status(self.node, status.name), body, self.lease)
+                    self._written[status.name] = body
+
+    def _status_loop(self) -> None:
+        while not self._stop.wait(STATUS_INTERVAL_S / 2):
+            if not self.lease:
+                continue
+            try:
+                if not self.store.keep_alive(self.lease):
+                    log.warning("the lease of node %s expired; registering again",
+                                self.node)
+                    self.lease = 0
+                    continue
+                self.publish()
+            except StoreUnavailable as exc:
+                self._problem(str(exc))
+            except EunomiaError as exc:
+                self._problem(f"etcd: {exc}")
+
+
+def _features() -> dict[str, bool]:
+    from .. import features
+    try:
+        return {name: bool(answer) for name, answer in features.summary().items()}
+    except EunomiaError:
+        return {}

@@ -1,0 +1,182 @@
+"""What the fleet keeps in etcd, and under which keys (docs/fleet.md).
+
+    PREFIX/desired/NAME         what should run: the package, its flags, a selector
+    PREFIX/nodes/NODE           an agent: labels, kernel, features   (under its lease)
+    PREFIX/status/NODE/NAME     what that agent runs of NAME         (under its lease)
+
+PREFIX defaults to /eunomia/fleet/default; two fleets share one etcd with two prefixes.
+A desired entry's version is the etcd revision of its last change, so versions only grow
+and an agent needs no counter of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from ..errors import ArgumentError
+
+DEFAULT_PREFIX = "/eunomia/fleet/default"
+MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ArgumentError(f"{what} {name!r}: use 1-63 lower-case letters, digits, '.', "
+                            "'_' or '-', starting and ending with a letter or digit")
+    return name
+
+
+def parse_labels(items: list[str], what: str = "--label") -> dict[str, str]:
+    """["zone=a", "gpu=yes"] -> {"zone": "a", "gpu": "yes"}; a clear error otherwise."""
+    labels = {}
+    for item in items:
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not _LABEL.match(key) or (value and not _LABEL.match(value)):
+                raise ArgumentError(f"{what} {part!r}: expected KEY=VALUE (letters, digits, "
+                                    "'.', '_', '-', '/')")
+            labels[key] = value
+    return labels
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+class Keys:
+    """The key layout under one prefix."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX):
+        if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+            raise ArgumentError(f"--prefix {prefix!r}: expected /PATH without a trailing '/'")
+        self.prefix = prefix
+
+    @property
+    def desired_prefix(self) -> str:
+        return f"{self.prefix}/desired/"
+
+    @property
+    def nodes_prefix(self) -> str:
+        return f"{self.prefix}/nodes/"
+
+    @property
+    def status_prefix(self) -> str:
+        return f"{self.prefix}/status/"
+
+    def desired(self, name: str) -> str:
+        return self.desired_prefix + name
+
+    def node(self, node: str) -> str:
+        return self.nodes_prefix + node
+
+    def status(self, node: str, name: str) -> str:
+        return f"{self.status_prefix}{node}/{name}"
+
+    def name_of(self, key: str, prefix: str) -> str:
+        return key[len(prefix):]
+
+
+@dataclass
+class Desired:
+    """One package the fleet should run, on the nodes its selector picks."""
+
+    name: str
+    package: str                    # base64 of the package file
+    args: list[str] = field(default_factory=list)
+    selector: dict[str, str] = field(default_factory=dict)
+    source: str = ""                # where apply read it (file, URL, image reference)
+    digest: str = ""                # sha256 of the package bytes
+    applied_at: float = 0.0
+    version: int = 0                # the etcd revision of this entry (not stored)
+
+    @classmethod
+    def of(cls, name: str, content: bytes, args, selector, source: str, now: float) -> Desired:
+        if len(content) > MAX_PACKAGE_BYTES:
+            raise ArgumentError(f"the package is {len(content)} bytes; the fleet carries "
+                                f"packages up to {MAX_PACKAGE_BYTES // 1024} KiB in etcd "
+                                "(etcd's request limit is 1.5 MiB)")
+        return cls(name, base64.b64encode(content).decode(), list(args), dict(selector),
+                   source, "sha256:" + hashlib.sha256(content).hexdigest(), now)
+
+    def same_spec(self, other: Desired) -> bool:
+        return (self.digest, self.args, self.selector) == \
+            (other.digest, other.args, other.selector)
+
+    def to_json(self) -> bytes:
+        doc = asdict(self)
+        doc.pop("version")
+        return json.dumps(doc).encode()
+
+    @classmethod
+    def from_entry(cls, entry) -> Desired | None:
+        """None for an entry that is not a desired package (written by hand, broken)."""
+        doc = entry.json()
+        if doc is None:
+            return None
+        try:
+            desired = cls(name=str(doc["name"]), package=str(doc["package"]),
+                          args=[str(a) for a in doc.get("args") or []],
+                          selector={str(k): str(v) for k, v in
+                                    (doc.get("selector") or {}).items()},
+                          source=str(doc.get("source", "")), digest=str(doc.get("digest", "")),
+                          applied_at=float(doc.get("applied_at", 0)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        desired.version = entry.mod_revision
+        return desired
+
+
+@dataclass
+class TaskStatus:
+    """What one node runs of one desired package."""
+
+    node: str
+    name: str
+    version: int
+    state: str                      # starting, running, paused, failed, stopped
+    since: float
+    events: int = 0
+    lost: int = 0
+    dropped: int = 0
+    error: str = ""
+    running_version: int = 0        # the version still running after a failed update
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, doc: dict | None) -> TaskStatus | None:
+        if doc is None:
+            return None
+        try:
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except TypeError:
+            return None
+
+
+@dataclass
+class NodeRecord:
+    node: str
+    labels: dict[str, str]
+    kernel: str
+    features: dict[str, bool]
+    started_at: float
+    api: str = ""                   # the agent's local API (for the dashboard)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, doc: dict | None) -> NodeRecord | None:
+        if doc is None:
+            return None
+        try:
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except TypeError:
+            return None
