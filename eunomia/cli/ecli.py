@@ -4,6 +4,7 @@
     ecli server [--addr A] [--port P] [--token-file F] [--tls-cert C --tls-key K]
     ecli client [-e URL] [--token-file F] [--json] start|list|log|pause|resume|stop ...
     ecli push|pull|sign|login|logout ... REF;  ecli image ls|rm|inspect
+    ecli fleet [--etcd URLS] apply|ls|status|rm|nodes ...
 
 Errors print as one line on stderr with exit code 1; the library's exceptions never reach
 the user as a traceback.
@@ -17,6 +18,7 @@ import sys
 from ..errors import EunomiaError, VerifierError
 from ..session import FlagParser, HelpRequested
 from .client import add_client_parser, run_client
+from .fleet import add_fleet_parser, run_fleet, split_program_args
 from .images import COMMANDS as IMAGE_COMMANDS
 from .images import (
     RUN_IMAGE_OPTIONS,
@@ -70,6 +72,7 @@ def _top_parser() -> argparse.ArgumentParser:
     add_server_parser(commands)
     add_client_parser(commands)
     add_image_parsers(commands)
+    add_fleet_parser(commands)
     return parser
 
 
@@ -86,6 +89,9 @@ def _report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    program_args: list[str] = []
+    if argv[:1] == ["fleet"]:
+        argv, program_args = split_program_args(argv)
     parser = _top_parser()
     try:
         args = parser.parse_args(argv)
@@ -100,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("server", "client"):
         return _serve_or_call(args)
+    if args.command == "fleet":
+        setup_logging(False)
+        return run_guarded(lambda: run_fleet(args, program_args), verbose=False)
     if args.command in IMAGE_COMMANDS:
         setup_logging(False)
         return run_guarded(lambda: run_image_command(args), verbose=False)

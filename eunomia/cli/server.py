@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 
 from ..errors import ArgumentError
+from ..fleet.model import parse_labels
+from .fleet import add_agent_options
 
 
 def add_server_parser(commands) -> None:
@@ -36,6 +38,7 @@ def add_server_parser(commands) -> None:
     server.add_argument("--log-entries", type=int, default=10_000, help="log entries kept "
                         "per task (default 10000; older ones are dropped and counted)")
     server.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    add_agent_options(server)
 
 
 def read_token(path: str | None) -> str | None:
@@ -63,12 +66,38 @@ def run_server(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    agent = _fleet_agent(args, tasks)
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
+    if agent is not None:
+        agent.api_url = server.url
+        agent.start()
     try:
         while not stop.wait(0.5):   # a timeout: a signal that lands on another
             pass                    # thread runs its handler only when main wakes
     finally:
+        if agent is not None:
+            agent.stop()            # no converging while the tasks stop
         server.shutdown_all()
+        if agent is not None:
+            agent.release()         # the node's status goes once its programs are gone
         print("ecli server: stopped every task", file=sys.stderr, flush=True)
     return 0
+
+
+def _fleet_agent(args, tasks):
+    """The fleet agent of `--fleet`, checked before the server starts (not started)."""
+    if not args.fleet:
+        return None
+    import logging
+
+    from ..fleet.agent import FleetAgent
+    from ..fleet.model import check_name
+    from .fleet import store_from_args
+    check_name(args.node, "--node")
+    labels = parse_labels(args.label)
+    if args.lease_ttl < 2:
+        raise ArgumentError("--lease-ttl: at least 2 seconds")
+    store, keys = store_from_args(args, args.fleet)
+    logging.getLogger("eunomia.fleet").setLevel(logging.INFO)
+    return FleetAgent(store, keys, args.node, labels, tasks, args.lease_ttl)
