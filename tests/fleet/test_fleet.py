@@ -1,0 +1,166 @@
+"""`ecli fleet` and `ecli server --fleet` against a real etcd, with real programs."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.kernel.conftest import loaded_program_ids, wait_until
+
+from .conftest import fleet, pytestmark  # noqa: F401  (the module's marks)
+
+PROGRAM = "handle_exit"          # exitsnoop's program, counted with bpftool
+
+
+def exit_child(code: int) -> int:
+    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
+    child.wait()
+    return child.pid
+
+
+def applied(result) -> None:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def one_error_line(result, *fragments: str) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def wait_nodes(urls: str, *names: str) -> None:
+    """--wait covers the nodes registered when it looks: let every agent register."""
+    wait_until(lambda: all(n in fleet(urls, "nodes").stdout for n in names), 30,
+               interval=0.2, what=f"nodes {', '.join(names)} to register")
+
+
+def running_copies(before: set[int]) -> int:
+    return len(loaded_program_ids([PROGRAM]) - before)
+
+
+def test_apply_update_select_and_remove_on_three_agents(etcd, agents, example_package):
+    store = etcd()
+    before = loaded_program_ids([PROGRAM])
+    nodes = [agents(store.urls, f"node-{i}", f"zone={'a' if i < 2 else 'b'}")
+             for i in range(3)]
+    package = example_package("exitsnoop")
+    wait_nodes(store.urls, *(n.node for n in nodes))
+
+    applied(fleet(store.urls, "apply", package, "--name", "exits", "--wait"))
+    assert running_copies(before) == 3
+    pid = exit_child(7)
+    for node in nodes:
+        task = node.tasks("exits")[0]
+        wait_until(lambda n=node, t=task: f" {pid} " in f" {n.log_text(t['id'])} ", 15,
+                   what=f"pid {pid} in the log of {node.node}")
+    status = fleet(store.urls, "status", "exits").stdout
+    assert all(f"node-{i}" in status for i in range(3)) and "running" in status
+
+    # v2: other flags -> each agent replaces its task, and ends with one copy
+    applied(fleet(store.urls, "apply", package, "--name", "exits", "--wait", "--",
+                  "--targ_pid", str(pid)))
+    for node in nodes:
+        wait_until(lambda n=node: len(n.tasks("exits")) == 1, 15, what="one live task")
+        assert node.tasks("exits")[0]["id"] != task["id"] or node is not nodes[-1]
+    wait_until(lambda: running_copies(before) == 3, 15, what="the old copies to go")
+    # the same again changes nothing
+    again = fleet(store.urls, "apply", package, "--name", "exits", "--", "--targ_pid",
+                  str(pid))
+    applied(again)
+    assert again.stdout.startswith("unchanged")
+
+    # a selector: only zone=b
+    applied(fleet(store.urls, "apply", package, "--name", "exits-b", "--selector", "zone=b",
+                  "--wait"))
+    assert [len(n.tasks("exits-b")) for n in nodes] == [0, 0, 1]
+    assert running_copies(before) == 4
+
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
+    applied(fleet(store.urls, "rm", "exits-b", "--wait"))
+    wait_until(lambda: running_copies(before) == 0, 15, what="no program of the fleet")
+    assert all(not n.tasks() for n in nodes)
+    listed = fleet(store.urls, "ls")
+    assert "exits" not in listed.stdout
+
+
+def test_a_killed_agent_leaves_the_status_and_a_restart_runs_one_copy(etcd, agents,
+                                                                       example_package):
+    store = etcd()
+    before = loaded_program_ids([PROGRAM])
+    stays = agents(store.urls, "stays")
+    dies = agents(store.urls, "dies", ttl=2)
+    wait_nodes(store.urls, "stays", "dies")
+    applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",
+                  "--wait"))
+    assert running_copies(before) == 2
+    dies.kill()
+    # its links died with it; its node and status leave with its lease
+    wait_until(lambda: running_copies(before) == 1, 15, what="the killed agent's program")
+    wait_until(lambda: "dies" not in fleet(store.urls, "status").stdout, 15,
+               what="the killed agent's status to expire")
+    assert "dies" not in fleet(store.urls, "nodes").stdout
+    # restarted (the same node name): it finds the desired state and runs one copy
+    again = agents(store.urls, "dies", ttl=2)
+    wait_until(lambda: len(again.tasks("exits")) == 1, 30, what="the restarted agent's task")
+    wait_until(lambda: running_copies(before) == 2, 15, what="two copies in all")
+    assert len(stays.tasks("exits")) == 1
+    nodes = fleet(store.urls, "nodes").stdout
+    assert "dies" in nodes and "stays" in nodes
+
+
+def test_the_fleet_converges_with_one_etcd_member_of_three_down(etcd, agents,
+                                                                example_package):
+    cluster = etcd(members=3)
+    before = loaded_program_ids([PROGRAM])
+    nodes = [agents(cluster.urls, f"node-{i}") for i in range(3)]
+    package = example_package("exitsnoop")
+    wait_nodes(cluster.urls, *(n.node for n in nodes))
+    applied(fleet(cluster.urls, "apply", package, "--name", "exits", "--wait"))
+    # the member every client tries first goes away; the next apply still lands everywhere
+    cluster.members[0].stop()
+    applied(fleet(cluster.urls, "apply", package, "--name", "exits", "--wait", "--timeout",
+                  "60", "--", "--targ_pid", "1"))
+    for node in nodes:
+        wait_until(lambda n=node: len(n.tasks("exits")) == 1, 15, what="one live task")
+    wait_until(lambda: running_copies(before) == 3, 15, what="one copy per node")
+    applied(fleet(cluster.urls, "rm", "exits", "--wait"))
+
+
+def test_an_agent_started_without_etcd_serves_locally_and_joins_later(etcd, agents,
+                                                                      example_package):
+    store = etcd(start=False)
+    agent = agents(store.urls, "early")
+    wait_until(lambda: any("cannot reach etcd" in line for line in agent.lines), 15,
+               what="the agent to say etcd is out of reach")
+    problem = next(line for line in agent.lines if "cannot reach etcd" in line)
+    assert "retrying" in problem and "Traceback" not in "\n".join(agent.lines)
+    assert agent.client.call("GET", "/health") == {"status": "ok"}
+    assert agent.tasks() == []
+    store.start()
+    wait_nodes(store.urls, "early")
+    applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",
+                  "--wait", "--timeout", "60"))
+    assert len(agent.tasks("exits")) == 1
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
+
+
+def test_clear_errors(etcd, agents, example_package, tmp_path):
+    store = etcd()
+    one_error_line(fleet("http://127.0.0.1:1", "ls"), "cannot reach etcd",
+                   "connection refused")
+    one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--name",
+                         "Bad Name"), "--name 'Bad Name'")
+    one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
+                         "--no-such-flag"), "--no-such-flag")
+    one_error_line(fleet(store.urls, "rm", "nothing"), "no package named 'nothing'")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"bpf_object": "AAAA"}')
+    one_error_line(fleet(store.urls, "apply", broken, "--name", "x"), "broken.json")
+    # --wait with no node selected names the problem instead of waiting forever
+    one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--name",
+                         "nowhere", "--selector", "zone=none", "--wait", "--timeout", "2"),
+                   "no node matches the selector zone=none")
+    applied(fleet(store.urls, "rm", "nowhere"))
