@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,6 +99,12 @@ class Store:
         if not options.endpoints:
             raise StoreError("no etcd endpoint given")
         self.options = options
+        for flag, path in (("--etcd-cacert", options.cafile), ("--etcd-cert", options.cert),
+                           ("--etcd-key", options.key)):
+            if path and not os.path.isfile(path):
+                raise StoreError(f"{flag}: no file {path}")
+        if bool(options.cert) != bool(options.key):
+            raise StoreError("a client certificate needs its key (--etcd-cert with --etcd-key)")
         self._endpoints = [_endpoint(url) for url in options.endpoints]
         self._current = 0
         self._clients: dict[int, object] = {}
@@ -113,10 +120,15 @@ class Store:
         if client is None:
             from etcd3gw.client import Etcd3Client
             protocol, host, port = self._endpoints[index]
+            session = self._requests.Session()
+            if self.options.cafile:
+                session.verify = self.options.cafile
+                # requests lets $REQUESTS_CA_BUNDLE override a session's own CA
+                session.trust_env = False
+            if self.options.cert:
+                session.cert = (self.options.cert, self.options.key)
             client = Etcd3Client(host=host, port=port, protocol=protocol,
-                                 ca_cert=self.options.cafile, cert_key=self.options.key,
-                                 cert_cert=self.options.cert, timeout=CALL_TIMEOUT_S,
-                                 api_path="/v3/")
+                                 timeout=CALL_TIMEOUT_S, api_path="/v3/", session=session)
             if self.options.user:
                 self._authenticate(client)
             self._clients[index] = client

@@ -109,6 +109,8 @@ class RegistryClient:
         self._requests = requests
         self.reference = reference
         self.options = options or RegistryOptions()
+        if self.options.cafile and not Path(self.options.cafile).is_file():
+            raise RegistryError(f"--cafile: no file {self.options.cafile}")
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "eunomia-ecli"
         self._base: str | None = None

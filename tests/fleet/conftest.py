@@ -24,11 +24,11 @@ pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool,
 
 @pytest.fixture
 def etcd(tmp_path_factory):
-    """etcd(members=1, start=True) -> a running Etcd, stopped after the test."""
+    """etcd(members=1, start=True, tls=None) -> a running Etcd, stopped after the test."""
     started = []
 
-    def make(members: int = 1, start: bool = True) -> Etcd:
-        started.append(Etcd(tmp_path_factory.mktemp("etcd"), members, start))
+    def make(members: int = 1, start: bool = True, tls=None) -> Etcd:
+        started.append(Etcd(tmp_path_factory.mktemp("etcd"), members, start, tls))
         return started[-1]
     yield make
     for one in started:

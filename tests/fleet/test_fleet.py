@@ -151,6 +151,9 @@ def test_clear_errors(etcd, agents, example_package, tmp_path):
     store = etcd()
     one_error_line(fleet("http://127.0.0.1:1", "ls"), "cannot reach etcd",
                    "connection refused")
+    one_error_line(fleet(store.urls, "--etcd-cacert", tmp_path / "none.pem", "ls"),
+                   "--etcd-cacert: no file")
+    one_error_line(fleet("ftp://127.0.0.1", "ls"), "is not an etcd endpoint")
     one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--name",
                          "Bad Name"), "--name 'Bad Name'")
     one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
@@ -164,3 +167,31 @@ def test_clear_errors(etcd, agents, example_package, tmp_path):
                          "nowhere", "--selector", "zone=none", "--wait", "--timeout", "2"),
                    "no node matches the selector zone=none")
     applied(fleet(store.urls, "rm", "nowhere"))
+
+
+def test_etcd_users_and_client_certificates(etcd, tmp_path):
+    """--etcd-user USER:PASSWORD against etcd with auth on; --etcd-cacert/--etcd-cert/
+    --etcd-key against etcd that demands a client certificate."""
+    from tests.tls import make_tls
+
+    store = etcd()
+    ctl = ["etcdctl", "--endpoints", store.urls]
+    for words in (["user", "add", "root", "--new-user-password=root-pass"],
+                  ["user", "grant-role", "root", "root"], ["auth", "enable"]):
+        done = subprocess.run([*ctl, *words], capture_output=True, text=True, timeout=30,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    one_error_line(fleet(store.urls, "ls"), "user name is empty")
+    one_error_line(fleet(store.urls, "--etcd-user", "root:wrong", "ls"),
+                   "etcd refused user 'root'", "authentication failed")
+    applied(fleet(store.urls, "--etcd-user", "root:root-pass", "ls"))
+
+    tls = make_tls(tmp_path, clients=("agent",))
+    secure = etcd(tls=tls)
+    ca, _, _, cert, key = tls
+    one_error_line(fleet(secure.urls, "ls"), "cannot reach etcd")
+    one_error_line(fleet(secure.urls, "--etcd-cacert", ca, "ls"), "cannot reach etcd")
+    listed = fleet(secure.urls, "--etcd-cacert", ca, "--etcd-cert", cert, "--etcd-key", key,
+                   "ls")
+    applied(listed)
+    assert listed.stdout.startswith("NAME")

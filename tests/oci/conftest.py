@@ -4,7 +4,6 @@ server), run three ways: plain HTTP, htpasswd basic auth, and TLS with a CA made
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import shutil
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from tests.cli.conftest import build_dir, ecli, example_package  # noqa: F401  (fixtures)
 from tests.kernel.conftest import wait_until
+from tests.tls import make_tls
 
 REGISTRY = shutil.which("docker-registry")
 USER, PASSWORD = "alice", "s3cret-pass"
@@ -26,43 +26,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _make_tls(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a certificate it signed for 127.0.0.1 and localhost: (ca, cert, key)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(text):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("eunomia test CA"))
-          .issuer_name(name("eunomia test CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1"))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
 
 
 class Registry:
@@ -80,7 +43,7 @@ class Registry:
                   "delete: {enabled: true}}"),
                  "http:", f"  addr: {self.host}"]
         if mode == "tls":
-            self.ca, cert, key = _make_tls(root)
+            self.ca, cert, key = make_tls(root)
             lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         if mode == "auth":
             htpasswd = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD],
