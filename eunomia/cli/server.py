@@ -59,14 +59,14 @@ def run_server(args) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ArgumentError("--tls-cert and --tls-key go together")
     tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries)
+    agent = _fleet_agent(args, tasks)
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,
                     tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
-                    verbose=args.verbose)
+                    verbose=args.verbose, fleet=agent.view if agent is not None else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
-    agent = _fleet_agent(args, tasks)
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
     if agent is not None:

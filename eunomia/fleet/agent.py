@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..errors import EunomiaError
 from ..server.tasks import StartRequest, TaskManager
@@ -196,6 +196,16 @@ class FleetAgent:
                 pass            # the lease takes it when it expires
 
     # -- status -----------------------------------------------------------------------
+
+    def view(self) -> dict:
+        """The fleet as this agent reads it from etcd (GET /fleet, the dashboard)."""
+        from .control import Fleet
+        fleet = Fleet(self.store, self.keys)
+        return {"nodes": [asdict(n) for n in fleet.nodes()],
+                "status": [asdict(s) for s in fleet.status()],
+                "desired": [{"name": d.name, "version": d.version, "selector": d.selector,
+                             "args": d.args, "source": d.source, "digest": d.digest,
+                             "applied_at": d.applied_at} for d in fleet.desired()]}
 
     def statuses(self) -> list[TaskStatus]:
         out = []

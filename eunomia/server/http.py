@@ -1,9 +1,10 @@
 """The HTTP API (eunomia-bpf's server routes) on FastAPI; the OpenAPI document at
 GET /openapi.json is generated from the models below.
 
-Auth: when the server has a token every route but /health and /openapi.json needs
-`Authorization: Bearer TOKEN` (compared in constant time); without a token the server
-only ever listens on loopback (checked by `check_bind`)."""
+Auth: when the server has a token every route but /health, /openapi.json and the
+dashboard's page and assets (which carry no data) needs `Authorization: Bearer TOKEN`
+(compared in constant time); without a token the server only ever listens on loopback
+(checked by `check_bind`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from .. import __version__
 from ..web import ERRORS_DOC, ServerConfigError, WebService, check_bind, json_app, require_token
+from .dashboard import add_dashboard
+from .stream import add_event_stream
 from .tasks import StartRequest, TaskLimitError, TaskManager, UnknownTaskError
 
 DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8527
@@ -26,9 +29,15 @@ class _Body(BaseModel):
 
 
 class StartBody(_Body):
-    """POST /task, as eunomia-bpf's server takes it."""
+    """POST /task, as eunomia-bpf's server takes it; `program_ref` instead of
+    `program_data_buf` has the server fetch the package (an http(s) URL or an image)."""
 
-    program_data_buf: StrictStr = Field(min_length=1, description="the package, base64")
+    program_data_buf: Optional[StrictStr] = Field(None, min_length=1,
+                                                  description="the package, base64")
+    program_ref: Optional[StrictStr] = Field(None, min_length=1, max_length=2048,
+                                             description="an http(s) URL or an image "
+                                             "reference HOST[:PORT]/NAME[:TAG] to fetch "
+                                             "the package from (not a server path)")
     program_type: Literal["json", "yaml"] = "json"
     program_name: Optional[StrictStr] = None
     extra_args: list[StrictStr] = Field(default_factory=list,
@@ -66,6 +75,35 @@ class TaskList(BaseModel):
     tasks: list[TaskSummary]
 
 
+class ProgramInfo(BaseModel):
+    name: str
+    section: str
+
+
+class TaskDetail(TaskSummary):
+    programs: list[ProgramInfo]
+    event_fields: dict[str, list[str]] = Field(description="each event map's fields: the "
+                                                           "columns of its events")
+    sampled: list[str] = Field(description="maps sampled at intervals (GET .../samples)")
+    maps: list[str] = Field(description="maps shown as tables (GET .../maps)")
+
+
+class Samples(BaseModel):
+    samples: list[dict] = Field(description="the latest reading of each sampled map: "
+                                            "histograms with buckets, or key/value rows")
+
+
+class MapTables(BaseModel):
+    maps: list[dict] = Field(description="each map's entries now (up to 200; `count` and "
+                                         "`more` say how many there are)")
+
+
+class FleetView(BaseModel):
+    nodes: list[dict]
+    status: list[dict]
+    desired: list[dict]
+
+
 class Started(BaseModel):
     id: int
     name: str
@@ -92,8 +130,9 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-def api(tasks: TaskManager, token: str | None, body_limit: int):
-    """The FastAPI app of `ecli server` over `tasks`."""
+def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
+    """The FastAPI app of `ecli server` over `tasks`; `fleet()`, when given, is what
+    GET /fleet shows (the agent's view of its fleet)."""
     app = json_app("eunomia server", __version__, body_limit,
                    {UnknownTaskError: 404, TaskLimitError: 429})
     auth = [Depends(require_token(token))]
@@ -110,7 +149,8 @@ def api(tasks: TaskManager, token: str | None, body_limit: int):
               dependencies=auth, responses=ERRORS_DOC)
     def start_task(body: StartBody):
         request = StartRequest(body.program_data_buf, body.program_type, body.program_name,
-                               list(body.extra_args), body.export_json, body.replace)
+                               list(body.extra_args), body.export_json, body.replace,
+                               body.program_ref)
         task = tasks.start(request)
         return {"id": task.id, "name": task.name, "status": task.status.value,
                 "replaced": body.replace}
@@ -136,6 +176,30 @@ def api(tasks: TaskManager, token: str | None, body_limit: int):
         return {"id": task.id, "status": task.status.value, "next_cursor": following,
                 "dropped": task.log.dropped, "log": [e.to_dict() for e in entries]}
 
+    @app.get("/task/{task_id}", response_model=TaskDetail, dependencies=auth,
+             responses=ERRORS_DOC)
+    def task_detail(task_id: int):
+        return tasks.get(task_id).details()
+
+    @app.get("/task/{task_id}/samples", response_model=Samples, dependencies=auth,
+             responses=ERRORS_DOC)
+    def task_samples(task_id: int):
+        return {"samples": tasks.get(task_id).samples()}
+
+    @app.get("/task/{task_id}/maps", response_model=MapTables, dependencies=auth,
+             responses=ERRORS_DOC)
+    def task_maps(task_id: int):
+        return {"maps": tasks.get(task_id).maps()}
+
+    add_event_stream(app, tasks, auth)
+
+    @app.get("/fleet", response_model=FleetView, dependencies=auth, responses=ERRORS_DOC)
+    def fleet_view():
+        if fleet is None:
+            raise UnknownTaskError("this server is not a fleet agent (ecli server --fleet)")
+        return fleet()
+
+    add_dashboard(app)
     return app
 
 
@@ -145,9 +209,9 @@ class Server(WebService):
     def __init__(self, addr: str = DEFAULT_ADDR, port: int = DEFAULT_PORT,
                  token: str | None = None, tasks: TaskManager | None = None,
                  body_limit: int = DEFAULT_BODY_LIMIT, tls: tuple[str, str] | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, fleet=None):
         self.tasks = tasks or TaskManager()
-        super().__init__(api(self.tasks, token, body_limit), addr, port, token, tls,
+        super().__init__(api(self.tasks, token, body_limit, fleet), addr, port, token, tls,
                          verbose)
 
     def shutdown_all(self) -> None:

@@ -14,6 +14,7 @@ from ..output.lines import LinePrinter
 from ..package import Package
 from ..session import Session, SessionState, Sink, parse_run_args
 from .tasklog import TaskLog
+from .views import event_fields, map_names, maps_view, sample_view
 
 KEEP_STOPPED = 64       # stopped tasks kept listed (with their logs), oldest dropped
 
@@ -24,23 +25,32 @@ class UnknownTaskError(EunomiaError, LookupError):
 
 @dataclass
 class StartRequest:
-    """A task to start (POST /task, whose body server.http.StartBody validates)."""
+    """A task to start (POST /task, whose body server.http.StartBody validates): the
+    package inline (`program_data_buf`, base64) or where to fetch it (`program_ref`: an
+    http(s) URL or an image reference, never a path on the server)."""
 
-    program_data_buf: str
+    program_data_buf: str | None = None
     program_type: str = "json"
     program_name: str | None = None
     extra_args: list[str] = field(default_factory=list)
     export_json: bool = False
     replace: int | None = None
+    program_ref: str | None = None
 
     def package(self) -> Package:
         """The package, decoded and fully validated (its object's BTF parsed) before
         anything touches the kernel."""
-        text = self.program_data_buf.strip()
-        try:
-            content = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            raise ArgumentError("'program_data_buf' is not base64") from None
+        if (self.program_data_buf is None) == (self.program_ref is None):
+            raise ArgumentError("give one of 'program_data_buf' (the package, base64) or "
+                                "'program_ref' (an http(s) URL or an image reference)")
+        if self.program_ref is not None:
+            content = _fetch(self.program_ref)
+        else:
+            text = self.program_data_buf.strip()
+            try:
+                content = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise ArgumentError("'program_data_buf' is not base64") from None
         package = Package.load(content)
         try:
             package.btf()
@@ -49,18 +59,30 @@ class StartRequest:
         return package
 
 
+def _fetch(reference: str) -> bytes:
+    """A package from a URL or a registry; a client never names a file of the server."""
+    from ..oci import looks_like_reference
+    from ..package.source import is_url, read_source
+    if not (is_url(reference) or looks_like_reference(reference)):
+        raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
+                            "image reference HOST[:PORT]/NAME[:TAG]")
+    return read_source(reference)[0]
+
+
 class TaskLogSink(Sink):
     """A task's output: records and samples as lines of its log, warnings as errors."""
 
     def __init__(self, log: TaskLog, printer: LinePrinter):
         self.log = log
         self.printer = printer
+        self.samples: dict[str, dict] = {}      # the latest reading of each sampled map
 
     def records(self, source, raws, now: float) -> None:
         self.log.add("event", self.printer.records(source, raws, now))
 
     def sample(self, sampler, entries, now: float) -> None:
         self.log.add("event", self.printer.sample(sampler, entries, now))
+        self.samples[sampler.name] = sample_view(sampler, entries, now)
 
     def trace(self, text: str) -> None:
         self.log.add("event", text.split("\n"))
@@ -83,6 +105,7 @@ class Task:
         output = "json" if request.export_json else settings.output
         sink = TaskLogSink(log, LinePrinter(output, True, settings.formats, settings.fields,
                                             settings.filters))
+        self.sink = sink
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name
         self.session.start()
@@ -127,6 +150,29 @@ class Task:
         """Stops the task in a thread of its own: detaching a tracepoint waits for the
         kernel's RCU grace periods (~0.1 s), which a hot update need not wait for."""
         threading.Thread(target=self.stop, name=f"stop-{self.id}", daemon=True).start()
+
+    def details(self) -> dict:
+        """The summary, plus what the dashboard lays out: programs, the fields of each
+        event map, the sampled maps and the maps shown as tables."""
+        with self._lock:
+            maps = [] if self.finished else map_names(self.session.loaded.maps)
+        skel = self.session.package.meta.bpf_skel
+        return {**self.summary(),
+                "programs": [{"name": p.name, "section": p.attach or ""}
+                             for p in skel.progs or []],
+                "event_fields": event_fields(self.session.sources),
+                "sampled": [s.name for s in self.session.samplers],
+                "maps": maps}
+
+    def samples(self) -> list[dict]:
+        return list(self.sink.samples.values())
+
+    def maps(self) -> list[dict]:
+        """Each shown map's entries now (none once the task has stopped)."""
+        with self._lock:
+            if self.finished:
+                return []
+            return maps_view(self.session.loaded.maps)
 
     def summary(self) -> dict:
         sources = self.session.sources

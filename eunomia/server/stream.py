@@ -1,0 +1,79 @@
+"""GET /task/{id}/events: a task's log as Server-Sent Events, so scripts and the
+dashboard follow a task without polling.
+
+    curl -N -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8527/task/1/events
+
+Each entry is one event: `id:` its cursor, `event:` its kind (event, info, error),
+`data:` the entry as JSON. Reconnecting with `Last-Event-ID` (or `?cursor=`) resumes
+after it; entries the bounded log dropped meanwhile are announced as `event: dropped`.
+`event: end` follows the last entry of a stopped task. A comment every 15 s keeps
+proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from fastapi import Header, Query
+from fastapi.responses import StreamingResponse
+
+from ..web import ERRORS_DOC
+from .tasks import TaskLimitError, TaskManager
+
+MAX_STREAMS = 16            # each holds a worker thread while it waits for entries
+KEEPALIVE_S = 15.0
+BATCH = 500
+
+_STREAM_DOC = {200: {"description": "text/event-stream: one SSE event per log entry "
+                                    "(`id`: cursor, `event`: kind, `data`: the entry as "
+                                    "JSON), then `event: end` once a stopped task is read",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **ERRORS_DOC}
+
+
+def _event(kind: str, data: dict, cursor: int | None = None) -> bytes:
+    head = f"id: {cursor}\n" if cursor is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def add_event_stream(app, tasks: TaskManager, auth) -> None:
+    slots = threading.BoundedSemaphore(MAX_STREAMS)
+
+    @app.get("/task/{task_id}/events", dependencies=auth, responses=_STREAM_DOC,
+             response_class=StreamingResponse)
+    def task_events(task_id: int, cursor: int = Query(0, ge=0, le=1 << 62),
+                    last_event_id: str | None = Header(None)):
+        """Follow a task's log as Server-Sent Events (see the module's description)."""
+        task = tasks.get(task_id)
+        if last_event_id and last_event_id.isdigit():
+            cursor = int(last_event_id) + 1
+        if not slots.acquire(blocking=False):
+            raise TaskLimitError(f"{MAX_STREAMS} event streams are open already: close one")
+
+        def entries():
+            position, idle_since = cursor, time.monotonic()
+            try:
+                yield b"retry: 2000\n\n"
+                while True:
+                    finished = task.finished
+                    batch = task.log.read(position, BATCH, wait=0 if finished else 1.0)
+                    if batch and batch[0].cursor > position:
+                        yield _event("dropped", {"from": position, "to": batch[0].cursor})
+                    for entry in batch:
+                        yield _event(entry.kind, entry.to_dict(), entry.cursor)
+                    if batch:
+                        position, idle_since = batch[-1].cursor + 1, time.monotonic()
+                    elif finished:
+                        yield _event("end", {"status": task.status.value})
+                        return
+                    elif time.monotonic() - idle_since > KEEPALIVE_S:
+                        yield b": keepalive\n\n"
+                        idle_since = time.monotonic()
+            finally:
+                slots.release()
+
+        return StreamingResponse(entries(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Accel-Buffering": "no"})
