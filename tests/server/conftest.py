@@ -8,7 +8,13 @@ import sys
 import pytest
 
 from eunomia.cli.client import Client
-from tests.cli.conftest import ROOT, compile_package
+from tests.cli.conftest import (  # noqa: F401  (fixtures shared with the CLI tests)
+    ROOT,
+    build_dir,
+    compile_package,
+    example_package,
+    http_server,
+)
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root
 from tests.service import ServiceProcess
 

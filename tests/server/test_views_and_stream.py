@@ -1,0 +1,99 @@
+"""The routes the dashboard (and scripts) use: task details, samples, maps, the event
+stream (Server-Sent Events), and starting from a URL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import requests
+
+from eunomia.cli.client import ClientError
+from tests.kernel.conftest import wait_until
+
+from .conftest import pytestmark, start_body  # noqa: F401
+
+
+def exit_child(code: int) -> int:
+    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
+    child.wait()
+    return child.pid
+
+
+def sse_events(response):
+    """(kind, data) pairs of a text/event-stream response, as they arrive."""
+    kind, data = "message", ""
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data += line[6:]
+        elif line == "" and data:
+            yield kind, json.loads(data)
+            kind, data = "message", ""
+
+
+def test_events_stream_as_server_sent_events(server, exitsnoop_package, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("stream-token")
+    running = server("--token-file", token)
+    client = running.client("stream-token")
+    task = client.call("POST", "/task", start_body(exitsnoop_package, export_json=True))
+    url = f"{running.url}/task/{task['id']}/events"
+    assert requests.get(url, timeout=10).status_code == 401
+    with requests.get(url, headers={"Authorization": "Bearer stream-token"}, stream=True,
+                      timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        pid = exit_child(4)
+        for kind, data in sse_events(response):
+            if kind == "event" and json.loads(data["text"])["pid"] == pid:
+                assert json.loads(data["text"])["exit_code"] == 4
+                break
+    client.call("POST", "/stop", {"id": task["id"]})
+    # a stopped task's stream ends after its last entry
+    with requests.get(url, headers={"Authorization": "Bearer stream-token"}, stream=True,
+                      timeout=30) as response:
+        kinds = [kind for kind, _ in sse_events(response)]
+    assert kinds[-1] == "end" and "event" in kinds
+    spec = client.call("GET", "/openapi.json")
+    stream = spec["paths"]["/task/{task_id}/events"]["get"]["responses"]["200"]
+    assert "text/event-stream" in stream["content"]
+
+
+def test_details_samples_and_maps_of_a_task(server, example_package):
+    running = server()
+    client = running.client()
+    package = example_package("syscall_latency").read_bytes()
+    task = client.call("POST", "/task", start_body(package))
+    detail = client.call("GET", f"/task/{task['id']}")
+    assert detail["sampled"] == ["hists"]
+    assert {p["section"] for p in detail["programs"]} == {"tp/raw_syscalls/sys_enter",
+                                                          "tp/raw_syscalls/sys_exit"}
+    assert "hists" in detail["maps"] and "start" in detail["maps"]
+    samples = wait_until(lambda: client.call("GET", f"/task/{task['id']}/samples")["samples"],
+                         15, what="a first sample")
+    histogram = samples[0]["histograms"][0]
+    assert histogram["kind"] == "log2" and histogram["total"] > 0
+    assert sum(b["count"] for b in histogram["buckets"]) == histogram["total"]
+    maps = {m["name"]: m for m in client.call("GET", f"/task/{task['id']}/maps")["maps"]}
+    assert maps["hists"]["count"] == 1 and len(maps["hists"]["entries"][0]["value"]
+                                               ["slots"]) == 26
+    client.call("POST", "/stop", {"id": task["id"]})
+    assert client.call("GET", f"/task/{task['id']}/maps") == {"maps": []}
+
+
+def test_start_from_a_url_but_never_from_a_server_path(server, exitsnoop_package,
+                                                       http_server):
+    running = server()
+    client = running.client()
+    url = http_server(exitsnoop_package)
+    task = client.call("POST", "/task", {"program_ref": url})
+    assert task["name"] == "exitsnoop" and task["status"] == "running"
+    client.call("POST", "/stop", {"id": task["id"]})
+    with pytest.raises(ClientError, match="expected an http.s. URL or an image reference"):
+        client.call("POST", "/task", {"program_ref": "/etc/passwd"})
+    with pytest.raises(ClientError, match="give one of 'program_data_buf'"):
+        client.call("POST", "/task", {})
+    with pytest.raises(ClientError, match="HTTP 404"):
+        client.call("GET", "/fleet")
