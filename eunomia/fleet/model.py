@@ -132,8 +132,25 @@ class Desired:
         return desired
 
 
+class _JsonRecord:
+    """A record kept in etcd as a JSON object of its fields; from_json() gives None for
+    one that is not (written by hand, or by another version)."""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, doc: dict | None):
+        if doc is None:
+            return None
+        try:
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except TypeError:
+            return None
+
+
 @dataclass
-class TaskStatus:
+class TaskStatus(_JsonRecord):
     """What one node runs of one desired package."""
 
     node: str
@@ -147,36 +164,12 @@ class TaskStatus:
     error: str = ""
     running_version: int = 0        # the version still running after a failed update
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def from_json(cls, doc: dict | None) -> TaskStatus | None:
-        if doc is None:
-            return None
-        try:
-            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
-        except TypeError:
-            return None
-
 
 @dataclass
-class NodeRecord:
+class NodeRecord(_JsonRecord):
     node: str
     labels: dict[str, str]
     kernel: str
     features: dict[str, bool]
     started_at: float
     api: str = ""                   # the agent's local API (for the dashboard)
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def from_json(cls, doc: dict | None) -> NodeRecord | None:
-        if doc is None:
-            return None
-        try:
-            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
-        except TypeError:
-            return None

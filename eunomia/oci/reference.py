@@ -7,11 +7,11 @@ is an image, `ecli run dir/pkg` is a file.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
 from ..errors import SourceError
+from ..hosts import is_loopback
 
 DEFAULT_TAG = "latest"
 
@@ -62,13 +62,8 @@ class Reference:
     @property
     def is_loopback(self) -> bool:
         host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") \
-            else self.registry[1:self.registry.index("]")]
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+            else self.registry[:self.registry.index("]") + 1]
+        return is_loopback(host)
 
 
 def _explicit_host(host: str) -> bool:

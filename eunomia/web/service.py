@@ -3,7 +3,6 @@ happens (a port in use fails first), with the loopback rule and optional TLS."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
@@ -11,6 +10,7 @@ import threading
 import time
 
 from ..errors import ArgumentError
+from ..hosts import is_loopback
 
 log = logging.getLogger("eunomia.server")
 BACKLOG = 1024          # connections the kernel queues before accept()
@@ -19,15 +19,6 @@ KEEP_ALIVE_S = 30       # an idle connection is closed after this long
 
 class ServerConfigError(ArgumentError):
     """The server would start unsafe or cannot start."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(addr: str, token: str | None) -> None:
