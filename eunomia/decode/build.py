@@ -11,6 +11,7 @@ from ..errors import DecodeError, PackageError
 from .codecs import (
     _FLOAT_CODES,
     ArrayCodec,
+    BytesCodec,
     CharArrayCodec,
     Codec,
     EnumCodec,
@@ -53,10 +54,12 @@ def _build(btf, type_id: int, cache: dict) -> Codec:
         codec = EnumCodec(c_type, IntCodec(c_type, t.size, t.signed, False, endian), t.values)
     elif isinstance(t, Array):
         _, elem_t = btf.resolve(t.type)
-        if isinstance(elem_t, Int) and elem_t.size == 1 and (elem_t.char or
-                                                            "char" in elem_t.name) \
-                and not c_type.startswith(DATA_ARRAY_PREFIX):
-            codec = CharArrayCodec(c_type, t.nelems)
+        byte_sized = isinstance(elem_t, Int) and elem_t.size == 1 and not elem_t.bool \
+            and not c_type.startswith(DATA_ARRAY_PREFIX)
+        if byte_sized and (elem_t.char or elem_t.name == "char"):
+            codec = CharArrayCodec(c_type, t.nelems)        # plain char: text
+        elif byte_sized and "char" in elem_t.name:
+            codec = BytesCodec(c_type, t.nelems)            # unsigned/signed char: data
         else:
             element = build_codec(btf, t.type, cache)
             if element.size * t.nelems > MAX_DECODED_BYTES:

@@ -190,6 +190,44 @@ class CharArrayCodec(Codec):
         return data.ljust(self.size, b"\0")
 
 
+class BytesCodec(Codec):
+    """unsigned char[N], u8[N], signed char[N]: data (addresses, hashes, packet bytes),
+    decoded as bytes and shown as hex; only plain char[N] is text. `--format F=text`
+    shows a byte array that holds text as text."""
+
+    needs_json = True
+
+    def __init__(self, c_type: str, size: int):
+        self.c_type, self.size = c_type, size
+        self.code = f"{size}s"
+
+    def decode(self, buf, offset=0):
+        return _take(buf, offset, self)
+
+    def to_json(self, value):
+        return bytes(value).hex()
+
+    def encode(self, value) -> bytes:
+        """bytes, a list of byte values, or text: hex digits, else UTF-8 (zero-padded)."""
+        if isinstance(value, list):
+            try:
+                value = bytes(value)
+            except (TypeError, ValueError):
+                raise DecodeError(f"expected byte values for {self.c_type}, not {value!r}") \
+                    from None
+        elif isinstance(value, str):
+            try:
+                value = bytes.fromhex(value) if len(value) == 2 * self.size else value.encode()
+            except ValueError:
+                value = value.encode()
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes for {self.c_type}, not {value!r}")
+        value = bytes(value)
+        if len(value) > self.size:
+            raise DecodeError(f"{len(value)} bytes do not fit {self.c_type}")
+        return value.ljust(self.size, b"\0")
+
+
 class ArrayCodec(Codec):
     """Arrays other than char[N]: lists (a list of lists for int[4][2])."""
 

@@ -85,6 +85,10 @@ def _ksym(_size: int) -> Callable:
     return show
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
 def ip_text(value: Any) -> str:
     """An IPv4 or IPv6 address from a u32 in network byte order (as read on a little
     endian machine), 4 or 16 bytes, or a list of byte values."""
@@ -95,6 +99,8 @@ def ip_text(value: Any) -> str:
         raw = b"".join(int(v).to_bytes(width, "little") for v in value)
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
+    elif isinstance(value, str) and len(value) in (8, 32) and _is_hex(value):
+        raw = bytes.fromhex(value)                 # a byte array (unsigned char[N])
     elif isinstance(value, str):
         raw = value.encode("latin-1")
     else:
@@ -212,6 +218,19 @@ def _hex(size: int) -> Callable:
     return show
 
 
+def _text(_size: int) -> Callable:
+    """A byte array (unsigned char[N], shown as hex) that holds text: up to the first NUL."""
+    def show(value):
+        if isinstance(value, str) and len(value) % 2 == 0 and _is_hex(value):
+            value = bytes.fromhex(value)
+        elif isinstance(value, list):
+            value = bytes(int(v) & 0xFF for v in value)
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).partition(b"\0")[0].decode("utf-8", "replace")
+        return str(value)
+    return show
+
+
 class Stack(list):
     """Resolved frames ("symbol+0xoff"), innermost first; `folded` is root first, joined
     by ';' (flame graphs' collapsed form, and the table's cell)."""
@@ -256,7 +275,7 @@ FORMATS: dict[str, Callable[..., Callable[[Any], Any]]] = {
     "signal": _signal_name,
     "syscall": _syscall_name, "ksym": _ksym, "kstack": _stack(True), "ustack": _stack(False),
     "timestamp": _timestamp, "duration": _duration, "uid": _user, "gid": _group, "hex": _hex,
-    "cgroup": _cgroup, "mntns": _mntns,
+    "cgroup": _cgroup, "mntns": _mntns, "text": _text,
 }
 _CONTEXTUAL = {"kstack", "ustack"}      # factories that take the stack lookup
 # typedef names of types.bpf.h that are not eunomia_<format>_t

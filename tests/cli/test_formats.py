@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -224,6 +225,10 @@ def test_format_doc_comments_on_header_members(fixture_package, ecli):
     child.wait()
     event = run.wait_event(lambda e: e["sig"] == "SIGUSR1")
     assert event["target"] == f"0x{child.pid:x}"
+    # unsigned char[16] is data: every byte as hex; `@format text` shows it as text
+    comm = Path("/proc/self/comm").read_bytes().strip()[:15]
+    assert event["comm_bytes"] == comm.ljust(16, b"\0").hex()
+    assert event["comm_text"] == comm.decode()
     run.stop()
 
 

@@ -111,9 +111,10 @@ def test_round_trip_of_every_shape(shapes):
         if name != "u":
             assert decoded[name] == expected, name
     assert decoded["u"]["as_int"] == 0x64636261
-    assert decoded["u"]["as_bytes"] == "abcd"       # unsigned char[4] reads as text
+    assert decoded["u"]["as_bytes"] == b"abcd"      # unsigned char[4] is data: bytes,
     assert list(decoded) == [name for name, _, _ in shapes.fields]   # declared order
     as_json = shapes.to_json(decoded)
+    assert as_json["u"]["as_bytes"] == "61626364"   # shown as hex; char[N] stays text
     assert as_json["s128"] == str(-(2**100)) and as_json["u128"] == str(2**127)
     assert isinstance(decoded, Record)
     assert decoded.color == "BLUE" and decoded.pair[1].tag == 4
@@ -130,6 +131,21 @@ def test_char_arrays(shapes):
     assert bad["name"].endswith("ok")                  # invalid UTF-8 replaced
     with pytest.raises(DecodeError, match="does not fit char\\[8\\]"):
         shapes.encode({"name": "12345678"})
+
+
+def test_byte_arrays_are_data():
+    """unsigned char[N] holds addresses, hashes, packet bytes: NULs inside are kept, and
+    they encode from bytes, byte values, hex or text."""
+    from eunomia.decode.codecs import BytesCodec
+    codec = BytesCodec("unsigned char[6]", 6)
+    mac = bytes([0xDE, 0xAD, 0, 0xEF, 0, 0x10])
+    assert codec.decode(codec.encode(mac)) == mac
+    assert codec.to_json(mac) == "dead00ef0010"
+    assert codec.encode("dead00ef0010") == mac
+    assert codec.encode([1, 2]) == b"\x01\x02\0\0\0\0"
+    assert codec.encode("ab") == b"ab\0\0\0\0"
+    with pytest.raises(DecodeError, match="do not fit"):
+        codec.encode(b"1234567")
 
 
 @pytest.mark.parametrize("field, value, message", [
