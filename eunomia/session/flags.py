@@ -359,14 +359,22 @@ def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, s
     return dests
 
 
+# the globals a filter sets, by operator: libbpf-tools name them targ_pid, min_us, ...
+_PUSHED_GLOBALS = {"==": ("{}", "targ_{}"), ">": ("min_{}", "targ_min_{}"),
+                   ">=": ("min_{}", "targ_min_{}"), "<": ("max_{}", "targ_max_{}"),
+                   "<=": ("max_{}", "targ_max_{}")}
+
+
 def _push_filters(conditions, values: dict, dests: dict[str, str], parser) -> None:
-    """FIELD==N also sets the global FIELD or targ_FIELD when the command line left it
-    alone: the kernel then sends only what the filter keeps."""
+    """A filter also sets the matching global when the command line left it alone, so
+    the kernel sends only what it keeps: FIELD==N sets FIELD or targ_FIELD, FIELD>N and
+    FIELD>=N set min_FIELD (or targ_min_FIELD), FIELD<N and FIELD<=N max_FIELD. A min or
+    max bound is inclusive in the kernel; the filter, still run in user space, drops
+    the bound itself for > and <."""
     actions = {action.dest: action for action in parser._actions}
     for condition in conditions:
-        if condition.op != "==":
-            continue
-        for name in (condition.field, f"targ_{condition.field}"):
+        patterns = _PUSHED_GLOBALS.get(condition.op, ())
+        for name in (pattern.format(condition.field) for pattern in patterns):
             dest = f"var_{name}"
             if dest in dests and name not in values:
                 try:

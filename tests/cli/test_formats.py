@@ -152,7 +152,7 @@ def test_csv_and_yaml_output(example_package, ecli):
     assert mine["exit_code"] == 3 and mine["comm"] == "sh" and "time" in mine
 
 
-def test_an_equality_filter_is_pushed_into_a_matching_global(example_package):
+def test_filters_are_pushed_into_matching_globals(example_package):
     """opensnoop has targ_pid: --filter pid==N sets it, so the kernel filters too."""
     import eunomia
     from eunomia.session import parse_run_args
@@ -162,6 +162,13 @@ def test_an_equality_filter_is_pushed_into_a_matching_global(example_package):
     given = parse_run_args(package, ["--filter", "pid==4242", "--targ_pid", "7"])
     assert given.values["targ_pid"] == 7            # what the user set wins
     assert "targ_pid" not in parse_run_args(package, ["--filter", "pid>4242"]).values
+    # bounds go to min_/max_ globals (bootstrap's min_duration_ns): inclusive there,
+    # exact in user space
+    bootstrap = eunomia.Package.load(str(example_package("bootstrap")))
+    bounded = parse_run_args(bootstrap, ["--filter", "duration_ns>5000000"])
+    assert bounded.values["min_duration_ns"] == 5000000
+    assert "min_duration_ns" not in parse_run_args(
+        bootstrap, ["--filter", "duration_ns!=5"]).values
 
 
 def _getppid_child() -> subprocess.Popen:
