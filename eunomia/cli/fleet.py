@@ -4,6 +4,7 @@ agent through etcd; and the etcd options the agents share."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import sys
@@ -14,6 +15,16 @@ from ..fleet.model import DEFAULT_PREFIX, Keys, parse_labels
 
 DEFAULT_ETCD = "http://127.0.0.1:2379"
 DEFAULT_WAIT_S = 60.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), not {text!r}")
+    return value
 
 
 def add_etcd_options(parser, endpoints_flag: str | None = "--etcd") -> None:
@@ -89,7 +100,7 @@ def add_fleet_parser(commands) -> None:
                        help="only nodes with these labels (repeatable; default: all)")
     apply.add_argument("--wait", action="store_true",
                        help="return once every selected node runs this version")
-    apply.add_argument("--timeout", type=float, default=DEFAULT_WAIT_S, metavar="SEC",
+    apply.add_argument("--timeout", type=_seconds, default=DEFAULT_WAIT_S, metavar="SEC",
                        help=f"for --wait (default {DEFAULT_WAIT_S:g})")
     actions.add_parser("ls", help="list the packages the fleet should run")
     status = actions.add_parser("status", help="what each node runs, with counters")
@@ -98,7 +109,8 @@ def add_fleet_parser(commands) -> None:
     remove.add_argument("name")
     remove.add_argument("--wait", action="store_true",
                         help="return once no node runs it any more")
-    remove.add_argument("--timeout", type=float, default=DEFAULT_WAIT_S, metavar="SEC")
+    remove.add_argument("--timeout", type=_seconds, default=DEFAULT_WAIT_S, metavar="SEC",
+                        help=f"for --wait (default {DEFAULT_WAIT_S:g})")
     actions.add_parser("nodes", help="list the agents (nodes) alive now")
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, SourceError
 from ..oci import (
     PULL_POLICIES,
     Credentials,
@@ -154,12 +154,14 @@ RUN_IMAGE_OPTIONS = {"--pull": True, "--verify-key": True, "--cafile": True,
 def _credentials(args) -> Credentials | None:
     user, password = getattr(args, "username", None), getattr(args, "password", None)
     if getattr(args, "password_stdin", False):
+        if sys.stdin is None:
+            raise ArgumentError("--password-stdin: standard input is closed")
         password = sys.stdin.readline().rstrip("\n")
     if getattr(args, "interactive", False):
         try:
             user = user or input("Username: ").strip()
             password = password or getpass.getpass("Password: ")
-        except EOFError:
+        except (EOFError, RuntimeError, OSError):    # no stdin, or it is closed
             raise ArgumentError("-i: no terminal to ask for the credentials") from None
     if (user is None) != (password is None):
         raise ArgumentError("give both -u USER and a password (-p, --password-stdin or -i)")
@@ -176,11 +178,14 @@ def registry_options(args) -> RegistryOptions:
 def _cosign_password(confirm: bool = False) -> bytes:
     if "COSIGN_PASSWORD" in os.environ:
         return os.environ["COSIGN_PASSWORD"].encode()
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise ArgumentError("set COSIGN_PASSWORD (no terminal to ask for the key's password)")
-    password = getpass.getpass("Password for the private key: ")
-    if confirm and getpass.getpass("Again: ") != password:
-        raise ArgumentError("the passwords differ")
+    try:
+        password = getpass.getpass("Password for the private key: ")
+        if confirm and getpass.getpass("Again: ") != password:
+            raise ArgumentError("the passwords differ")
+    except (EOFError, OSError):
+        raise ArgumentError("set COSIGN_PASSWORD (the terminal went away)") from None
     return password.encode()
 
 
@@ -234,7 +239,10 @@ def run_pull(args) -> int:
         sys.stdout.buffer.write(image.content)
         return 0
     output = Path(args.output or image.file_name)
-    output.write_bytes(image.content)
+    try:
+        output.write_bytes(image.content)
+    except OSError as exc:
+        raise ArgumentError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"pulled {image.reference}@{image.digest} to {output}", file=sys.stderr)
     return 0
 
@@ -265,12 +273,17 @@ def run_generate_key_pair(args) -> int:
 
 
 def run_login(args) -> int:
-    from ..oci import Reference, RegistryClient
+    from ..oci import RegistryClient
+    try:
+        reference = parse_reference(f"{args.registry}/library/none")   # checks the host
+    except SourceError:
+        raise ArgumentError(f"{args.registry!r} is not a registry host (HOST[:PORT], "
+                            "with a dot or a port, or localhost)") from None
     options = registry_options(args)
     if options.credentials is None:
         args.interactive = True
         options.credentials = _credentials(args)
-    client = RegistryClient(Reference(args.registry, "library/none"), options)
+    client = RegistryClient(reference, options)
     client.ping()
     path = save_credentials(args.registry, options.credentials)
     print(f"login succeeded: credentials for {args.registry} stored in {path}")

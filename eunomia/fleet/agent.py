@@ -130,6 +130,9 @@ class FleetAgent:
             except EunomiaError as exc:
                 self._problem(f"etcd: {exc}")
                 self._stop.wait(RETRY_S)
+            except Exception as exc:  # noqa: BLE001 (a bug must not end convergence for good)
+                log.error("fleet watch: internal error: %s: %s", type(exc).__name__, exc)
+                self._stop.wait(RETRY_S)
 
     def _follow(self, revision: int) -> None:
         """Converges again at every change of the desired state, until the watch ends."""
@@ -245,12 +248,15 @@ class FleetAgent:
                     log.warning("the lease of node %s expired; registering again",
                                 self.node)
                     self.lease = 0
+                    self.store.cancel_watches()     # the watch loop registers again
                     continue
                 self.publish()
             except StoreUnavailable as exc:
                 self._problem(str(exc))
             except EunomiaError as exc:
                 self._problem(f"etcd: {exc}")
+            except Exception as exc:  # noqa: BLE001 (a bug must not end the reports for good)
+                log.error("fleet status: internal error: %s: %s", type(exc).__name__, exc)
 
 
 def _features() -> dict[str, bool]:

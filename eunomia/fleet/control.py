@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ class Fleet:
     def wait_running(self, desired: Desired, timeout: float) -> list[TaskStatus]:
         """Returns once every node the selector picks runs `desired`'s version; raises
         FleetTimeout naming the others (and their errors) after `timeout` s."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _finite(timeout)
         while True:
             selected = self.selected_nodes(desired.selector)
             statuses = {s.node: s for s in self.status(desired.name)}
@@ -103,12 +104,18 @@ class Fleet:
             time.sleep(WAIT_POLL_S)
 
     def wait_removed(self, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _finite(timeout)
         while self.status(name):
             if time.monotonic() >= deadline:
                 left = ", ".join(s.node for s in self.status(name))
                 raise FleetTimeout(f"{name} still runs on {left} after {timeout:g} s")
             time.sleep(WAIT_POLL_S)
+
+
+def _finite(timeout: float) -> float:
+    if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout < 0:
+        raise ArgumentError(f"a wait of {timeout!r} s: expected a number of seconds >= 0")
+    return timeout
 
 
 def _show_selector(selector: dict[str, str]) -> str:

@@ -141,12 +141,24 @@ class _JsonRecord:
 
     @classmethod
     def from_json(cls, doc: dict | None):
-        if doc is None:
+        if not isinstance(doc, dict):
             return None
+        values = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name not in doc:
+                continue
+            if not isinstance(doc[name], _KINDS[str(spec.type).split("[")[0]]) or \
+                    isinstance(doc[name], bool) and "bool" not in str(spec.type):
+                return None         # a hand-written value of the wrong kind
+            values[name] = doc[name]
         try:
-            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
-        except TypeError:
+            return cls(**values)
+        except TypeError:           # a field without a default is missing
             return None
+
+
+# what each annotated field type accepts from JSON
+_KINDS = {"int": int, "float": (int, float), "str": str, "dict": dict, "list": list}
 
 
 @dataclass

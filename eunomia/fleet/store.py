@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import EunomiaError
+from ..net import interrupt
 
 CALL_TIMEOUT_S = 5
 
@@ -65,6 +66,31 @@ class Change:
     mod_revision: int
 
 
+def _number(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"etcd answered {value!r} where a number belongs") from None
+
+
+def _revision(reply: dict) -> int:
+    header = reply.get("header")
+    return _number(header.get("revision") if isinstance(header, dict) else None)
+
+
+def _entry(kv) -> Entry | None:
+    """A key-value of a reply; None for one that is not readable (a key that is not
+    UTF-8 was not written by a fleet: it is passed over)."""
+    if not isinstance(kv, dict):
+        return None
+    try:
+        key = _unb64(kv.get("key")).decode()
+        return Entry(key, _unb64(kv.get("value")), int(kv.get("mod_revision", 0)),
+                     int(kv.get("lease", 0)))
+    except (ValueError, TypeError):         # binascii.Error and UnicodeError are both
+        return None
+
+
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
     return base64.b64encode(raw).decode()
@@ -83,10 +109,14 @@ def prefix_end(prefix: str) -> str:
 
 def _endpoint(url: str) -> tuple[str, str, int]:
     import urllib.parse
-    parsed = urllib.parse.urlparse(url if "://" in url else f"http://{url}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urllib.parse.urlparse(url if "://" in url else f"http://{url}")
+        port = parsed.port or 2379
+    except ValueError:          # a port out of range or not a number, a broken [v6]
+        parsed, port = None, 0
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise StoreError(f"{url!r} is not an etcd endpoint (http[s]://HOST:PORT)")
-    return parsed.scheme, parsed.hostname, parsed.port or 2379
+    return parsed.scheme, parsed.hostname, port
 
 
 class Store:
@@ -173,6 +203,9 @@ class Store:
                 raise StoreError(f"etcd {path}: {_etcd_message(exc)}") from None
             with self._lock:
                 self._current = index
+            if not isinstance(reply, dict):
+                raise StoreError(f"etcd {path}: the gateway answered something else than "
+                                 "a JSON object")
             return reply
         raise StoreUnavailable("cannot reach etcd (" + "; ".join(errors) + ")")
 
@@ -182,26 +215,20 @@ class Store:
         """Every key under `prefix`, and the store's revision they were read at."""
         reply = self.call("POST", "/kv/range", {"key": _b64(prefix),
                                                  "range_end": _b64(prefix_end(prefix))})
-        entries = [Entry(_unb64(kv["key"]).decode(), _unb64(kv.get("value")),
-                         int(kv.get("mod_revision", 0)), int(kv.get("lease", 0)))
-                   for kv in reply.get("kvs", [])]
-        return entries, int(reply["header"]["revision"])
+        entries = [_entry(kv) for kv in reply.get("kvs") or []]
+        return [e for e in entries if e is not None], _revision(reply)
 
     def get(self, key: str) -> Entry | None:
         reply = self.call("POST", "/kv/range", {"key": _b64(key)})
         kvs = reply.get("kvs") or []
-        if not kvs:
-            return None
-        kv = kvs[0]
-        return Entry(key, _unb64(kv.get("value")), int(kv.get("mod_revision", 0)),
-                     int(kv.get("lease", 0)))
+        return _entry(kvs[0]) if kvs else None
 
     def put(self, key: str, value: bytes, lease: int = 0) -> int:
         """Sets `key`; returns the revision of the write."""
         body = {"key": _b64(key), "value": _b64(value)}
         if lease:
             body["lease"] = str(lease)
-        return int(self.call("POST", "/kv/put", body)["header"]["revision"])
+        return _revision(self.call("POST", "/kv/put", body))
 
     def put_if(self, key: str, value: bytes, mod_revision: int, lease: int = 0) -> int | None:
         """Sets `key` only if it is unchanged since `mod_revision` (0: absent); the
@@ -213,24 +240,25 @@ class Store:
             "compare": [{"key": _b64(key), "target": "MOD", "result": "EQUAL",
                          "mod_revision": str(mod_revision)}],
             "success": [{"request_put": request}]})
-        return int(reply["header"]["revision"]) if reply.get("succeeded") else None
+        return _revision(reply) if reply.get("succeeded") else None
 
     def delete(self, key: str, prefix: bool = False) -> int:
         """Deletes `key` (or every key under it); returns how many were deleted."""
         body = {"key": _b64(key)}
         if prefix:
             body["range_end"] = _b64(prefix_end(key))
-        return int(self.call("POST", "/kv/deleterange", body).get("deleted", 0))
+        return _number(self.call("POST", "/kv/deleterange", body).get("deleted", 0))
 
     # -- leases -------------------------------------------------------------------------
 
     def grant(self, ttl: int) -> int:
-        return int(self.call("POST", "/lease/grant", {"TTL": ttl, "ID": 0})["ID"])
+        return _number(self.call("POST", "/lease/grant", {"TTL": ttl, "ID": 0}).get("ID"))
 
     def keep_alive(self, lease: int) -> bool:
         """Renews `lease`; False once it has expired (its keys are gone)."""
         reply = self.call("POST", "/lease/keepalive", {"ID": str(lease)})
-        return int((reply.get("result") or {}).get("TTL", -1)) > 0
+        result = reply.get("result")
+        return _number(result.get("TTL", -1) if isinstance(result, dict) else -1) > 0
 
     def revoke(self, lease: int) -> None:
         self.call("POST", "/kv/lease/revoke", {"ID": str(lease)})
@@ -240,7 +268,7 @@ class Store:
     def cancel_watches(self) -> None:
         """Ends every watch now (a blocked read would otherwise wait for its timeout)."""
         for response in list(self._watches):
-            _interrupt(response)
+            interrupt(response)
 
     def watch(self, prefix: str, start_revision: int, stop: threading.Event,
               idle_s: float = 30) -> Iterator[Change]:
@@ -264,22 +292,25 @@ class Store:
                                    f"{_short(exc)}") from None
         self._watches.add(response)
         if stop.is_set():
-            _interrupt(response)
+            interrupt(response)
         try:
             for line in response.iter_lines():
                 if stop.is_set():
                     return
                 if not line.strip():
                     continue
-                result = json.loads(line).get("result") or {}
+                chunk = json.loads(line)
+                result = chunk.get("result") if isinstance(chunk, dict) else None
+                if not isinstance(result, dict):
+                    raise StoreUnavailable("the etcd watch sent something else than events")
                 if result.get("canceled") or result.get("compact_revision"):
                     raise StoreUnavailable("etcd cancelled the watch (compacted); syncing")
                 for event in result.get("events") or []:
-                    kv = event.get("kv") or {}
-                    deleted = event.get("type") == "DELETE"
-                    yield Change(_unb64(kv.get("key")).decode(),
-                                 None if deleted else _unb64(kv.get("value")),
-                                 int(kv.get("mod_revision", 0)))
+                    entry = _entry(event.get("kv")) if isinstance(event, dict) else None
+                    if entry is not None:
+                        deleted = event.get("type") == "DELETE"
+                        yield Change(entry.key, None if deleted else entry.value,
+                                     entry.mod_revision)
         except self._requests.exceptions.ConnectionError as exc:
             if "timed out" in str(exc).lower():
                 raise StoreUnavailable("the etcd watch was idle; syncing") from None
@@ -293,15 +324,6 @@ class Store:
             with self._lock:
                 self._current = (index + 1) % len(self._endpoints)
             raise StoreUnavailable("the etcd watch stream ended")
-
-
-def _interrupt(response) -> None:
-    """Shuts the socket under a streaming response, so its reader wakes at once."""
-    import socket
-    try:
-        response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
-    except (AttributeError, OSError):
-        response.close()
 
 
 def _short(exc: Exception) -> str:

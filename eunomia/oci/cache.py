@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,7 +70,10 @@ class ImageCache:
         except OSError as exc:
             raise RegistryError(f"cannot read the cache {self.root}: {exc.strerror}") from None
         if sha256_digest(content) != digest:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass            # said below either way
             raise IntegrityError(f"cached blob {digest} was changed on disk; it was removed, "
                                  "run again to fetch it")
         return content
@@ -79,10 +83,24 @@ class ImageCache:
         path = self._blob_path(digest)
         if not path.is_file():
             self._ensure_layout()
-            temporary = path.with_name(f".{path.name}.{os.getpid()}")
-            temporary.write_bytes(content)
-            os.replace(temporary, path)
+            self._write_atomically(path, content)
         return digest
+
+    def _write_atomically(self, path: Path, content: bytes) -> None:
+        """A temporary file of its own (threads and processes share the cache), then a
+        rename: a reader sees the whole file or none."""
+        try:
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(content)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise RegistryError(f"cannot write the cache {self.root}: "
+                                f"{exc.strerror or exc}") from None
 
     # -- the index --------------------------------------------------------------------
 
@@ -99,13 +117,17 @@ class ImageCache:
     @contextmanager
     def _locked_index(self) -> Iterator[dict]:
         self._ensure_layout()
-        with open(self.root / ".lock", "w") as lock:
+        try:
+            lock = open(self.root / ".lock", "w")     # noqa: SIM115 (held below)
+        except OSError as exc:
+            raise RegistryError(f"cannot lock the cache {self.root}: "
+                                f"{exc.strerror or exc}") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             index = self._read_index()
             yield index
-            temporary = self.root / f".index.json.{os.getpid()}"
-            temporary.write_text(json.dumps(index, indent=2))
-            os.replace(temporary, self.root / "index.json")
+            self._write_atomically(self.root / "index.json",
+                                   json.dumps(index, indent=2).encode())
 
     def _read_index(self) -> dict:
         try:
@@ -191,9 +213,12 @@ class ImageCache:
             for descriptor in [manifest.get("config") or {}] + list(manifest.get("layers") or []):
                 if isinstance(descriptor, dict) and isinstance(descriptor.get("digest"), str):
                     used.add(descriptor["digest"])
-        for path in (self.root / "blobs" / "sha256").glob("*"):
-            if f"sha256:{path.name}" not in used:
-                path.unlink(missing_ok=True)
+        for path in (self.root / "blobs" / "sha256").glob("[0-9a-f]*"):
+            if f"sha256:{path.name}" not in used:    # (another writer's .temp files stay)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass        # still there: collected next time
 
 
 def _name(entry: dict) -> str:

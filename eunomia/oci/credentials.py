@@ -54,7 +54,7 @@ def _host_of(key: str) -> str:
 def _decode_auth(value: str, path: Path, host: str) -> Credentials:
     try:
         user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):          # not base64 (non-ASCII too), not UTF-8
         raise RegistryAuthError(f"{path}: the auth of {host} is not base64 of "
                                 "user:password") from None
     return Credentials(user, password)
@@ -81,14 +81,20 @@ def _from_helper(helper: str, host: str) -> Credentials | None:
             from None
 
 
+def _mapping(config: dict, key: str) -> dict:
+    found = config.get(key)
+    return found if isinstance(found, dict) else {}
+
+
 def stored_credentials(registry: str, path: Path | None = None) -> Credentials | None:
     """The credentials the docker config holds for `registry` (host[:port]), if any."""
     path = path or docker_config_path()
     config = _load_config(path)
-    helper = (config.get("credHelpers") or {}).get(registry)
+    helpers, auths = _mapping(config, "credHelpers"), _mapping(config, "auths")
+    helper = helpers.get(registry)
     if isinstance(helper, str):
         return _from_helper(helper, registry)
-    for key, entry in (config.get("auths") or {}).items():
+    for key, entry in auths.items():
         if _host_of(key) == registry and isinstance(entry, dict):
             if isinstance(entry.get("auth"), str) and entry["auth"]:
                 return _decode_auth(entry["auth"], path, registry)
@@ -105,23 +111,33 @@ def save_credentials(registry: str, credentials: Credentials, path: Path | None 
     path = path or docker_config_path()
     config = _load_config(path)
     token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode())
-    config.setdefault("auths", {})[registry] = {"auth": token.decode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(config, out, indent=2)
-    os.replace(temporary, path)
+    auths = _mapping(config, "auths")
+    auths[registry] = {"auth": token.decode()}
+    config["auths"] = auths
+    _write_config(path, config)
     return path
 
 
 def forget_credentials(registry: str, path: Path | None = None) -> bool:
     path = path or docker_config_path()
     config = _load_config(path)
-    auths = config.get("auths") or {}
+    auths = _mapping(config, "auths")
     gone = [key for key in auths if _host_of(key) == registry]
     for key in gone:
         del auths[key]
     if gone:
-        path.write_text(json.dumps(config, indent=2))
+        config["auths"] = auths
+        _write_config(path, config)
     return bool(gone)
+
+
+def _write_config(path: Path, config: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(config, out, indent=2)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise RegistryAuthError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import ImageNotFoundError, RegistryError, SignatureError
 from . import mediatypes, signing
 from .cache import ImageCache
-from .reference import Reference, parse_reference
+from .reference import _DIGEST, Reference, parse_reference
 from .registry import RegistryClient, RegistryOptions, sha256_digest
 
 PULL_POLICIES = ("missing", "always", "never")
@@ -39,12 +39,12 @@ class Image:
 
     @property
     def annotations(self) -> dict:
-        return dict(self.manifest.get("annotations") or {})
+        return _annotations(self.manifest)
 
     @property
     def file_name(self) -> str:
         """The name the image gives its file (the layer's title), safe as a file name."""
-        title = (self.layer.get("annotations") or {}).get(mediatypes.TITLE) or \
+        title = _annotations(self.layer).get(mediatypes.TITLE) or \
             self.annotations.get(mediatypes.TITLE) or ""
         name = Path(str(title)).name
         if name and name not in (".", ".."):
@@ -52,15 +52,43 @@ class Image:
         return {"wasm": "app.wasm", "tar": "package.tar"}.get(self.kind, "package.json")
 
 
-def _runnable_layer(manifest: dict, where: str) -> dict:
+def _annotations(holder: dict) -> dict:
+    """A manifest's or descriptor's annotations: string to string, whatever was sent."""
+    found = holder.get("annotations")
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, (str, int, float))}
+
+
+def descriptors(manifest: dict, where: str) -> list[dict]:
+    """The manifest's layers, each checked: a sha256 digest, a size, a media type. A
+    hostile manifest is a RegistryError, never a crash further on."""
     layers = manifest.get("layers")
-    if not isinstance(layers, list) or not layers:
+    if not isinstance(layers, list):
+        raise RegistryError(f"{where}: the manifest's 'layers' is not a list")
+    for layer in layers:
+        check_descriptor(layer, where)
+    return layers
+
+
+def check_descriptor(descriptor, where: str) -> dict:
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("mediaType"), str) \
+            or not isinstance(descriptor.get("digest"), str) \
+            or not _DIGEST.match(descriptor["digest"]) \
+            or not isinstance(descriptor.get("size"), int) or descriptor["size"] < 0:
+        raise RegistryError(f"{where}: the manifest has a broken descriptor "
+                            "(mediaType, sha256 digest and size expected)")
+    return descriptor
+
+
+def _runnable_layer(manifest: dict, where: str) -> dict:
+    layers = descriptors(manifest, where)
+    if not layers:
         raise RegistryError(f"{where}: the manifest has no layers")
     for layer in layers:
-        if isinstance(layer, dict) and layer.get("mediaType") in mediatypes.RUNNABLE_LAYERS:
+        if layer["mediaType"] in mediatypes.RUNNABLE_LAYERS:
             return layer
-    kinds = ", ".join(sorted({str(layer.get("mediaType")) for layer in layers
-                              if isinstance(layer, dict)}))
+    kinds = ", ".join(sorted({layer["mediaType"] for layer in layers}))
     raise RegistryError(f"{where} is not an eunomia package or wasm module (its layers are "
                         f"{kinds})")
 
@@ -100,7 +128,7 @@ class Images:
             digest = self.cache.remember(reference, fetched.content, fetched.media_type or
                                          mediatypes.MANIFEST, _summary(manifest))
         else:
-            manifest = json.loads(self.cache.read_blob(digest))
+            manifest = _json_object(self.cache.read_blob(digest), digest)
         where = str(reference)
         _check_manifest(manifest, "", where)
         layer = _runnable_layer(manifest, where)
@@ -162,8 +190,7 @@ class Images:
         layers = []
         existing_digest = client.manifest_digest(tag)
         if existing_digest is not None:       # cosign adds a layer to what is there
-            layers = [layer for layer in client.get_manifest(existing_digest).json()
-                      .get("layers", []) if isinstance(layer, dict)]
+            layers = descriptors(client.get_manifest(existing_digest).json(), str(reference))
         layers.append(client.put_blob(body, mediatypes.COSIGN_SIGNATURE,
                                       {mediatypes.COSIGN_SIGNATURE_ANNOTATION: signature}))
         config = client.put_blob(signing.signature_config(
@@ -202,7 +229,7 @@ class Images:
             digest = self.cache.lookup(sig_ref)
             if digest is None:
                 raise ImageNotFoundError(f"{sig_ref} is not cached")
-            manifest = json.loads(self.cache.read_blob(digest))
+            manifest = _json_object(self.cache.read_blob(digest), digest)
             client = None
         else:
             client = self.client(sig_ref)
@@ -211,16 +238,23 @@ class Images:
             self.cache.remember(sig_ref, fetched.content, fetched.media_type or
                                 mediatypes.MANIFEST)
         out = []
-        for layer in manifest.get("layers") or []:
-            if not isinstance(layer, dict) or layer.get("mediaType") != \
-                    mediatypes.COSIGN_SIGNATURE:
+        for layer in descriptors(manifest, str(sig_ref)):
+            if layer["mediaType"] != mediatypes.COSIGN_SIGNATURE:
                 continue
-            signature = (layer.get("annotations") or {}).get(
-                mediatypes.COSIGN_SIGNATURE_ANNOTATION)
-            if isinstance(signature, str) and isinstance(layer.get("size"), int) and \
-                    layer["size"] <= 1024 * 1024:
+            signature = _annotations(layer).get(mediatypes.COSIGN_SIGNATURE_ANNOTATION)
+            if signature and layer["size"] <= 1024 * 1024:
                 out.append((self._blob(sig_ref, layer, client), signature))
         return out
+
+
+def _json_object(content: bytes, digest: str) -> dict:
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"manifest {digest} is not a JSON object")
+    return doc
 
 
 def _summary(manifest: dict) -> dict:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SourceError
-from ..hosts import is_loopback
+from ..net import is_loopback
 
 DEFAULT_TAG = "latest"
 
@@ -61,8 +61,10 @@ class Reference:
 
     @property
     def is_loopback(self) -> bool:
-        host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") \
-            else self.registry[:self.registry.index("]") + 1]
+        if self.registry.startswith("["):
+            host = self.registry.partition("]")[0] + "]"
+        else:
+            host = self.registry.rsplit(":", 1)[0]
         return is_loopback(host)
 
 

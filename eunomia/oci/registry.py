@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from ..errors import (
     RegistryAuthError,
     RegistryError,
 )
+from ..net import Deadline, is_loopback
 from . import mediatypes
 from .credentials import Credentials, stored_credentials
 from .reference import Reference
@@ -37,6 +37,7 @@ DEADLINE_S = 300                      # for one whole blob or manifest
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_BLOB_BYTES = 64 * 1024 * 1024     # what a package source may be (package.source)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass
@@ -84,21 +85,16 @@ def _reason(exc: Exception) -> str:
 
 
 def _registry_message(response) -> str:
+    """The registry's own words for a failed request (read when it came back)."""
     try:
-        body = b""
-        for chunk in response.iter_content(65536):      # an error body is small
-            body += chunk
-            if len(body) > 65536:
-                break
-        errors = json.loads(body).get("errors") or []
+        errors = json.loads(getattr(response, "error_text", b"") or b"{}").get("errors") or []
         return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
                          for e in errors if isinstance(e, dict)) or response.reason
-    except (ValueError, AttributeError, OSError, RuntimeError):
-        # no body, not JSON, a broken stream (requests' errors are OSErrors), a consumed
-        # body: the status says enough
+    except (ValueError, AttributeError, TypeError):
         return response.reason or f"HTTP {response.status_code}"
-    finally:
-        response.close()
+
+
+SMALL_BODY = 64 * 1024      # error replies, token replies: never more than this is read
 
 
 class RegistryClient:
@@ -131,18 +127,32 @@ class RegistryClient:
         return self.options.cafile or True
 
     def _send(self, method: str, url: str, **kwargs):
+        """One request, its body not read yet (stream): callers read what they need,
+        bounded. The credentials go only to the registry's own origin (an upload's
+        Location may name another host)."""
         requests = self._requests
         headers = dict(kwargs.pop("headers", None) or {})
-        if self._authorization and "Authorization" not in headers:
+        if self._authorization and self._base and url.startswith(self._base + "/") and \
+                "Authorization" not in headers:
             headers["Authorization"] = self._authorization
         try:
             return self.session.request(method, url, headers=headers, verify=self._verify,
-                                        timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), **kwargs)
+                                        timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                                        stream=True, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise RegistryError(f"{self.host}: TLS failed ({_reason(exc)}); --cafile CA.pem "
                                 "trusts a private CA") from None
         except requests.exceptions.RequestException as exc:
             raise RegistryError(f"cannot reach registry {self.host}: {_reason(exc)}") from None
+        except ValueError as exc:           # requests' InvalidURL and friends
+            raise RegistryError(f"registry {self.host}: {exc}") from None
+
+    def _small(self, response) -> bytes:
+        """At most SMALL_BODY bytes of a reply, within the deadline; the reply is closed."""
+        try:
+            return self._read_body(response, SMALL_BODY, "the reply", truncate=True)
+        except RegistryError:
+            return b""
 
     def _base_url(self) -> str:
         """https://HOST, or http://HOST where plain HTTP is allowed and TLS is not spoken."""
@@ -150,7 +160,7 @@ class RegistryClient:
             return self._base
         secure = f"https://{self.host}/v2/"
         try:
-            self._send("GET", secure)
+            self._send("GET", secure).close()
             self._base = f"https://{self.host}"
             return self._base
         except RegistryError as tls_error:
@@ -158,6 +168,7 @@ class RegistryClient:
                 raise
             try:
                 answer = self._send("GET", f"http://{self.host}/v2/")
+                answer.close()
             except RegistryError:
                 raise tls_error from None
             if answer.status_code == 400:     # "Client sent an HTTP request to an HTTPS server"
@@ -196,24 +207,33 @@ class RegistryClient:
         query = {"service": params.get("service", self.host),
                  "scope": params.get("scope") or
                  f"repository:{self.reference.repository}:{actions}"}
+        realm = params["realm"]
         auth = None
         if credentials is not None:
+            import urllib.parse
+            realm_host = urllib.parse.urlparse(realm).hostname or ""
+            if not realm.startswith("https://") and not (self.options.insecure or
+                                                         is_loopback(realm_host)):
+                raise RegistryAuthError(f"registry {self.host} sends credentials to the "
+                                        f"token service {realm} over plain HTTP: refused "
+                                        "(--insecure allows it)")
             auth = (credentials.username, credentials.password)
         try:
-            reply = self.session.get(params["realm"], params=query, auth=auth,
-                                     verify=self._verify,
-                                     timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except self._requests.exceptions.RequestException as exc:
+            reply = self.session.get(realm, params=query, auth=auth, verify=self._verify,
+                                     timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), stream=True)
+        except (self._requests.exceptions.RequestException, ValueError) as exc:
             raise RegistryAuthError(f"cannot get a token for {self.host} from "
-                                    f"{params['realm']}: {_reason(exc)}") from None
+                                    f"{realm}: {_reason(exc)}") from None
+        body = self._small(reply)
         if reply.status_code in (401, 403):
             raise self._refused(credentials)
         try:
-            token = reply.json().get("token") or reply.json().get("access_token")
+            answer = json.loads(body)
+            token = answer.get("token") or answer.get("access_token")
         except (ValueError, AttributeError):
             token = None
         if reply.status_code != 200 or not isinstance(token, str):
-            raise RegistryAuthError(f"{params['realm']} gave no token for {self.host} "
+            raise RegistryAuthError(f"{realm} gave no token for {self.host} "
                                     f"(HTTP {reply.status_code})")
         self._authorization = f"Bearer {token}"
 
@@ -225,37 +245,53 @@ class RegistryClient:
                                  f"{credentials.username!r} (wrong password, or no access "
                                  f"to {self.reference.repository})")
 
-    def request(self, method: str, path: str, actions: str = "pull", **kwargs):
-        """One request to /v2/REPOSITORY/PATH, authenticating once if challenged."""
+    def request(self, method: str, path: str, actions: str = "pull", keep_body: bool = False,
+                **kwargs):
+        """One request to /v2/REPOSITORY/PATH, authenticating once if challenged. The
+        reply's body is left to read only with `keep_body` and a 2xx status; otherwise
+        its first SMALL_BODY bytes are in `error_text` and it is closed."""
         url = path if path.startswith("http") else self._url(path)
         response = self._send(method, url, **kwargs)
         if response.status_code == 401:
+            self._small(response)
             self._authenticate(response, actions)
             response = self._send(method, url, **kwargs)
             if response.status_code == 401:
+                self._small(response)
                 raise self._refused(self._user_credentials())
         if response.status_code == 403:
+            self._small(response)
             raise self._refused(self._user_credentials())
+        if not keep_body or response.status_code >= 300:
+            response.error_text = self._small(response)
         return response
 
     # -- reading --------------------------------------------------------------------
 
-    def _read_body(self, response, limit: int, what: str) -> bytes:
-        end = time.monotonic() + DEADLINE_S
+    def _read_body(self, response, limit: int, what: str, truncate: bool = False) -> bytes:
+        """At most `limit` bytes (more is an error, or cut with `truncate`), all within
+        DEADLINE_S however slowly they come; the response is closed."""
         chunks, size = [], 0
+        deadline = Deadline(response, DEADLINE_S)
         try:
-            for chunk in response.iter_content(65536):
-                size += len(chunk)
-                if size > limit:
-                    raise RegistryError(f"{what}: larger than {limit // (1024 * 1024)} MiB")
-                if time.monotonic() > end:
-                    raise RegistryError(f"{what}: not received within {DEADLINE_S} s")
-                chunks.append(chunk)
-        except self._requests.exceptions.RequestException as exc:
+            with deadline:
+                for chunk in response.iter_content(65536):
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    if size > limit:
+                        if truncate:
+                            break
+                        raise RegistryError(f"{what}: larger than "
+                                            f"{limit // (1024 * 1024)} MiB")
+        except (self._requests.exceptions.RequestException, OSError, ValueError) as exc:
+            if deadline.expired:
+                raise RegistryError(f"{what}: not received within {DEADLINE_S} s") from None
             raise RegistryError(f"{what}: {_reason(exc)}") from None
         finally:
             response.close()
-        return b"".join(chunks)
+        if deadline.expired:
+            raise RegistryError(f"{what}: not received within {DEADLINE_S} s")
+        return b"".join(chunks)[:limit] if truncate else b"".join(chunks)
 
     def _not_found(self, response, what: str) -> RegistryError:
         message = _registry_message(response)
@@ -269,7 +305,7 @@ class RegistryClient:
         version = version or self.reference.version
         what = f"{self.reference.name}:{version}" if not version.startswith("sha256:") \
             else f"{self.reference.name}@{version}"
-        response = self.request("GET", f"manifests/{version}", stream=True,
+        response = self.request("GET", f"manifests/{version}", keep_body=True,
                                 headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFESTS)})
         if response.status_code != 200:
             raise self._not_found(response, what)
@@ -291,8 +327,8 @@ class RegistryClient:
             return None
         if response.status_code != 200:
             raise self._not_found(response, f"{self.reference.name}:{version}")
-        return response.headers.get("Docker-Content-Digest") or \
-            self.get_manifest(version).digest
+        digest = response.headers.get("Docker-Content-Digest")
+        return digest if _DIGEST.match(digest or "") else self.get_manifest(version).digest
 
     def get_blob(self, descriptor: dict, limit: int = MAX_BLOB_BYTES) -> bytes:
         """A blob's bytes, checked against the descriptor's digest and size."""
@@ -302,7 +338,7 @@ class RegistryClient:
         if isinstance(size, int) and size > limit:
             raise RegistryError(f"{digest}: {size} bytes, more than "
                                 f"{limit // (1024 * 1024)} MiB")
-        response = self.request("GET", f"blobs/{digest}", stream=True)
+        response = self.request("GET", f"blobs/{digest}", keep_body=True)
         if response.status_code != 200:
             raise self._not_found(response, f"blob {digest} of {self.reference.name}")
         content = self._read_body(response, limit, f"blob {digest}")
@@ -350,9 +386,11 @@ class RegistryClient:
     def ping(self) -> None:
         """Checks that the registry answers and takes the credentials (for `login`)."""
         response = self._send("GET", f"{self._base_url()}/v2/")
+        self._small(response)
         if response.status_code == 401:
             self._authenticate(response, "pull")
             response = self._send("GET", f"{self._base_url()}/v2/")
+            self._small(response)
             if response.status_code in (401, 403):
                 raise self._refused(self._user_credentials())
         if response.status_code != 200:

@@ -169,10 +169,14 @@ def generate_key_pair(prefix: str | os.PathLike, password: bytes) -> tuple[Path,
                             serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(_pem(COSIGN_PEM_TYPES[0], _encrypt_cosign_key(der, password)))
-    public_path.write_bytes(public)
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_pem(COSIGN_PEM_TYPES[0], _encrypt_cosign_key(der, password)))
+        public_path.write_bytes(public)
+    except OSError as exc:
+        raise SignatureError(f"cannot write the key pair at {prefix}: "
+                             f"{exc.strerror or exc}") from None
     return private_path, public_path
 
 

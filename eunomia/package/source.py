@@ -98,7 +98,7 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
     if isinstance(source, str) and not path.exists():
         from ..oci import looks_like_reference
         if looks_like_reference(source):
-            return _read_image(source)
+            return read_image(source)
     if path.is_dir():
         path = _package_file_in(path)
     try:
@@ -108,7 +108,7 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _read_image(reference: str) -> tuple[bytes, str]:
+def read_image(reference: str) -> tuple[bytes, str]:
     """An image's package, from the local cache or its registry (eunomia.oci)."""
     from ..oci import fetch_package
     image = fetch_package(reference)

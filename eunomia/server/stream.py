@@ -39,7 +39,8 @@ def _event(kind: str, data: dict, cursor: int | None = None) -> bytes:
 
 
 def add_event_stream(app, tasks: TaskManager, auth) -> None:
-    slots = threading.BoundedSemaphore(MAX_STREAMS)
+    open_streams = [0]          # counted inside the generator: one that never starts
+    lock = threading.Lock()     # (the client left at once) never holds a slot
 
     @app.get("/task/{task_id}/events", dependencies=auth, responses=_STREAM_DOC,
              response_class=StreamingResponse)
@@ -47,13 +48,16 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
                     last_event_id: str | None = Header(None)):
         """Follow a task's log as Server-Sent Events (see the module's description)."""
         task = tasks.get(task_id)
-        if last_event_id and last_event_id.isdigit():
+        if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and \
+                len(last_event_id) <= 18:
             cursor = int(last_event_id) + 1
-        if not slots.acquire(blocking=False):
+        if open_streams[0] >= MAX_STREAMS:
             raise TaskLimitError(f"{MAX_STREAMS} event streams are open already: close one")
 
         def entries():
             position, idle_since = cursor, time.monotonic()
+            with lock:
+                open_streams[0] += 1
             try:
                 yield b"retry: 2000\n\n"
                 while True:
@@ -72,7 +76,8 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
                         yield b": keepalive\n\n"
                         idle_since = time.monotonic()
             finally:
-                slots.release()
+                with lock:
+                    open_streams[0] -= 1
 
         return StreamingResponse(entries(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",

@@ -62,11 +62,13 @@ class StartRequest:
 def _fetch(reference: str) -> bytes:
     """A package from a URL or a registry; a client never names a file of the server."""
     from ..oci import looks_like_reference
-    from ..package.source import is_url, read_source
-    if not (is_url(reference) or looks_like_reference(reference)):
-        raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
-                            "image reference HOST[:PORT]/NAME[:TAG]")
-    return read_source(reference)[0]
+    from ..package.source import fetch_url, is_url, read_image
+    if is_url(reference):
+        return fetch_url(reference)
+    if looks_like_reference(reference):
+        return read_image(reference)[0]     # straight to the registry: never a local path
+    raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
+                        "image reference HOST[:PORT]/NAME[:TAG]")
 
 
 class TaskLogSink(Sink):

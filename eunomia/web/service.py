@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import ArgumentError
-from ..hosts import is_loopback
+from ..net import is_loopback
 
 log = logging.getLogger("eunomia.server")
 BACKLOG = 1024          # connections the kernel queues before accept()

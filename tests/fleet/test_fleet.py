@@ -195,3 +195,34 @@ def test_etcd_users_and_client_certificates(etcd, tmp_path):
                    "ls")
     applied(listed)
     assert listed.stdout.startswith("NAME")
+
+
+def test_hand_written_keys_do_not_stop_the_fleet(etcd, agents, example_package):
+    """Keys under the prefix that no fleet wrote (not UTF-8, not JSON, wrong kinds) are
+    passed over by `ecli fleet` and by agents, which keep converging."""
+    store = etcd()
+    agent = agents(store.urls, "steady")
+    wait_nodes(store.urls, "steady")
+    prefix = "/eunomia/fleet/default"
+    ctl = ["etcdctl", "--endpoints", store.urls, "put"]
+    for key, value in ((f"{prefix}/desired/broken", "not json"),
+                       (f"{prefix}/status/ghost/x", '{"node": "ghost", "version": "5"}'),
+                       (f"{prefix}/nodes/odd", "[1, 2]")):
+        assert subprocess.run([*ctl, key, value], capture_output=True, timeout=30,
+                              check=False).returncode == 0
+    # a key that is not UTF-8, put through the gateway
+    import base64
+    import json
+    import urllib.request
+    body = json.dumps({"key": base64.b64encode(f"{prefix}/desired/".encode() + b"\xff")
+                       .decode(), "value": base64.b64encode(b"{}").decode()}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{store.urls}/v3/kv/put", body),
+                           timeout=10).read()
+    for action in ("ls", "status", "nodes"):
+        result = fleet(store.urls, action)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",
+                  "--wait", "--timeout", "60"))
+    assert len(agent.tasks("exits")) == 1
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
+    assert "Traceback" not in "\n".join(agent.lines)

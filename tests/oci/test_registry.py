@@ -290,3 +290,50 @@ def test_the_bearer_token_flow(registry, oci_env, example_package, tmp_path):
     assert result.returncode == 0, result.stderr
     assert pulled.read_bytes() == package.read_bytes()
     assert "repository:team/exitsnoop:pull" in reg.tokens.issued
+
+
+def test_a_hostile_registry_gets_one_clear_line(oci_env):
+    """A server that speaks the API but sends broken manifests: descriptors that are not
+    objects, a huge error body. (A fake on purpose: a real registry refuses to store
+    such manifests.)"""
+    import http.server
+    import threading
+
+    manifests = {"numbers": b'{"schemaVersion":2,"layers":[5]}',
+                 "nolist": b'{"schemaVersion":2,"layers":"x","annotations":[1]}',
+                 "array": b"[1, 2]"}
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.split("/")[-1]
+            if self.path == "/v2/":
+                body, status = b"{}", 200
+            elif name in manifests:
+                body, status = manifests[name], 200
+            else:
+                body, status = b"x" * (8 << 20), 404       # an 8 MiB error page
+            self.send_response(status)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        one_error_line(run_ecli("pull", f"{host}/x/y:numbers", prefix=oci_env),
+                       "broken descriptor")
+        one_error_line(run_ecli("pull", f"{host}/x/y:nolist", prefix=oci_env),
+                       "'layers' is not a list")
+        one_error_line(run_ecli("run", f"{host}/x/y:array", prefix=oci_env),
+                       "not a JSON object")
+        one_error_line(run_ecli("pull", f"{host}/x/y:missing", prefix=oci_env),
+                       "not found")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,49 @@
+"""Small network helpers shared by the servers, the registry client and the etcd store."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+
+
+def is_loopback(host: str) -> bool:
+    """"localhost", 127.0.0.0/8 or ::1 (brackets allowed): where servers bind without a
+    token and registries may speak plain HTTP."""
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def interrupt(response) -> None:
+    """Shuts the socket under a streaming `requests` response, so a thread blocked reading
+    it wakes at once (closing it from another thread does not)."""
+    try:
+        response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):
+        response.close()
+
+
+class Deadline:
+    """Interrupts `response` when `seconds` pass: a peer that sends one byte at a time
+    cannot hold a reader past it. Use as a context manager around the reading."""
+
+    def __init__(self, response, seconds: float):
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._fire, (response,))
+        self._timer.daemon = True
+
+    def _fire(self, response) -> None:
+        self.expired = True
+        interrupt(response)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._timer.cancel()
