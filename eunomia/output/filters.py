@@ -71,8 +71,30 @@ def parse_condition(text: str) -> Condition:
     return condition
 
 
-def record_filter(conditions: list[Condition]) -> Callable[[dict], bool]:
-    """values -> whether every condition holds (a field the record lacks: it does not)."""
-    def keep(values: dict) -> bool:
-        return all(c.field in values and c.test(values[c.field]) for c in conditions)
+def record_filter(conditions: list[Condition]) -> Callable[..., bool]:
+    """(readable values, raw values) -> whether every condition holds (a field the record
+    lacks: it does not). A number in the condition compares with the raw number, so a
+    typed field still filters by value (`duration_ns>5000000` on a duration shown as
+    "5.000ms"); anything else compares with the readable form (`sig==SIGUSR1`)."""
+    def holds(condition: Condition, values: dict, raw: dict | None) -> bool:
+        if raw is not None and condition.op != "~" and _number(condition.text) and \
+                isinstance(raw.get(condition.field), (int, float)) and \
+                not isinstance(raw.get(condition.field), bool):
+            return condition.test(raw[condition.field])
+        return condition.test(values[condition.field])
+
+    def keep(values: dict, raw: dict | None = None) -> bool:
+        return all(c.field in values and holds(c, values, raw) for c in conditions)
     return keep
+
+
+def _number(text: str) -> bool:
+    try:
+        int(text, 0)
+        return True
+    except ValueError:
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return False

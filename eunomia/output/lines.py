@@ -94,7 +94,12 @@ class LinePrinter:
         """The records every --filter condition holds for (on readable values)."""
         formats = self._field_formats(source)
         decode, to_json = source.codec.decode, source.codec.to_json
-        return [raw for raw in raws if self._keep(readable(to_json(decode(raw)), formats))]
+        kept = []
+        for raw in raws:
+            values = to_json(decode(raw))
+            if self._keep(readable(values, formats), values):
+                kept.append(raw)
+        return kept
 
     def sample(self, sampler, entries, now: float) -> list[str]:
         """Lines for one reading of a sampled map (MapSampler): histograms, or key/value

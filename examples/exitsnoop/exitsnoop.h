@@ -2,13 +2,15 @@
 #ifndef EXITSNOOP_H
 #define EXITSNOOP_H
 
+#include <eunomia/types.bpf.h>
+
 #define TASK_COMM_LEN 16
 
 struct event {
 	int pid;
 	int ppid;
 	unsigned int exit_code;
-	unsigned long long duration_ns;
+	eunomia_duration_t duration_ns;	/* nanoseconds; ecli shows "1.128ms" */
 	char comm[TASK_COMM_LEN];
 };
 

@@ -171,6 +171,23 @@ def test_filters_are_pushed_into_matching_globals(example_package):
         bootstrap, ["--filter", "duration_ns!=5"]).values
 
 
+def test_a_number_filters_a_typed_field_by_its_value(example_package, ecli):
+    """exitsnoop's duration_ns shows as "1.128ms"; `--filter duration_ns>N` still compares
+    nanoseconds, and a text condition compares the readable form."""
+    run = ecli("--json", example_package("exitsnoop"), "--filter", "duration_ns>300000000",
+               "--filter", "comm==sleep")
+    run.wait_attached()
+    quick = subprocess.Popen(["sleep", "0.01"])
+    slow = subprocess.Popen(["sleep", "0.5"])
+    quick.wait()
+    slow.wait()
+    event = run.wait_event(lambda e: e["pid"] == slow.pid, what="the slow sleep's exit")
+    assert event["duration_ns"].endswith("ms")
+    assert quick.pid not in {e["pid"] for e in run.json_events()}
+    assert all(e["comm"] == "sleep" for e in run.json_events())
+    run.stop()
+
+
 def _getppid_child() -> subprocess.Popen:
     import sys
     code = "import os, sys; sys.stdin.readline(); os.getppid()"
