@@ -48,3 +48,34 @@ def screenshot(driver, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+
+
+@pytest.fixture
+def firefox(tmp_path):
+    """A headless Firefox driven through Marionette, Firefox's own remote protocol
+    (marionette_driver, Mozilla's client: Debian 12 ships no geckodriver)."""
+    try:
+        from marionette_driver.marionette import Marionette
+    except ImportError:
+        pytest.skip("marionette_driver is not installed (./scripts/setup installs it)")
+    if FIREFOX is None:
+        pytest.skip("firefox-esr is not installed (./scripts/setup installs it)")
+    import gc
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    driver = Marionette(bin=FIREFOX, headless=True, port=port,
+                        gecko_log=str(tmp_path / "gecko.log"), startup_timeout=120)
+    driver.start_session()
+    driver.set_window_rect(width=1280, height=800)
+    try:
+        yield driver
+    finally:
+        driver.delete_session()
+        driver.cleanup()
+        del driver
+        gc.collect()            # its profile's cleanup must not wait for interpreter exit

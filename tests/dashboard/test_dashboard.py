@@ -194,3 +194,29 @@ def test_the_fleet_view_of_an_agent(browser, example_package, tmp_path):
     finally:
         agent.stop()
         store.stop()
+
+
+def test_the_page_works_in_firefox_too(firefox, example_package):
+    """The same page in Firefox: start from a file, see a child's exit, stop."""
+    server = RunningServer()
+    try:
+        before = loaded_program_ids(["handle_exit"])
+        firefox.navigate(server.url + "/")
+        wait_until(lambda: firefox.find_element("id", "tasks-view").is_displayed(), 30, 0.1,
+                   what="the task list in Firefox")
+        firefox.find_element("id", "start-file").send_keys(str(example_package("exitsnoop")))
+        firefox.find_element("id", "start-button").click()
+        wait_until(lambda: "#/task/" in firefox.get_url(), 20, 0.1, what="the task view")
+        wait_until(lambda: firefox.find_elements("css selector", "#event-table thead th"), 20,
+                   0.1, what="the event columns")
+        child = subprocess.Popen(["sh", "-c", "exit 6"])
+        child.wait()
+        wait_until(lambda: any(
+            row.find_elements("tag name", "td")[0].text == str(child.pid)
+            for row in firefox.find_elements("css selector", "#event-table tbody tr")), 20,
+            0.1, what=f"pid {child.pid} in Firefox's live table")
+        firefox.find_element("id", "task-stop").click()
+        wait_until(lambda: not loaded_program_ids(["handle_exit"]) - before, 20,
+                   what="no exitsnoop program left")
+    finally:
+        server.stop()
