@@ -27,6 +27,8 @@ class HistogramPoint:
     counts: list[int]           # per bucket (not cumulative), len(bounds) + 1
     sum: float | None
     count: int
+    min: float | None = None    # known for event histograms; a map's slots only bound it
+    max: float | None = None
 
     def cumulative(self) -> list[tuple[str, int]]:
         """Prometheus buckets: (le, cumulative count), ending with +Inf."""
@@ -82,16 +84,18 @@ class EventHistogram:
         self.bounds = bounds
 
     def observe(self, labels: tuple, value: float) -> None:
-        cell = self.series.get(labels, lambda: [[0] * (len(self.bounds) + 1), 0.0, 0])
+        cell = self.series.get(labels, lambda: [[0] * (len(self.bounds) + 1), 0.0, 0,
+                                                value, value])
         if cell is not None:
             cell[0][bisect.bisect_left(self.bounds, value)] += 1   # le: value <= bound
             cell[1] += value
             cell[2] += 1
+            cell[3], cell[4] = min(cell[3], value), max(cell[4], value)
 
     def snapshot(self, metric) -> Snapshot:
         names = tuple(label.name for label in metric.labels)
         return Snapshot("histogram", metric.name, metric.description, names,
-                        [(k, HistogramPoint(self.bounds, list(v[0]), v[1], v[2]))
+                        [(k, HistogramPoint(self.bounds, list(v[0]), v[1], v[2], v[3], v[4]))
                          for k, v in self.series.values.items()])
 
 

@@ -33,8 +33,10 @@ def metrics_data(snapshots, start_ns: int):
         def attributes(values, names=snap.label_names):
             return dict(zip(names, values))
         if snap.kind == "histogram":
-            points = [HistogramDataPoint(attributes(v), start_ns, now, p.count, p.sum or 0,
-                                         p.counts, p.bounds, 0, 0)
+            # sum, min and max are optional in OTLP: unknown ones (a map's log2 slots
+            # bound the values, they do not give them) are left out, not sent as 0
+            points = [HistogramDataPoint(attributes(v), start_ns, now, p.count, p.sum,
+                                         p.counts, p.bounds, p.min, p.max)
                       for v, p in snap.series]
             data = Histogram(points, cumulative)
         else:

@@ -213,9 +213,11 @@ def _merge(first, second):
     """Two points of the same labels: gauges added, histograms bucket by bucket."""
     if isinstance(first, HistogramPoint):
         total = None if first.sum is None or second.sum is None else first.sum + second.sum
+        low = None if first.min is None or second.min is None else min(first.min, second.min)
+        high = None if first.max is None or second.max is None else max(first.max, second.max)
         return HistogramPoint(first.bounds, [a + b for a, b in zip(first.counts,
                                                                      second.counts)],
-                              total, first.count + second.count)
+                              total, first.count + second.count, low, high)
     return first + second
 
 

@@ -75,3 +75,29 @@ def test_ksym_resolves_a_kernel_symbol():
 def test_bad_decoder_configs(config):
     with pytest.raises(DecoderError):
         decoder_chain([config], 4)
+
+
+def test_otlp_histograms_send_only_what_is_known():
+    """An event histogram knows its sum, min and max; a map's log2 slots know none of
+    them: OTLP leaves those out instead of sending 0."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+    from eunomia.exporter.metrics import EventHistogram, HistogramPoint, Snapshot
+    from eunomia.exporter.otlp import metrics_data
+
+    class Named:
+        name, description, labels = "lifetime", "how long", ()
+    events = EventHistogram(10, [1.0, 10.0, 100.0])
+    for value in (3.0, 0.5, 42.0):
+        events.observe((), value)
+    slots = Snapshot("histogram", "slots", "a map", (),
+                     [((), HistogramPoint([1.0, 3.0], [2, 1, 0], None, 3))])
+    request = encode_metrics(metrics_data([events.snapshot(Named()), slots], 0))
+    metrics = {m.name: m.histogram.data_points[0]
+               for m in request.resource_metrics[0].scope_metrics[0].metrics}
+    known = metrics["lifetime"]
+    assert (known.sum, known.min, known.max, known.count) == (45.5, 0.5, 42.0, 3)
+    unknown = metrics["slots"]
+    assert not unknown.HasField("sum") and not unknown.HasField("min") and \
+        not unknown.HasField("max")
+    assert list(unknown.bucket_counts) == [2, 1, 0]
