@@ -53,6 +53,10 @@ class RunningProgram:
         self.name = config.name
         self.counters = counters
         self._lock = threading.Lock()
+        # a scrape reading maps and a stop closing them take turns: a map read after its
+        # object is freed would use a dead fd (or a reused one)
+        self._maps_lock = threading.Lock()
+        self._stopped = False
         self._event_metrics: dict[str, list[tuple[Metric, Any]]] = {}
         self._map_metrics = [m for m in config.metrics if m.source == "map"]
         for metric in config.metrics:
@@ -142,12 +146,13 @@ class RunningProgram:
                     self.counters.set_at_least("eunomia_exporter_dropped_series",
                                                (self.name, metric.name),
                                                store.series.dropped)
-        for metric in self._map_metrics:
-            try:
-                result.append(self._map_snapshot(metric))
-            except EunomiaError as exc:
-                log.warning("program '%s': cannot read map '%s': %s", self.name,
-                            metric.map, exc)
+        with self._maps_lock:
+            for metric in [] if self._stopped else self._map_metrics:
+                try:
+                    result.append(self._map_snapshot(metric))
+                except EunomiaError as exc:
+                    log.warning("program '%s': cannot read map '%s': %s", self.name,
+                                metric.map, exc)
         return result
 
     def _map_snapshot(self, metric: Metric) -> Snapshot:
@@ -184,15 +189,21 @@ class RunningProgram:
     def bpf_stats(self) -> list[tuple[str, dict]]:
         """(BPF program name, kernel info with run_cnt/run_time_ns) per loaded program."""
         result = []
-        for name, program in self.loaded.programs.items():
-            try:
-                result.append((name, program.info()))
-            except EunomiaError:
-                continue    # not loaded (autoload off)
+        with self._maps_lock:
+            if self._stopped:
+                return result
+            for name, program in self.loaded.programs.items():
+                try:
+                    result.append((name, program.info()))
+                except EunomiaError:
+                    continue    # not loaded (autoload off)
         return result
 
     def stop(self) -> None:
-        """Detaches, counts every record already sent, then closes."""
+        """Detaches, counts every record already sent, then closes (once no scrape is
+        reading its maps; later scrapes skip them)."""
+        with self._maps_lock:
+            self._stopped = True
         self.session.stop()
         self._update_losses()
 

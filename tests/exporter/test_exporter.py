@@ -248,3 +248,4 @@ def test_gauge_from_a_per_cpu_map_labelled_by_syscall_name(exporter, tmp_path):
     finally:
         child.kill()
         child.wait()
+
