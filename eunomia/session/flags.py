@@ -332,6 +332,21 @@ def _flag_names(parser: argparse.ArgumentParser, var) -> tuple[list[str], list[s
     return names, notes
 
 
+def _add_switches(parser, group, long_flag: str, dest: str) -> str:
+    """eunomia-bpf's switches for a bool: --enable-NAME sets it, --disable-NAME clears
+    it (left out where the name is taken); returns the note for the flag's help."""
+    if long_flag.startswith("--var."):
+        return ""
+    added = []
+    for prefix, value in (("enable", True), ("disable", False)):
+        switch = f"--{prefix}-{long_flag[2:]}"
+        if switch not in parser._option_string_actions:
+            group.add_argument(switch, dest=dest, action="store_const", const=value,
+                               help=argparse.SUPPRESS)
+            added.append(switch)
+    return f"; {' and '.join(added)} as in eunomia-bpf" if added else ""
+
+
 def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, str]:
     """Adds a flag per variable; returns {argparse dest: variable name}."""
     dests = {}
@@ -348,9 +363,10 @@ def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, s
         dest = f"var_{var.name}"
         dests[dest] = var.name
         if var.kind == "bool":
+            switches = _add_switches(parser, group, names[-1], dest)
             group.add_argument(*names, dest=dest, nargs="?", const=True, default=default,
                                type=_converter(var), metavar="BOOL",
-                               help=help_text + "; a bare flag means true")
+                               help=help_text + "; a bare flag means true" + switches)
         else:
             metavar = {"int": "N", "float": "X", "string": "TEXT", "enum": "NAME"}.get(
                 var.kind, "JSON")

@@ -62,6 +62,18 @@ def test_omitted_flags_keep_compiled_values(fixture_package, ecli):
     run.stop()
 
 
+def test_eunomia_bpf_bool_switches(fixture_package):
+    """eunomia-bpf names bool flags --enable-NAME / --disable-NAME: both set the global."""
+    import eunomia
+    from eunomia.session import parse_run_args
+    package = eunomia.Package.load(str(fixture_package("globals")))
+    assert parse_run_args(package, ["--enable-flag_bool"]).values["flag_bool"] is True
+    assert parse_run_args(package, ["--disable-flag_bool"]).values["flag_bool"] is False
+    assert parse_run_args(package, ["--flag_bool"]).values["flag_bool"] is True
+    shown = " ".join(run_ecli("run", fixture_package("globals"), "--help").stdout.split())
+    assert "--enable-flag_bool and --disable-flag_bool as in eunomia-bpf" in shown
+
+
 @pytest.mark.parametrize("flags, fragment", [
     (["--flag_u8", "256"], "flag_u8"),
     (["--flag_s8", "-129"], "flag_s8"),
