@@ -44,8 +44,8 @@ def value_kind(btf, type_id: int, codec) -> str:
         return "float"
     if isinstance(t, (Enum, Enum64)):
         return "enum"
-    if isinstance(t, Array) and isinstance(codec.decode(bytes(codec.size)), str):
-        return "string"
+    if isinstance(t, Array) and isinstance(codec.decode(bytes(codec.size)), (str, bytes)):
+        return "string"     # char[N] text; u8[N] data, given as text or hex digits
     return "json"
 
 

@@ -82,7 +82,8 @@ def add_image_parsers(commands) -> None:
     image = commands.add_parser(
         "image", help="list, inspect and remove cached images",
         description="The local image cache (an OCI image layout in "
-                    "$EUNOMIA_CACHE_DIR, else ~/.cache/eunomia/oci), which lets a second "
+                    "$EUNOMIA_CACHE_DIR, else $XDG_CACHE_HOME/eunomia/oci, else "
+                    "~/.cache/eunomia/oci), which lets a second "
                     "run of an image work without the network.")
     actions = image.add_subparsers(dest="image_action", metavar="ACTION", required=True)
     listing = actions.add_parser("ls", help="list cached images")
@@ -362,7 +363,8 @@ def _package_summary(image) -> dict:
     parser = FlagParser(add_help=False)
     add_program_flags(parser, global_variables(package))
     flags = [{"flag": ", ".join(action.option_strings),
-              "help": (action.help or "").replace("%%", "%")} for action in parser._actions]
+              "help": (action.help or "").replace("%%", "%")} for action in parser._actions
+             if action.help != argparse.SUPPRESS]
     return {"programs": programs, "flags": flags}
 
 

@@ -34,7 +34,7 @@ def plain_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
-        return value.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return value.hex()      # data (u8[N]): every byte, so distinct keys stay distinct
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -45,9 +45,12 @@ def plain_text(value: Any) -> str:
 
 
 def _string(_config: dict, _size: int) -> Callable:
+    """Bytes (u8[N], or a list of byte values) read as text up to the first NUL."""
     def decode(value):
         if isinstance(value, list) and all(isinstance(v, int) for v in value):
             value = bytes(v & 0xFF for v in value)
+        if isinstance(value, bytes):
+            return value.split(b"\0", 1)[0].decode("utf-8", "replace")
         return plain_text(value)
     return decode
 

@@ -219,16 +219,27 @@ def _hex(size: int) -> Callable:
 
 
 def _text(_size: int) -> Callable:
-    """A byte array (unsigned char[N], shown as hex) that holds text: up to the first NUL."""
+    """A byte array that holds text, up to the first NUL: bytes or byte values (text
+    stays as it is; a u8[N] field's hex is turned back into bytes by field_formats)."""
     def show(value):
-        if isinstance(value, str) and len(value) % 2 == 0 and _is_hex(value):
-            value = bytes.fromhex(value)
-        elif isinstance(value, list):
+        if isinstance(value, list):
             value = bytes(int(v) & 0xFF for v in value)
         if isinstance(value, (bytes, bytearray)):
             return bytes(value).partition(b"\0")[0].decode("utf-8", "replace")
         return str(value)
     return show
+
+
+def _from_hex(show: Callable) -> Callable:
+    """`show` for a u8[N] field, whose JSON-ready value is its bytes as hex."""
+    def hex_first(value):
+        if isinstance(value, str):
+            try:
+                value = bytes.fromhex(value)
+            except ValueError:
+                pass
+        return show(value)
+    return hex_first
 
 
 class Stack(list):
@@ -308,10 +319,13 @@ def field_formats(codec, chosen: dict[str, str] | None = None,
     format}, --format) over them (names the record lacks are left to the caller)."""
     result = {}
     chosen = chosen or {}
+    from ..decode.codecs import BytesCodec
     for name, c_type, field in getattr(codec, "fields", ()):
         wanted = chosen.get(name) or format_of_type(c_type)
         if wanted:
-            result[name] = formatter(wanted, getattr(field, "size", 8), stack_lookup)
+            show = formatter(wanted, getattr(field, "size", 8), stack_lookup)
+            result[name] = _from_hex(show) if wanted == "text" and \
+                isinstance(field, BytesCodec) else show
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 
 from fastapi import Header, Query
 from fastapi.responses import StreamingResponse
@@ -38,9 +39,23 @@ def _event(kind: str, data: dict, cursor: int | None = None) -> bytes:
     return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+class _Slot:
+    """One of the MAX_STREAMS streams, given back exactly once: when the stream ends, or
+    when a stream that never started (the client left at once) is collected."""
+
+    def __init__(self, counter: list, lock: threading.Lock):
+        self._counter, self._lock, self._held = counter, lock, True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._counter[0] -= 1
+
+
 def add_event_stream(app, tasks: TaskManager, auth) -> None:
-    open_streams = [0]          # counted inside the generator: one that never starts
-    lock = threading.Lock()     # (the client left at once) never holds a slot
+    open_streams = [0]
+    lock = threading.Lock()
 
     @app.get("/task/{task_id}/events", dependencies=auth, responses=_STREAM_DOC,
              response_class=StreamingResponse)
@@ -51,13 +66,15 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
         if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and \
                 len(last_event_id) <= 18:
             cursor = int(last_event_id) + 1
-        if open_streams[0] >= MAX_STREAMS:
-            raise TaskLimitError(f"{MAX_STREAMS} event streams are open already: close one")
+        with lock:
+            if open_streams[0] >= MAX_STREAMS:
+                raise TaskLimitError(f"{MAX_STREAMS} event streams are open already: "
+                                     "close one")
+            open_streams[0] += 1
+        slot = _Slot(open_streams, lock)
 
         def entries():
             position, idle_since = cursor, time.monotonic()
-            with lock:
-                open_streams[0] += 1
             try:
                 yield b"retry: 2000\n\n"
                 while True:
@@ -76,9 +93,10 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
                         yield b": keepalive\n\n"
                         idle_since = time.monotonic()
             finally:
-                with lock:
-                    open_streams[0] -= 1
+                slot.release()
 
-        return StreamingResponse(entries(), media_type="text/event-stream",
+        stream = entries()
+        weakref.finalize(stream, slot.release)     # a stream that never starts
+        return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})

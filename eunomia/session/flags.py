@@ -152,18 +152,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "the object's BTF); repeatable, or comma-separated")
     parser.add_argument("--format", action="append", default=[], metavar="FIELD=TYPE",
                         type=_pairs("FIELD=TYPE"),
-                        help="show FIELD as TYPE: ip, endpoint, errno, signal, syscall, ksym, "
-                             "timestamp, duration, uid, gid, hex (repeatable, or "
-                             "comma-separated; fields typed in the source need none: "
-                             "docs/formats.md)")
+                        help="show FIELD as TYPE: ip, endpoint, errno, ret, signal, syscall, "
+                             "ksym, kstack, ustack, timestamp, duration, uid, gid, hex, "
+                             "cgroup, mntns, text (repeatable, or comma-separated; fields "
+                             "typed in the source need none: docs/formats.md)")
     parser.add_argument("--fields", type=_names, metavar="A,B,...",
                         help="show only these fields of each record, in this order")
     parser.add_argument("--filter", action="append", default=[], metavar="COND",
                         type=_condition,
                         help="keep records where COND holds, e.g. 'comm==sh', 'ret<0', "
-                             "'fname~^/etc' (==, !=, <, >, <=, >=, ~ regex; on readable "
-                             "values; repeatable: all must hold). FIELD==N also sets a "
-                             "global named FIELD or targ_FIELD, so the kernel filters too")
+                             "'fname~^/etc' (==, !=, <, >, <=, >=, ~ regex; a number "
+                             "compares with the field's number, other text with its "
+                             "readable form; repeatable: all must hold). FIELD==N also sets "
+                             "a global FIELD or targ_FIELD, FIELD>N min_FIELD, FIELD<N "
+                             "max_FIELD, so the kernel filters too")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml", "csv"),
                         help="output format (default table; --json is --output json)")
     parser.add_argument("--sort", metavar="FIELD",
@@ -302,6 +304,8 @@ def _converter(var):
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex() or '""'
     return json.dumps(value) if isinstance(value, (str, list, dict)) else str(value)
 
 
@@ -332,17 +336,19 @@ def _flag_names(parser: argparse.ArgumentParser, var) -> tuple[list[str], list[s
     return names, notes
 
 
-def _add_switches(parser, group, long_flag: str, dest: str) -> str:
+def _add_switches(parser, group, long_flag: str, dest: str, default, wanted: set) -> str:
     """eunomia-bpf's switches for a bool: --enable-NAME sets it, --disable-NAME clears
-    it (left out where the name is taken); returns the note for the flag's help."""
+    it. Left out where the name is taken, or wanted by another variable's own flag
+    (an explicit name beats an alias). Returns the note for the flag's help."""
     if long_flag.startswith("--var."):
         return ""
     added = []
     for prefix, value in (("enable", True), ("disable", False)):
         switch = f"--{prefix}-{long_flag[2:]}"
-        if switch not in parser._option_string_actions:
+        if switch not in parser._option_string_actions and switch not in wanted:
+            # the same default as the flag: argparse takes a dest's first default
             group.add_argument(switch, dest=dest, action="store_const", const=value,
-                               help=argparse.SUPPRESS)
+                               default=default, help=argparse.SUPPRESS)
             added.append(switch)
     return f"; {' and '.join(added)} as in eunomia-bpf" if added else ""
 
@@ -351,6 +357,8 @@ def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, s
     """Adds a flag per variable; returns {argparse dest: variable name}."""
     dests = {}
     group = parser.add_argument_group("program flags (from the package's global variables)")
+    variables = list(variables)
+    wanted = {f"--{getattr(v.cmdarg, 'long', None) or v.name}" for v in variables}
     for var in variables:
         cmdarg = var.cmdarg
         names, notes = _flag_names(parser, var)
@@ -363,7 +371,7 @@ def add_program_flags(parser: argparse.ArgumentParser, variables) -> dict[str, s
         dest = f"var_{var.name}"
         dests[dest] = var.name
         if var.kind == "bool":
-            switches = _add_switches(parser, group, names[-1], dest)
+            switches = _add_switches(parser, group, names[-1], dest, default, wanted)
             group.add_argument(*names, dest=dest, nargs="?", const=True, default=default,
                                type=_converter(var), metavar="BOOL",
                                help=help_text + "; a bare flag means true" + switches)

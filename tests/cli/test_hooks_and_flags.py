@@ -70,6 +70,8 @@ def test_eunomia_bpf_bool_switches(fixture_package):
     assert parse_run_args(package, ["--enable-flag_bool"]).values["flag_bool"] is True
     assert parse_run_args(package, ["--disable-flag_bool"]).values["flag_bool"] is False
     assert parse_run_args(package, ["--flag_bool"]).values["flag_bool"] is True
+    # the switches share the flag's default (@cmdarg's false here): unset, it still holds
+    assert parse_run_args(package, []).values["flag_bool"] is False
     shown = " ".join(run_ecli("run", fixture_package("globals"), "--help").stdout.split())
     assert "--enable-flag_bool and --disable-flag_bool as in eunomia-bpf" in shown
 

@@ -16,7 +16,7 @@ def test_plain_text_without_decoders():
     decode = chain()
     assert decode("bash") == "bash"
     assert decode(42) == "42"
-    assert decode(b"abc\0junk") == "abc"
+    assert decode(b"abc\0junk") == "61626300" + b"junk".hex()   # u8[N] is data: hex
     assert decode([1, 2]) == "1,2"
 
 
@@ -101,3 +101,25 @@ def test_otlp_histograms_send_only_what_is_known():
     assert not unknown.HasField("sum") and not unknown.HasField("min") and \
         not unknown.HasField("max")
     assert list(unknown.bucket_counts) == [2, 1, 0]
+
+
+def test_byte_array_labels_are_hex_unless_read_as_text():
+    """Map keys of u8[16] (addresses) must stay distinct as labels: hex by default; the
+    `string` decoder reads bytes as text."""
+    from eunomia.exporter.decoders import DECODERS, plain_text
+    assert plain_text(bytes(15) + b"\x01") != plain_text(bytes(15) + b"\x02")
+    assert plain_text(b"\x7f\x00\x00\x01") == "7f000001"
+    assert DECODERS["string"]({}, 16)(b"bash\0\0\0") == "bash"
+
+
+def test_the_text_format_reads_byte_arrays_and_leaves_text_alone():
+    import types
+
+    from eunomia.decode.codecs import BytesCodec, CharArrayCodec
+    from eunomia.output.formats import field_formats
+    record = types.SimpleNamespace(fields=[
+        ("comm", "char[16]", CharArrayCodec("char[16]", 16)),
+        ("buf", "unsigned char[8]", BytesCodec("unsigned char[8]", 8))])
+    shows = field_formats(record, {"comm": "text", "buf": "text"})
+    assert shows["comm"]("cafe") == "cafe"                 # text that looks like hex
+    assert shows["buf"](b"GET /\0\0\0".hex()) == "GET /"
