@@ -6,7 +6,8 @@ Converging: a desired package whose selector matches this node's labels runs as 
 named after it. A new version starts with `replace` (it attaches before the old task
 detaches, as `ecli client start --replace` does); a package no longer desired, or no
 longer selecting this node, stops. If a new version fails to start, the old one keeps
-running and the status says both.
+running, the status says both, and the start is tried again 2, 4, 8 ... s apart (at most
+60 s): an interface or a file that was missing may be there later.
 
 Failures: with etcd out of reach the agent keeps its tasks running, says so once on the
 log, and retries; the local API serves all the while. When its lease is lost (a long
@@ -30,6 +31,8 @@ log = logging.getLogger("eunomia.fleet")
 
 RETRY_S = 2.0                   # between attempts to reach etcd
 STATUS_INTERVAL_S = 1.0         # counters are written back this often
+START_RETRY_S = 2.0             # a version that failed to start is tried again after
+START_RETRY_MAX_S = 60.0        # 2, 4, 8 ... s, at most this long apart
 
 
 @dataclass
@@ -41,6 +44,11 @@ class Running:
     since: float
     error: str = ""
     running_version: int = 0
+    attempts: int = 0               # failed starts of this version
+    next_try: float = 0.0           # monotonic time of the next start, after a failure
+
+    def due(self) -> bool:
+        return bool(self.error) and time.monotonic() >= self.next_try
 
 
 class FleetAgent:
@@ -51,6 +59,7 @@ class FleetAgent:
         self.lease = 0
         self.connected = False
         self._running: dict[str, Running] = {}
+        self._desired: dict[str, Desired] = {}     # as last read: what retries converge to
         self._written: dict[str, bytes] = {}
         self._stop = threading.Event()
         self._converge_lock = threading.Lock()
@@ -145,6 +154,7 @@ class FleetAgent:
 
     def _converge(self, desired: dict[str, Desired]) -> None:
         with self._converge_lock:
+            self._desired = desired
             wanted = {name: d for name, d in desired.items() if matches(d.selector, self.labels)}
             for name, entry in sorted(wanted.items()):
                 self._bring_up(entry)
@@ -161,9 +171,16 @@ class FleetAgent:
             return None
         return None if task.finished else task
 
+    def _retry_due(self) -> None:
+        """Starts again the versions that failed to start, once their wait is over (an
+        interface or a file that was missing may be there now)."""
+        if any(running.due() for running in list(self._running.values())):
+            self._converge(dict(self._desired))
+
     def _bring_up(self, entry: Desired) -> None:
         current = self._running.get(entry.name)
-        if current is not None and current.version == entry.version:
+        same = current is not None and current.version == entry.version
+        if same and not current.due():
             return
         old = self._task(current)
         request = StartRequest(entry.package, program_name=entry.name,
@@ -172,11 +189,17 @@ class FleetAgent:
         try:
             task = self.tasks.start(request)
         except EunomiaError as exc:
-            log.warning("%s version %d failed to start: %s", entry.name,
-                        entry.version, exc)
+            attempts = current.attempts + 1 if same else 1
+            wait = min(START_RETRY_MAX_S, START_RETRY_S * 2 ** (attempts - 1))
+            log.warning("%s version %d failed to start (attempt %d; again in %g s): %s",
+                        entry.name, entry.version, attempts, wait, exc)
+            previous = current.running_version or current.version if current and old \
+                else 0
             self._running[entry.name] = Running(
-                entry.version, old.id if old is not None else None, time.time(), str(exc),
-                current.version if old is not None and current else 0)
+                entry.version, old.id if old is not None else None,
+                current.since if same else time.time(),
+                f"{exc} (attempt {attempts}; again in {wait:g} s)", previous, attempts,
+                time.monotonic() + wait)
             return
         verb = "updated" if old is not None else "started"
         log.info("%s %s (version %d, task %d)", verb, entry.name, entry.version,
@@ -250,6 +273,7 @@ class FleetAgent:
                     self.lease = 0
                     self.store.cancel_watches()     # the watch loop registers again
                     continue
+                self._retry_due()
                 self.publish()
             except StoreUnavailable as exc:
                 self._problem(str(exc))

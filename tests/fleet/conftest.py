@@ -10,7 +10,11 @@ import sys
 import pytest
 
 from eunomia.cli.client import Client
-from tests.cli.conftest import build_dir, example_package  # noqa: F401  (fixtures)
+from tests.cli.conftest import (  # noqa: F401  (fixtures)
+    build_dir,
+    example_package,
+    fixture_package,
+)
 from tests.etcd import ETCD, Etcd
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root
 from tests.service import ServiceProcess

@@ -226,3 +226,29 @@ def test_hand_written_keys_do_not_stop_the_fleet(etcd, agents, example_package):
     assert len(agent.tasks("exits")) == 1
     applied(fleet(store.urls, "rm", "exits", "--wait"))
     assert "Traceback" not in "\n".join(agent.lines)
+
+
+def test_a_failed_start_is_tried_again_until_it_works(etcd, agents, fixture_package):
+    """An XDP package for an interface the node does not have yet fails to start; the
+    agent says so in the status and tries again (2 s, 4 s, ...): once the interface
+    exists, it runs."""
+    store = etcd()
+    agent = agents(store.urls, "late-link")
+    wait_nodes(store.urls, "late-link")
+    link = "ecli-fl0"
+    subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
+    try:
+        applied(fleet(store.urls, "apply", fixture_package("xdp"), "--name", "xdp", "--",
+                      "--ifname", link))
+        failing = wait_until(lambda: "failed" in (out := fleet(store.urls, "status",
+                                                                 "xdp").stdout) and out,
+                             30, 0.2, what="the failed start in the status")
+        assert f"no network interface named '{link}'" in failing and "attempt 1" in failing
+        subprocess.run(["ip", "link", "add", link, "type", "veth", "peer", "name",
+                        f"{link}p"], check=True)
+        wait_until(lambda: "running" in fleet(store.urls, "status", "xdp").stdout, 30, 0.5,
+                   what="the retried start to run once the interface exists")
+        assert len(agent.tasks("xdp")) == 1
+        applied(fleet(store.urls, "rm", "xdp", "--wait"))
+    finally:
+        subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
