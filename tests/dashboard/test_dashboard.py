@@ -220,3 +220,36 @@ def test_the_page_works_in_firefox_too(firefox, example_package):
                    what="no exitsnoop program left")
     finally:
         server.stop()
+
+
+def test_pause_resume_and_replace_from_the_page(browser, example_package):
+    """The task view's Pause and Resume, and the start form's "Replacing task": the new
+    task runs and the one it replaces stops (the hot update)."""
+    from selenium.webdriver.support.ui import Select
+    server = RunningServer()
+    try:
+        before = loaded_program_ids(["handle_exit"])
+        browser.get(server.url + "/")
+        first = start_from_page(browser, example_package("exitsnoop"))
+
+        def status(d):
+            return d.find_element("id", "task-meta").get_attribute("data-status")
+        wait_for(browser, lambda d: status(d) == "running", what="running")
+        browser.find_element("id", "task-pause").click()
+        wait_for(browser, lambda d: status(d) == "paused", what="paused")
+        browser.find_element("id", "task-resume").click()
+        wait_for(browser, lambda d: status(d) == "running", what="running again")
+
+        browser.get(server.url + "/#/")
+        wait_for(browser, lambda d: len(Select(d.find_element("id", "start-replace"))
+                                        .options) > 1, what="the task to replace")
+        Select(browser.find_element("id", "start-replace")).select_by_value(str(first))
+        second = start_from_page(browser, example_package("exitsnoop"))
+        assert second != first
+        tasks = {t["id"]: t["status"] for t in server.client().call("GET", "/task")["tasks"]}
+        assert tasks[second] == "running"
+        wait_until(lambda: {t["id"]: t["status"] for t in server.client().call(
+            "GET", "/task")["tasks"]}[first] == "stopped", 15, what="the replaced task")
+        stop_from_page(browser, "handle_exit", before)
+    finally:
+        server.stop()
