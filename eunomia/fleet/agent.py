@@ -7,7 +7,8 @@ named after it. A new version starts with `replace` (it attaches before the old 
 detaches, as `ecli client start --replace` does); a package no longer desired, or no
 longer selecting this node, stops. If a new version fails to start, the old one keeps
 running, the status says both, and the start is tried again 2, 4, 8 ... s apart (at most
-60 s): an interface or a file that was missing may be there later.
+60 s): an interface or a file that was missing may be there later. A task that ends
+without being asked to is started again the same way.
 
 Failures: with etcd out of reach the agent keeps its tasks running, says so once on the
 log, and retries; the local API serves all the while. When its lease is lost (a long
@@ -172,10 +173,33 @@ class FleetAgent:
         return None if task.finished else task
 
     def _retry_due(self) -> None:
-        """Starts again the versions that failed to start, once their wait is over (an
-        interface or a file that was missing may be there now)."""
-        if any(running.due() for running in list(self._running.values())):
+        """Starts again what should run and does not: a version that failed to start
+        (an interface or a file that was missing may be there now), or a task that ended
+        without being asked to (it failed at run time, or was stopped through the local
+        API), each once its wait is over."""
+        with self._converge_lock:
+            for name, running in self._running.items():
+                if running.error or running.task_id is None:
+                    continue
+                try:
+                    task = self.tasks.get(running.task_id)
+                except EunomiaError:
+                    task = None
+                if task is None or task.finished:
+                    why = getattr(getattr(task, "session", None), "error", "") or \
+                        (task.status.value if task is not None else "gone")
+                    self._failed(running, f"{name}: the task ended ({why})")
+            due = any(running.due() for running in self._running.values())
+        if due:
             self._converge(dict(self._desired))
+
+    @staticmethod
+    def _failed(running: Running, reason: str) -> None:
+        running.attempts += 1
+        wait = min(START_RETRY_MAX_S, START_RETRY_S * 2 ** (running.attempts - 1))
+        running.error = f"{reason} (attempt {running.attempts}; again in {wait:g} s)"
+        running.next_try = time.monotonic() + wait
+        log.warning("%s", running.error)
 
     def _bring_up(self, entry: Desired) -> None:
         current = self._running.get(entry.name)
@@ -189,22 +213,21 @@ class FleetAgent:
         try:
             task = self.tasks.start(request)
         except EunomiaError as exc:
-            attempts = current.attempts + 1 if same else 1
-            wait = min(START_RETRY_MAX_S, START_RETRY_S * 2 ** (attempts - 1))
-            log.warning("%s version %d failed to start (attempt %d; again in %g s): %s",
-                        entry.name, entry.version, attempts, wait, exc)
             previous = current.running_version or current.version if current and old \
                 else 0
-            self._running[entry.name] = Running(
-                entry.version, old.id if old is not None else None,
-                current.since if same else time.time(),
-                f"{exc} (attempt {attempts}; again in {wait:g} s)", previous, attempts,
-                time.monotonic() + wait)
+            failed = Running(entry.version, old.id if old is not None else None,
+                             current.since if same else time.time(), "", previous,
+                             current.attempts if same else 0)
+            self._failed(failed, f"{entry.name} version {entry.version} failed to start: "
+                                 f"{exc}")
+            self._running[entry.name] = failed
             return
         verb = "updated" if old is not None else "started"
         log.info("%s %s (version %d, task %d)", verb, entry.name, entry.version,
                     task.id)
-        self._running[entry.name] = Running(entry.version, task.id, time.time())
+        # a restart of the same version keeps its count: a crash loop backs off further
+        self._running[entry.name] = Running(entry.version, task.id, time.time(),
+                                            attempts=current.attempts if same else 0)
 
     def _take_down(self, name: str) -> None:
         """Stops the task first, then removes its status: once the status is gone, no

@@ -252,3 +252,25 @@ def test_a_failed_start_is_tried_again_until_it_works(etcd, agents, fixture_pack
         applied(fleet(store.urls, "rm", "xdp", "--wait"))
     finally:
         subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
+
+
+def test_a_task_that_ends_on_its_own_is_started_again(etcd, agents, example_package):
+    """The fleet says it should run: a task stopped behind the agent's back (here through
+    its local API) is started again after the backoff, and the status says why."""
+    store = etcd()
+    before = loaded_program_ids([PROGRAM])
+    agent = agents(store.urls, "self-heal")
+    wait_nodes(store.urls, "self-heal")
+    applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",
+                  "--wait"))
+    first = agent.tasks("exits")[0]["id"]
+    agent.client.call("POST", "/stop", {"id": first})
+    wait_until(lambda: "the task ended" in fleet(store.urls, "status", "exits").stdout, 15,
+               0.2, what="the status to say the task ended")
+    again = wait_until(lambda: [t for t in agent.tasks("exits") if t["id"] != first], 30,
+                       0.2, what="the task started again")
+    assert len(again) == 1 and running_copies(before) == 1
+    wait_until(lambda: "running" in fleet(store.urls, "status", "exits").stdout, 15, 0.2,
+               what="the status back to running")
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
+    wait_until(lambda: running_copies(before) == 0, 15, what="no program left")
