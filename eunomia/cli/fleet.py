@@ -90,9 +90,16 @@ def add_fleet_parser(commands) -> None:
     actions = fleet.add_subparsers(dest="fleet_action", metavar="ACTION", required=True)
     apply = actions.add_parser(
         "apply", help="run a package on the selected nodes (a new version hot-updates)",
-        description="Write NAME's desired state: the package (a file, URL or image, read "
-                    "here and carried in etcd), its flags after --, and a selector. "
-                    "Applying the same again changes nothing.")
+        usage="ecli fleet [--etcd URLS] apply PACKAGE|URL|IMAGE [--name NAME]\n"
+              "         [--selector KEY=VALUE] [--wait] [--timeout SEC] "
+              "[-- PROGRAM-FLAGS...]",
+        description="Write NAME's desired state: the package (a file, URL or image, read\n"
+                    "here and carried in etcd), its flags after --, and a selector.\n"
+                    "Applying the same again changes nothing.",
+        epilog="examples:\n  ecli fleet apply examples/exitsnoop/package.json --wait\n"
+               "  ecli fleet --etcd http://etcd:2379 apply localhost:5000/x/opensnoop:2 \\\n"
+               "      --name opens --selector zone=a -- --targ_uid 1000",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     apply.add_argument("source", metavar="PACKAGE|URL|IMAGE")
     apply.add_argument("--name", help="the fleet name of this package (default: the "
                        "program's name)")
