@@ -19,6 +19,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_REASONS = (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
+            ("Connection refused", "connection refused"),
+            ("Name or service not known", "unknown host"),
+            ("timed out", "timed out"),
+            ("WRONG_VERSION_NUMBER", "the server does not speak TLS"))
+
+
+def short_reason(exc: BaseException) -> str:
+    """A failed request's cause in a few words ("connection refused"), not the
+    multi-line repr that requests and urllib3 build."""
+    text = str(getattr(exc, "detail_text", None) or exc)   # etcd3gw keeps it there
+    for marker, reason in _REASONS:
+        if marker in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def interrupt(response) -> None:
     """Shuts the socket under a streaming `requests` response, so a thread blocked reading
     it wakes at once (closing it from another thread does not)."""

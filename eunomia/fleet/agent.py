@@ -163,14 +163,19 @@ class FleetAgent:
                 self._take_down(name)
         self.publish()          # at once: `ecli fleet apply --wait` is waiting for it
 
-    def _task(self, running: Running | None):
+    def _lookup(self, running: Running | None):
+        """The server's task for `running`, finished or not; None if it has none."""
         if running is None or running.task_id is None:
             return None
         try:
-            task = self.tasks.get(running.task_id)
+            return self.tasks.get(running.task_id)
         except EunomiaError:
-            return None
-        return None if task.finished else task
+            return None             # forgotten by the server (stopped long ago)
+
+    def _task(self, running: Running | None):
+        """The task for `running` while it still runs."""
+        task = self._lookup(running)
+        return None if task is None or task.finished else task
 
     def _retry_due(self) -> None:
         """Starts again what should run and does not: a version that failed to start
@@ -181,10 +186,7 @@ class FleetAgent:
             for name, running in self._running.items():
                 if running.error or running.task_id is None:
                     continue
-                try:
-                    task = self.tasks.get(running.task_id)
-                except EunomiaError:
-                    task = None
+                task = self._lookup(running)
                 if task is None or task.finished:
                     why = getattr(getattr(task, "session", None), "error", "") or \
                         (task.status.value if task is not None else "gone")
@@ -259,12 +261,7 @@ class FleetAgent:
     def statuses(self) -> list[TaskStatus]:
         out = []
         for name, running in list(self._running.items()):
-            task = None
-            if running.task_id is not None:
-                try:
-                    task = self.tasks.get(running.task_id)
-                except EunomiaError:
-                    task = None
+            task = self._lookup(running)
             counters = task.summary() if task is not None else {}
             state = "failed" if running.error else \
                 (counters.get("status", "failed") if task is not None else "failed")

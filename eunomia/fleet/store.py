@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import EunomiaError
-from ..net import interrupt
+from ..net import interrupt, short_reason
 
 CALL_TIMEOUT_S = 5
 
@@ -197,7 +197,7 @@ class Store:
             except (self._errors.ConnectionFailedError, self._errors.ConnectionTimeoutError,
                     self._requests.exceptions.RequestException) as exc:
                 self._clients.pop(index, None)
-                errors.append(f"{self.options.endpoints[index]}: {_short(exc)}")
+                errors.append(f"{self.options.endpoints[index]}: {short_reason(exc)}")
                 continue
             except self._errors.Etcd3Exception as exc:
                 raise StoreError(f"etcd {path}: {_etcd_message(exc)}") from None
@@ -289,7 +289,7 @@ class Store:
             with self._lock:
                 self._current = (index + 1) % len(self._endpoints)
             raise StoreUnavailable(f"cannot watch etcd at {self.options.endpoints[index]}: "
-                                   f"{_short(exc)}") from None
+                                   f"{short_reason(exc)}") from None
         self._watches.add(response)
         if stop.is_set():
             interrupt(response)
@@ -314,9 +314,9 @@ class Store:
         except self._requests.exceptions.ConnectionError as exc:
             if "timed out" in str(exc).lower():
                 raise StoreUnavailable("the etcd watch was idle; syncing") from None
-            raise StoreUnavailable(f"lost the etcd watch: {_short(exc)}") from None
+            raise StoreUnavailable(f"lost the etcd watch: {short_reason(exc)}") from None
         except (self._requests.exceptions.RequestException, ValueError) as exc:
-            raise StoreUnavailable(f"lost the etcd watch: {_short(exc)}") from None
+            raise StoreUnavailable(f"lost the etcd watch: {short_reason(exc)}") from None
         finally:
             self._watches.discard(response)
             response.close()
@@ -324,16 +324,6 @@ class Store:
             with self._lock:
                 self._current = (index + 1) % len(self._endpoints)
             raise StoreUnavailable("the etcd watch stream ended")
-
-
-def _short(exc: Exception) -> str:
-    text = str(getattr(exc, "detail_text", None) or exc)
-    for marker, reason in (("Connection refused", "connection refused"),
-                           ("timed out", "timed out"),
-                           ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed")):
-        if marker in text:
-            return reason
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _etcd_message(exc: Exception) -> str:

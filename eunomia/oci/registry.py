@@ -26,7 +26,7 @@ from ..errors import (
     RegistryAuthError,
     RegistryError,
 )
-from ..net import Deadline, is_loopback
+from ..net import Deadline, is_loopback, short_reason
 from . import mediatypes
 from .credentials import Credentials, stored_credentials
 from .reference import Reference
@@ -70,18 +70,6 @@ class Fetched:
 
 def sha256_digest(content: bytes) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker, reason in (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
-                           ("Connection refused", "connection refused"),
-                           ("Name or service not known", "unknown host"),
-                           ("timed out", "timed out"), ("WRONG_VERSION_NUMBER",
-                                                        "the server does not speak TLS")):
-        if marker in text:
-            return reason
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _registry_message(response) -> str:
@@ -140,10 +128,11 @@ class RegistryClient:
                                         timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
                                         stream=True, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"{self.host}: TLS failed ({_reason(exc)}); --cafile CA.pem "
-                                "trusts a private CA") from None
+            raise RegistryError(f"{self.host}: TLS failed ({short_reason(exc)}); --cafile "
+                                "CA.pem trusts a private CA") from None
         except requests.exceptions.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {self.host}: {_reason(exc)}") from None
+            raise RegistryError(f"cannot reach registry {self.host}: "
+                                f"{short_reason(exc)}") from None
         except ValueError as exc:           # requests' InvalidURL and friends
             raise RegistryError(f"registry {self.host}: {exc}") from None
 
@@ -223,7 +212,7 @@ class RegistryClient:
                                      timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), stream=True)
         except (self._requests.exceptions.RequestException, ValueError) as exc:
             raise RegistryAuthError(f"cannot get a token for {self.host} from "
-                                    f"{realm}: {_reason(exc)}") from None
+                                    f"{realm}: {short_reason(exc)}") from None
         body = self._small(reply)
         if reply.status_code in (401, 403):
             raise self._refused(credentials)
@@ -286,7 +275,7 @@ class RegistryClient:
         except (self._requests.exceptions.RequestException, OSError, ValueError) as exc:
             if deadline.expired:
                 raise RegistryError(f"{what}: not received within {DEADLINE_S} s") from None
-            raise RegistryError(f"{what}: {_reason(exc)}") from None
+            raise RegistryError(f"{what}: {short_reason(exc)}") from None
         finally:
             response.close()
         if deadline.expired:
