@@ -250,20 +250,10 @@ def run_pull(args) -> int:
 
 def run_sign(args) -> int:
     from ..oci.signing import load_private_key
-    key = load_private_key(args.key, None if not _is_cosign_key(args.key)
-                           else _cosign_password())
+    key = load_private_key(args.key, _cosign_password)     # asked for only if encrypted
     digest = Images(registry_options(args)).sign(args.reference, key)
     print(f"signed {parse_reference(args.reference).name}@{digest}")
     return 0
-
-
-def _is_cosign_key(path: str) -> bool:
-    from ..oci.signing import COSIGN_PEM_TYPES
-    try:
-        head = Path(path).read_bytes()[:200]
-    except OSError:
-        return False
-    return any(kind.encode() in head for kind in COSIGN_PEM_TYPES)
 
 
 def run_generate_key_pair(args) -> int:

@@ -73,20 +73,29 @@ def load_public_key(path: str | os.PathLike):
     return key
 
 
-def load_private_key(path: str | os.PathLike, password: bytes | None):
-    """The EC private key at `path`: cosign's encrypted file or a PEM EC key."""
+def load_private_key(path: str | os.PathLike, password=None):
+    """The EC private key at `path`: cosign's encrypted file or a PEM EC key. `password`
+    is bytes, or a function giving them, called only for a key that is encrypted (so a
+    command asks for one only then)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    def secret() -> bytes:
+        given = password() if callable(password) else password
+        if given is None:
+            raise SignatureError(f"{path} is encrypted: set COSIGN_PASSWORD")
+        return given
     text = _read(path, "private key")
     kind = next((t for t in COSIGN_PEM_TYPES if f"-----BEGIN {t}-----".encode() in text), None)
     try:
         if kind:
-            if password is None:
-                raise SignatureError(f"{path} is encrypted: set COSIGN_PASSWORD")
-            der = _decrypt_cosign_key(_pem_body(text, kind), password, path)
+            der = _decrypt_cosign_key(_pem_body(text, kind), secret(), path)
             key = serialization.load_der_private_key(der, None)
         else:
-            key = serialization.load_pem_private_key(text, password or None)
+            try:
+                key = serialization.load_pem_private_key(text, None)
+            except TypeError:               # an encrypted PEM (openssl ... -aes256)
+                key = serialization.load_pem_private_key(text, secret() or None)
     except TypeError:
         raise SignatureError(f"{path} is encrypted: set COSIGN_PASSWORD") from None
     except ValueError as exc:
