@@ -4,25 +4,14 @@ tests and bench/fleet.py."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 
 from tests.kernel.conftest import wait_until
+from tests.service import free_ports
 
 ETCD = shutil.which("etcd")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for one in sockets:
-            one.bind(("127.0.0.1", 0))
-        return [one.getsockname()[1] for one in sockets]
-    finally:
-        for one in sockets:
-            one.close()
 
 
 class EtcdMember:

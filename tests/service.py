@@ -1,14 +1,28 @@
 """A service started as a subprocess for a test: its stderr collected, and the URL it
-announces on stderr waited for (with a bound)."""
+announces on stderr waited for (with a bound); and free loopback ports for services that
+take a port rather than pick one."""
 
 from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import threading
 
 from tests.kernel.conftest import wait_until
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """`count` distinct free ports on 127.0.0.1 (all held open while they are picked)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for one in sockets:
+            one.bind(("127.0.0.1", 0))
+        return [one.getsockname()[1] for one in sockets]
+    finally:
+        for one in sockets:
+            one.close()
 
 
 class ServiceProcess:

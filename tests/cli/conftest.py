@@ -172,6 +172,18 @@ def run_ecli(*args, timeout: float = 60.0, stdin: bytes | None = None,
                           text=True, check=False)
 
 
+def one_error_line(result, *fragments: str) -> str:
+    """Exit 1 and exactly one line on stderr, `ecli: error: ...` holding every fragment,
+    no traceback; returns the line."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("ecli: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def bpf_program_names() -> set[str]:
     """Names of every BPF program loaded in the kernel now."""
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,

@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 
+from tests.kernel.conftest import exit_child
+
 from .conftest import bpf_program_names, needs_clang, needs_root, run_ecli, wait_until
 
 pytestmark = [pytest.mark.kernel, needs_root, needs_clang]
@@ -20,12 +22,6 @@ def program_names(package_path) -> set[str]:
     """The kernel's names for a package's programs (truncated to 15 characters)."""
     progs = json.loads(package_path.read_text())["meta"]["bpf_skel"]["progs"] or []
     return {p["name"][:15] for p in progs}
-
-
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
 
 
 def test_exitsnoop_reports_the_childs_pid_and_exit_code(example_package, ecli):

@@ -64,11 +64,9 @@ def firefox(tmp_path):
     if FIREFOX is None:
         pytest.skip("firefox-esr is not installed (./scripts/setup installs it)")
     import gc
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    driver = Marionette(bin=FIREFOX, headless=True, port=port,
+
+    from tests.service import free_ports
+    driver = Marionette(bin=FIREFOX, headless=True, port=free_ports()[0],
                         gecko_log=str(tmp_path / "gecko.log"), startup_timeout=120)
     driver.start_session()
     driver.set_window_rect(width=1280, height=800)

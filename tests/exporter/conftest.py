@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +16,7 @@ import yaml
 
 from tests.cli.conftest import ROOT, compile_package
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root, wait_until
-from tests.service import ServiceProcess
+from tests.service import ServiceProcess, free_ports
 
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool]
 
@@ -91,17 +90,11 @@ def exporter():
         running.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PrometheusServer:
     """Debian's prometheus on loopback, scraping `target` every second."""
 
     def __init__(self, workdir, target: str):
-        self.port = free_port()
+        self.port = free_ports()[0]
         config = workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

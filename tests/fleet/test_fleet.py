@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.kernel.conftest import loaded_program_ids, wait_until
+from tests.cli.conftest import one_error_line
+from tests.kernel.conftest import exit_child, loaded_program_ids, wait_until
 
 from .conftest import fleet, pytestmark  # noqa: F401  (the module's marks)
 
 PROGRAM = "handle_exit"          # exitsnoop's program, counted with bpftool
 
 
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
-
-
 def applied(result) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def wait_nodes(urls: str, *names: str) -> None:

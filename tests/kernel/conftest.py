@@ -45,6 +45,13 @@ def loaded_programs() -> dict[int, str]:
     return {p["id"]: p.get("name", "") for p in json.loads(out or "[]")}
 
 
+def exit_child(code: int) -> int:
+    """Starts `sh -c 'exit CODE'`, waits for it, and returns its pid: an exit to trace."""
+    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
+    child.wait()
+    return child.pid
+
+
 def loaded_program_ids(names) -> set[int]:
     """Ids of the loaded programs whose name is one of `names` (the kernel keeps 15
     characters of a name)."""

@@ -18,7 +18,7 @@ import eunomia
 from eunomia.errors import AttachError, LoadError, MapError, NotSupportedError, VerifierError
 from eunomia.runtime import BpfObject, PerfBufferReader, RingBufferReader
 
-from .conftest import loaded_program_ids, wait_until
+from .conftest import exit_child, loaded_program_ids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -42,12 +42,6 @@ def compiled(tmp_path_factory):
 
 def exitsnoop(compiled):
     return compiled(ROOT / "examples/exitsnoop/exitsnoop.bpf.c")
-
-
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
 
 
 def collect(prog, predicate, timeout: float = 10.0):

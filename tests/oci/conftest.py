@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.conftest import build_dir, ecli, example_package  # noqa: F401  (fixtures)
 from tests.kernel.conftest import wait_until
+from tests.service import free_ports
 from tests.tls import make_tls
 
 REGISTRY = shutil.which("docker-registry")
@@ -22,19 +23,13 @@ pytestmark = pytest.mark.skipif(REGISTRY is None, reason="docker-registry is not
                                 "(./scripts/setup installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Registry:
     """docker-registry in one mode: plain, auth (htpasswd), tls, or token (bearer tokens
     from a TokenServer)."""
 
     def __init__(self, root: Path, mode: str):
         self.root, self.mode = root, mode
-        self.port = _free_port()
+        self.port = free_ports()[0]
         self.host = f"127.0.0.1:{self.port}"
         self.storage = root / "storage"
         self.ca: Path | None = None

@@ -12,32 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import ECLI, run_ecli
+from tests.cli.conftest import ECLI, one_error_line, run_ecli
+from tests.kernel.conftest import exit_child
 
 from .conftest import PASSWORD, USER
 
 pytestmark = pytest.mark.kernel
 
 
-def one_error_line(result, *fragments: str) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
 def push(env, reference, module, *options):
     result = run_ecli("push", "-m", module, *options, reference, prefix=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().rsplit("@", 1)[1]
-
-
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
 
 
 def run_and_see_exit(ecli, env, *args) -> None:

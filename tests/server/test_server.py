@@ -12,16 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from eunomia.cli.client import ClientError
-from tests.kernel.conftest import loaded_program_ids, wait_until
+from tests.kernel.conftest import exit_child, loaded_program_ids, wait_until
 from tests.server.conftest import ECLI, start_body
 
 EXITSNOOP_PROGRAMS = ["handle_exit"]
-
-
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
 
 
 class LogReader:

@@ -4,21 +4,14 @@ stream (Server-Sent Events), and starting from a URL."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import requests
 
 from eunomia.cli.client import ClientError
-from tests.kernel.conftest import wait_until
+from tests.kernel.conftest import exit_child, wait_until
 
 from .conftest import pytestmark, start_body  # noqa: F401
-
-
-def exit_child(code: int) -> int:
-    child = subprocess.Popen(["sh", "-c", f"exit {code}"])
-    child.wait()
-    return child.pid
 
 
 def sse_events(response):
