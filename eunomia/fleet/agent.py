@@ -58,7 +58,6 @@ class FleetAgent:
         self.store, self.keys, self.node, self.labels = store, keys, node, labels
         self.tasks, self.lease_ttl, self.api_url = tasks, lease_ttl, api_url
         self.lease = 0
-        self.connected = False
         self._running: dict[str, Running] = {}
         self._desired: dict[str, Desired] = {}     # as last read: what retries converge to
         self._written: dict[str, bytes] = {}
@@ -100,7 +99,6 @@ class FleetAgent:
             log.warning("%s; retrying every %g s (local tasks keep running)",
                         text, RETRY_S)
             self._last_problem = text
-        self.connected = False
 
     # -- registering and watching -----------------------------------------------------
 
@@ -117,7 +115,6 @@ class FleetAgent:
                 log.info("node %s registered in etcd at %s (lease %ds)",
                             self.node, self.store.endpoints, self.lease_ttl)
                 self._last_problem = ""
-                self.connected = True
                 return
             self.store.revoke(lease)
             self._problem(f"node name {self.node!r} is held by another live agent (or by "
@@ -131,7 +128,6 @@ class FleetAgent:
                     self._register()
                     continue
                 entries, revision = self.store.range(self.keys.desired_prefix)
-                self.connected = True
                 self._converge({d.name: d for d in map(Desired.from_entry, entries) if d})
                 self._follow(revision + 1)
             except StoreUnavailable as exc:

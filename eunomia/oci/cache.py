@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import ImageNotFoundError, IntegrityError, RegistryError
 from . import mediatypes
-from .reference import Reference
+from .reference import DIGEST, Reference
 from .registry import sha256_digest
 
 
@@ -51,11 +51,9 @@ class ImageCache:
     # -- blobs ------------------------------------------------------------------------
 
     def _blob_path(self, digest: str) -> Path:
-        algorithm, _, hexdigest = digest.partition(":")
-        if algorithm != "sha256" or len(hexdigest) != 64 or \
-                any(c not in "0123456789abcdef" for c in hexdigest):
+        if not isinstance(digest, str) or not DIGEST.match(digest):
             raise RegistryError(f"{digest!r} is not a sha256 digest")
-        return self.root / "blobs" / "sha256" / hexdigest
+        return self.root / "blobs" / "sha256" / digest[len("sha256:"):]
 
     def has_blob(self, digest: str) -> bool:
         return self._blob_path(digest).is_file()

@@ -16,8 +16,8 @@ from pathlib import Path
 from ..errors import ImageNotFoundError, RegistryError, SignatureError
 from . import mediatypes, signing
 from .cache import ImageCache
-from .reference import _DIGEST, Reference, parse_reference
-from .registry import RegistryClient, RegistryOptions, sha256_digest
+from .reference import DIGEST, Reference, parse_reference
+from .registry import RegistryClient, RegistryOptions
 
 PULL_POLICIES = ("missing", "always", "never")
 
@@ -74,7 +74,7 @@ def descriptors(manifest: dict, where: str) -> list[dict]:
 def check_descriptor(descriptor, where: str) -> dict:
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("mediaType"), str) \
             or not isinstance(descriptor.get("digest"), str) \
-            or not _DIGEST.match(descriptor["digest"]) \
+            or not DIGEST.match(descriptor["digest"]) \
             or not isinstance(descriptor.get("size"), int) or descriptor["size"] < 0:
         raise RegistryError(f"{where}: the manifest has a broken descriptor "
                             "(mediaType, sha256 digest and size expected)")
@@ -276,4 +276,4 @@ def package_annotations(obj_name: str | None, version: str | None,
     return out
 
 
-__all__ = ["PULL_POLICIES", "Image", "Images", "package_annotations", "sha256_digest"]
+__all__ = ["PULL_POLICIES", "Image", "Images", "package_annotations"]

@@ -29,7 +29,7 @@ from ..errors import (
 from ..net import Deadline, is_loopback, short_reason
 from . import mediatypes
 from .credentials import Credentials, stored_credentials
-from .reference import Reference
+from .reference import DIGEST, Reference
 
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 30
@@ -37,7 +37,6 @@ DEADLINE_S = 300                      # for one whole blob or manifest
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_BLOB_BYTES = 64 * 1024 * 1024     # what a package source may be (package.source)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass
@@ -317,7 +316,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._not_found(response, f"{self.reference.name}:{version}")
         digest = response.headers.get("Docker-Content-Digest")
-        return digest if _DIGEST.match(digest or "") else self.get_manifest(version).digest
+        return digest if DIGEST.match(digest or "") else self.get_manifest(version).digest
 
     def get_blob(self, descriptor: dict, limit: int = MAX_BLOB_BYTES) -> bytes:
         """A blob's bytes, checked against the descriptor's digest and size."""
