@@ -11,7 +11,7 @@ import sys
 import time
 
 from ..errors import ArgumentError, PackageError
-from ..fleet.model import DEFAULT_PREFIX, Keys, parse_labels
+from ..fleet import DEFAULT_PREFIX  # the rest of eunomia.fleet loads where used
 
 DEFAULT_ETCD = "http://127.0.0.1:2379"
 DEFAULT_WAIT_S = 60.0
@@ -46,6 +46,7 @@ def add_etcd_options(parser, endpoints_flag: str | None = "--etcd") -> None:
 
 def store_from_args(args, endpoints: str):
     """(Store, Keys) from the etcd options."""
+    from ..fleet.model import Keys
     from ..fleet.store import Store, StoreOptions
     if bool(args.etcd_cert) != bool(args.etcd_key):
         raise ArgumentError("--etcd-cert and --etcd-key go together")
@@ -185,6 +186,7 @@ def run_fleet(args, program_args: list[str]) -> int:
 
 
 def _apply(fleet, args, program_args: list[str]) -> int:
+    from ..fleet.model import parse_labels
     from ..package import Package
     from ..package.source import read_source
     from ..session import parse_run_args

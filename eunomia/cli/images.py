@@ -10,17 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from .. import oci  # its parts load on first use: `ecli run FILE` never needs them
 from ..errors import ArgumentError, SourceError
-from ..oci import (
-    PULL_POLICIES,
-    Credentials,
-    ImageCache,
-    Images,
-    RegistryOptions,
-    package_annotations,
-    parse_reference,
-)
-from ..oci.credentials import forget_credentials, save_credentials
 
 UPSTREAM_MODULE = "app.wasm"          # eunomia-bpf's default for `ecli push -m`
 REF_HELP = "image reference: HOST[:PORT]/PATH[:TAG] or HOST/PATH@sha256:DIGEST"
@@ -135,7 +126,7 @@ def add_image_parsers(commands) -> None:
 
 def add_run_image_options(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group("images (when PACKAGE is HOST/NAME:TAG)")
-    group.add_argument("--pull", choices=PULL_POLICIES, default="missing",
+    group.add_argument("--pull", choices=oci.PULL_POLICIES, default="missing",
                        help="missing: use the cached image if there is one (default); "
                             "always: ask the registry; never: the cache only")
     group.add_argument("--verify-key", metavar="PUB",
@@ -152,7 +143,7 @@ RUN_IMAGE_OPTIONS = {"--pull": True, "--verify-key": True, "--cafile": True,
 # -- options ------------------------------------------------------------------------
 
 
-def _credentials(args) -> Credentials | None:
+def _credentials(args) -> oci.Credentials | None:
     user, password = getattr(args, "username", None), getattr(args, "password", None)
     if getattr(args, "password_stdin", False):
         if sys.stdin is None:
@@ -166,13 +157,13 @@ def _credentials(args) -> Credentials | None:
             raise ArgumentError("-i: no terminal to ask for the credentials") from None
     if (user is None) != (password is None):
         raise ArgumentError("give both -u USER and a password (-p, --password-stdin or -i)")
-    return Credentials(user, password) if user is not None else None
+    return oci.Credentials(user, password) if user is not None else None
 
 
-def registry_options(args) -> RegistryOptions:
+def registry_options(args) -> oci.RegistryOptions:
     if args.cafile and not Path(args.cafile).is_file():
         raise ArgumentError(f"--cafile: no file {args.cafile}")
-    return RegistryOptions(credentials=_credentials(args), insecure=args.insecure,
+    return oci.RegistryOptions(credentials=_credentials(args), insecure=args.insecure,
                            cafile=args.cafile)
 
 
@@ -211,7 +202,7 @@ def _annotations(path: Path, content: bytes, extra: list[str]) -> dict:
         package = Package.load(content, None)   # refuse a broken package before it ships
         skel = package.meta.bpf_skel
         doc = skel.doc
-        out = package_annotations(skel.obj_name, doc.version if doc else None,
+        out = oci.package_annotations(skel.obj_name, doc.version if doc else None,
                                   (doc.brief or doc.description) if doc else None)
     for item in extra:
         key, sep, value = item.partition("=")
@@ -228,14 +219,15 @@ def run_push(args) -> int:
     except OSError as exc:
         raise ArgumentError(f"cannot read {path}: {exc.strerror}") from None
     annotations = _annotations(path, content, args.annotation)
-    reference = parse_reference(args.reference)
-    digest = Images(registry_options(args)).push(reference, content, path.name, annotations)
+    reference = oci.parse_reference(args.reference)
+    images = oci.Images(registry_options(args))
+    digest = images.push(reference, content, path.name, annotations)
     print(f"pushed {path} to {reference}@{digest}")
     return 0
 
 
 def run_pull(args) -> int:
-    image = Images(registry_options(args)).pull(args.reference, policy="always")
+    image = oci.Images(registry_options(args)).pull(args.reference, policy="always")
     if args.output == "-":
         sys.stdout.buffer.write(image.content)
         return 0
@@ -251,8 +243,8 @@ def run_pull(args) -> int:
 def run_sign(args) -> int:
     from ..oci.signing import load_private_key
     key = load_private_key(args.key, _cosign_password)     # asked for only if encrypted
-    digest = Images(registry_options(args)).sign(args.reference, key)
-    print(f"signed {parse_reference(args.reference).name}@{digest}")
+    digest = oci.Images(registry_options(args)).sign(args.reference, key)
+    print(f"signed {oci.parse_reference(args.reference).name}@{digest}")
     return 0
 
 
@@ -264,9 +256,8 @@ def run_generate_key_pair(args) -> int:
 
 
 def run_login(args) -> int:
-    from ..oci import RegistryClient
     try:
-        reference = parse_reference(f"{args.registry}/library/none")   # checks the host
+        reference = oci.parse_reference(f"{args.registry}/library/none")   # checks the host
     except SourceError:
         raise ArgumentError(f"{args.registry!r} is not a registry host (HOST[:PORT], "
                             "with a dot or a port, or localhost)") from None
@@ -274,14 +265,16 @@ def run_login(args) -> int:
     if options.credentials is None:
         args.interactive = True
         options.credentials = _credentials(args)
-    client = RegistryClient(reference, options)
+    client = oci.RegistryClient(reference, options)
     client.ping()
+    from ..oci.credentials import save_credentials
     path = save_credentials(args.registry, options.credentials)
     print(f"login succeeded: credentials for {args.registry} stored in {path}")
     return 0
 
 
 def run_logout(args) -> int:
+    from ..oci.credentials import forget_credentials
     if not forget_credentials(args.registry):
         raise ArgumentError(f"no stored credentials for {args.registry}")
     print(f"removed the credentials for {args.registry}")
@@ -289,18 +282,18 @@ def run_logout(args) -> int:
 
 
 def run_image(args) -> int:
-    cache = ImageCache()
+    cache = oci.ImageCache()
     if args.image_action == "ls":
         return _list_images(cache, args.json)
     if args.image_action == "rm":
         for text in args.references:
-            count = cache.forget(parse_reference(text))
+            count = cache.forget(oci.parse_reference(text))
             print(f"removed {text} ({count} name{'s' if count != 1 else ''})")
         return 0
     return _inspect(args, cache)
 
 
-def _list_images(cache: ImageCache, as_json: bool) -> int:
+def _list_images(cache: oci.ImageCache, as_json: bool) -> int:
     from ..oci.mediatypes import CREATED, TITLE, VERSION
     images = cache.images()
     if as_json:
@@ -316,8 +309,8 @@ def _list_images(cache: ImageCache, as_json: bool) -> int:
     return 0
 
 
-def _inspect(args, cache: ImageCache) -> int:
-    image = Images(registry_options(args), cache).pull(args.reference)
+def _inspect(args, cache: oci.ImageCache) -> int:
+    image = oci.Images(registry_options(args), cache).pull(args.reference)
     summary = {"reference": str(image.reference), "digest": image.digest,
                "kind": image.kind, "file": image.file_name, "size": len(image.content),
                "annotations": image.annotations}

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 from ..errors import ArgumentError
-from ..fleet.model import parse_labels
 from .fleet import add_agent_options
 
 
@@ -92,7 +91,7 @@ def _fleet_agent(args, tasks):
     import logging
 
     from ..fleet.agent import FleetAgent
-    from ..fleet.model import check_name
+    from ..fleet.model import check_name, parse_labels
     from .fleet import store_from_args
     check_name(args.node, "--node")
     labels = parse_labels(args.label)

@@ -10,3 +10,5 @@
 
 The submodules are imported where used: `ecli run` should not pay for the agent.
 """
+
+DEFAULT_PREFIX = "/eunomia/fleet/default"      # two fleets share one etcd with two prefixes

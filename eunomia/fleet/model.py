@@ -18,8 +18,8 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from ..errors import ArgumentError
+from . import DEFAULT_PREFIX
 
-DEFAULT_PREFIX = "/eunomia/fleet/default"
 MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$")

@@ -11,17 +11,34 @@ the cache, pull policy `missing`). docs/oci.md describes the image layout.
 
 from __future__ import annotations
 
-from .cache import ImageCache, default_cache_dir
-from .credentials import Credentials, stored_credentials
-from .images import PULL_POLICIES, Image, Images, package_annotations
-from .reference import Reference, looks_like_reference, parse_reference
-from .registry import RegistryClient, RegistryOptions
+import importlib
+
+# what `ecli run --pull` takes (here: the command line reads it while building its parser,
+# and must not import the registry client to do so)
+PULL_POLICIES = ("missing", "always", "never")
+
+# The submodules are imported on first use (PEP 562): `ecli run FILE` builds the image
+# commands' parsers but never needs requests, hashlib or the cache.
+_EXPORTS = {"ImageCache": "cache", "default_cache_dir": "cache", "Credentials": "credentials",
+            "stored_credentials": "credentials", "Image": "images", "Images": "images",
+            "package_annotations": "images", "Reference": "reference",
+            "looks_like_reference": "reference", "parse_reference": "reference",
+            "RegistryClient": "registry", "RegistryOptions": "registry"}
 
 
-def fetch_package(text: str, options: RegistryOptions | None = None, policy: str = "missing",
-                  verify_key=None, cache: ImageCache | None = None) -> Image:
-    """The image `text` names, from the cache or its registry; with `verify_key` (a
-    public key, see signing.load_public_key) only if a signature by it vouches for it."""
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def fetch_package(text: str, options=None, policy: str = "missing", verify_key=None,
+                  cache=None):
+    """The image `text` names (an Image), from the cache or its registry; with
+    `verify_key` (a public key, see signing.load_public_key) only if a signature by it
+    vouches for it."""
+    from .images import Images
+    from .reference import parse_reference
     images = Images(options, cache)
     image = images.pull(parse_reference(text), policy)
     if verify_key is not None:

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ImageNotFoundError, RegistryError, SignatureError
-from . import mediatypes, signing
+from . import PULL_POLICIES, mediatypes, signing
 from .cache import ImageCache
 from .reference import DIGEST, Reference, parse_reference
 from .registry import RegistryClient, RegistryOptions
-
-PULL_POLICIES = ("missing", "always", "never")
 
 
 @dataclass
