@@ -308,6 +308,11 @@ class LoadedPackage:
         if not isinstance(self._poller, BackgroundDrainer):
             self._poller = BackgroundDrainer(self._poller, max_bytes)
 
+    def queued_records(self) -> int:
+        """Records copied out of the rings by drain_in_background() and not read yet."""
+        poller = self._poller
+        return poller.queued_records if isinstance(poller, BackgroundDrainer) else 0
+
     def read_raw(self, timeout: float, map: str | None = None) -> list[tuple[EventSource, list]]:
         """Raw records in batches per source (every source, or the one named `map`: the
         others keep theirs), waiting up to `timeout` s for the first."""
