@@ -275,8 +275,29 @@ def uprobe_opts(func_name: str | None, retprobe: bool) -> UprobeOpts:
 
 def open_opts(name: str | None) -> ObjectOpenOpts:
     opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts))
-    opts.object_name = name.encode() if name else None
+    opts.object_name = c_name(name, "object name") if name else None
     return opts
+
+
+def c_name(name: str, what: str) -> bytes:
+    """`name` as the UTF-8 bytes a C call takes; LoadError for text C cannot hold (a
+    lone surrogate, a NUL)."""
+    try:
+        raw = name.encode()
+    except UnicodeEncodeError:
+        raise LoadError(f"{what} {name!r} is not valid UTF-8 text") from None
+    if b"\0" in raw:
+        raise LoadError(f"{what} {name!r} contains a NUL byte")
+    return raw
+
+
+def py_name(raw: bytes | None, what: str) -> str:
+    """A name libbpf read from an object (program, section, map) as text; LoadError,
+    naming it, when the object holds bytes that are not UTF-8."""
+    try:
+        return (raw or b"").decode()
+    except UnicodeDecodeError:
+        raise LoadError(f"the object's {what} {raw!r} is not valid UTF-8") from None
 
 
 def tc_hook(ifindex: int, ingress: bool, egress: bool = False) -> TcHook:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from itertools import accumulate
 
 from ..errors import BTFError
+from ..files import read_bounded
 from .types import (
     MODIFIERS,
     Array,
@@ -36,6 +37,7 @@ from .types import (
 )
 
 MAGIC = 0xEB9F
+MAX_BTF_BYTES = 256 << 20   # a kernel's BTF is a few MiB
 _HEADER = "HBBIIIII"        # magic, version, flags, hdr_len, type_off/len, str_off/len
 
 _INT_SIGNED, _INT_CHAR, _INT_BOOL = 1, 2, 4
@@ -108,8 +110,7 @@ class BTF:
     def from_file(cls, path: str, base: BTF | None = None) -> BTF:
         """BTF from a file holding a raw blob, e.g. "/sys/kernel/btf/vmlinux"."""
         try:
-            with open(path, "rb") as f:
-                return cls.parse(f.read(), base, check=False)
+            return cls.parse(read_bounded(path, MAX_BTF_BYTES), base, check=False)
         except OSError as exc:
             raise BTFError(f"cannot read BTF from {path}: {exc.strerror}") from None
 

@@ -62,6 +62,9 @@ def _build(btf, type_id: int, cache: dict) -> Codec:
             codec = BytesCodec(c_type, t.nelems)            # unsigned/signed char: data
         else:
             element = build_codec(btf, t.type, cache)
+            if element.size == 0 and t.nelems:
+                raise DecodeError(f"BTF type {type_id} ({c_type}): an array of "
+                                  f"{t.nelems} elements of zero size")
             if element.size * t.nelems > MAX_DECODED_BYTES:
                 raise DecodeError(f"BTF type {type_id} ({c_type}) is "
                                   f"{element.size * t.nelems} bytes: more than any value "

@@ -34,6 +34,9 @@ from .record import Record
 
 _UNIT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _INLINE_ITEMS = 32           # longer arrays of non-numbers keep their own decode
+# Members written into one decoder before nested structs are read by their own (each
+# struct type has one, generated once): a struct DAG then costs its size, not its paths
+_INLINE_BUDGET = 2048
 
 
 def _low_byte(member, base: int) -> int:
@@ -63,6 +66,7 @@ class _Writer:
         self.pos = 0            # bytes covered by the format so far
         self.count = 0          # values the format unpacks so far
         self.env: dict = {"Record": Record, "text": CharArrayCodec.text}
+        self.members = 0        # member expressions written so far
 
     def helper(self, prefix: str, obj) -> str:
         name = f"{prefix}_{len(self.env)}"
@@ -78,10 +82,13 @@ class _Writer:
         return index
 
     def member(self, codec, offset: int, bitfield) -> str:
+        self.members += 1
         if bitfield is not None:
             reader = _bit_reader(codec, *bitfield, self.endian)
             return f"{self.helper('bits', reader)}(buf, offset + {offset})"
-        if offset < self.pos:         # overlaps what the format already read: read alone
+        if offset < self.pos or (self.members > _INLINE_BUDGET and
+                                 isinstance(codec, (RecordCodec, ArrayCodec))):
+            # overlaps what the format already read, or past the budget: read alone
             return f"{self.helper('read', codec.decode)}(buf, offset + {offset})"
         if isinstance(codec, RecordCodec) and not codec.union:
             return self.record(codec, offset)

@@ -17,6 +17,7 @@ from ..errors import PackageError
 ELF_MAGIC = b"\x7fELF"
 EM_BPF = 247
 _WHITESPACE = re.compile(rb"\s+")
+MAX_OBJECT_BYTES = 64 << 20     # inflated: the same bound as a whole package
 
 
 def encode_bpf_object(elf: bytes) -> str:
@@ -48,10 +49,17 @@ def decode_bpf_object(text: str, expected_size: int | None, where: str = "bpf_ob
         elf = raw
     else:
         try:
-            elf = zlib.decompress(raw)
+            inflate = zlib.decompressobj()
+            elf = inflate.decompress(raw, MAX_OBJECT_BYTES + 1)
         except zlib.error as exc:
             raise PackageError(f"{where}: not zlib-compressed data ({exc}); "
                                "truncated or corrupted package?") from None
+        if len(elf) > MAX_OBJECT_BYTES:
+            raise PackageError(f"{where}: the object inflates to more than "
+                               f"{MAX_OBJECT_BYTES >> 20} MiB: not a BPF object")
+        if not inflate.eof:
+            raise PackageError(f"{where}: not zlib-compressed data (incomplete or truncated "
+                               "stream); truncated or corrupted package?")
     if expected_size is not None and expected_size != len(elf):
         raise PackageError(f"bpf_object is {len(elf)} bytes but bpf_object_size says "
                            f"{expected_size} (truncated package?)")

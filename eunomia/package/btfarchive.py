@@ -11,18 +11,23 @@ against (`bpftool gen min_core_btf`). Nothing here touches the kernel.
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import platform
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PackageError
+from ..files import read_bounded
 
 ARCHIVE_DIR = "btfhub-archive"
 PACKAGE_MEMBER = "package.json"
 _TAR_MAGIC = b"ustar"
 _MAX_MEMBER_BYTES = 256 << 20
+_MAX_PACKAGE_TAR_BYTES = 64 << 20   # what a tar package may expand to (as a package)
+MAX_BTF_FILE_BYTES = 256 << 20     # a --btf file or archive as stored
 
 
 def is_tar(content: bytes) -> bool:
@@ -83,20 +88,35 @@ def pick(files: dict[str, bytes], kernel: KernelId, where: str) -> bytes:
                        f"{kernel.path}); it has: {known}")
 
 
+def _tar_files(content: bytes, keep, limit: int):
+    """(archive path, bytes) of each regular member whose path `keep(path)` accepts,
+    reading the archive (compressed or not) no further than `limit` bytes of expanded
+    content: a small compressed tar cannot make the reader hold or walk gigabytes."""
+    with tarfile.open(fileobj=io.BytesIO(content)) as archive:
+        while True:
+            member = archive.next()
+            if member is None:
+                return
+            if member.offset_data + max(member.size, 0) > limit:
+                raise PackageError(f"expands to more than {limit >> 20} MiB")
+            name = os.path.normpath(member.name).lstrip("./")
+            if member.isfile() and member.size <= _MAX_MEMBER_BYTES and keep(name):
+                yield name, archive.extractfile(member).read()
+
+
 def read_tar(content: bytes, where: str) -> tuple[bytes, dict[str, bytes]]:
     """(package.json, {archive path: BTF}) of a tar package."""
     package, files = None, {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(content)) as archive:
-            for member in archive:
-                if not member.isfile() or member.size > _MAX_MEMBER_BYTES:
-                    continue
-                name = os.path.normpath(member.name).lstrip("./")
-                if name == PACKAGE_MEMBER:
-                    package = archive.extractfile(member).read()
-                elif name.endswith(".btf"):
-                    files[name] = archive.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError):
+        for name, data in _tar_files(content, lambda n: n == PACKAGE_MEMBER or
+                                     n.endswith(".btf"), _MAX_PACKAGE_TAR_BYTES):
+            if name == PACKAGE_MEMBER:
+                package = data
+            else:
+                files[name] = data
+    except PackageError as exc:
+        raise PackageError(f"{where}: {exc}") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
         raise PackageError(f"{where}: not a tar package (a tar of package.json and "
                            f"{ARCHIVE_DIR}/, as `ecc --btfgen` writes)") from None
     if package is None:
@@ -122,19 +142,21 @@ def btf_from(path: str, kernel: KernelId | None = None) -> bytes:
     content = _read(target)
     if content[:4] == b"\x9f\xeb\x01\x00" or content[:2] == b"\xeb\x9f":
         return content      # a raw BTF blob (either byte order)
+    release = f"{kernel.release}.btf"
     try:
-        with tarfile.open(fileobj=io.BytesIO(content)) as archive:
-            files = {os.path.normpath(m.name).lstrip("./"): archive.extractfile(m).read()
-                     for m in archive if m.isfile() and m.name.endswith(".btf")
-                     and m.size <= _MAX_MEMBER_BYTES}
-    except (tarfile.TarError, OSError, EOFError):
+        # only this kernel's files are kept: an archive holds thousands of kernels
+        files = dict(_tar_files(content, lambda n: n.endswith(kernel.path) or
+                                Path(n).name == release, 16 * MAX_BTF_FILE_BYTES))
+    except PackageError as exc:
+        raise PackageError(f"{path}: {exc}") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
         raise PackageError(f"{path}: neither a BTF file nor an archive of them") from None
     return pick(files, kernel, path)
 
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bounded(path, MAX_BTF_FILE_BYTES)
     except OSError as exc:
         raise PackageError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import PackageError, SourceError
+from ..files import read_bounded
 
 URL_TIMEOUT_S = 10           # for each read
 URL_DEADLINE_S = 60          # for the whole download
@@ -102,8 +103,7 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
     if path.is_dir():
         path = _package_file_in(path)
     try:
-        with open(path, "rb") as stream:
-            return _read_limited(stream, str(path)), str(path)
+        return read_bounded(path, MAX_PACKAGE_BYTES), str(path)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -23,7 +23,7 @@ class BpfMap:
         self._handle = handle
         self._fd: int | None = None          # set for maps opened by fd (pinned maps)
         self._info: dict | None = None
-        self.name = bpf.bpf_map__name(handle).decode()
+        self.name = _libbpf.py_name(bpf.bpf_map__name(handle), "map name")
         self.type = bpf.bpf_map__type(handle)
         self.type_name = map_type_name(self.type)
         self.key_size = bpf.bpf_map__key_size(handle)

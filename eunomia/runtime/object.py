@@ -13,7 +13,9 @@ class BpfObject:
     """`BpfObject.open(elf_bytes)`, set initial values and autoload, `load()`, `close()`."""
 
     def __init__(self, handle: int, name: str, data: object):
-        self._handle = handle
+        # owned only once every program and map is read: a failure before that leaves
+        # the handle to open(), which closes it (exactly once: __del__ then sees None)
+        self._handle = None
         self._data = data             # libbpf may refer to the buffer until close
         self.name = name
         self.programs: dict[str, BpfProgram] = {}
@@ -35,6 +37,7 @@ class BpfObject:
             for section in (".rodata", ".data", ".bss", ".kconfig"):
                 if bpf_map.name.endswith(section) and section not in self.maps:
                     self.maps[section] = bpf_map
+        self._handle = handle
 
     @classmethod
     def open(cls, elf: bytes, name: str | None = None,

@@ -21,8 +21,9 @@ class BpfProgram:
     def __init__(self, handle: int):
         bpf = _libbpf.lib.bpf
         self.handle = handle            # struct bpf_program *, owned by the object
-        self.name = bpf.bpf_program__name(handle).decode()
-        self.section_name = (bpf.bpf_program__section_name(handle) or b"").decode()
+        self.name = _libbpf.py_name(bpf.bpf_program__name(handle), "program name")
+        self.section_name = _libbpf.py_name(bpf.bpf_program__section_name(handle),
+                                            f"section name of program '{self.name}'")
         self.links: list[Link] = []
 
     @property

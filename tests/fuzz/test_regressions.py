@@ -3,11 +3,16 @@ one input: the reader answers with one EunomiaError that says what is wrong."""
 
 from __future__ import annotations
 
+import base64
 import http.server
+import io
 import json
+import os
 import struct
+import tarfile
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -15,6 +20,7 @@ from eunomia.btf import BTF
 from eunomia.decode import compile_codec
 from eunomia.errors import ArgumentError, BTFError, DecodeError, PackageError, SourceError
 from eunomia.package import Package
+from eunomia.package.btfarchive import btf_from
 from tests.fuzz.harness import object_of, read_everything, with_object
 from tests.unit.fixtures.btf_builder import BTFBuilder
 
@@ -105,6 +111,32 @@ def test_a_reference_to_no_type():
         BTF.parse(b.build())
 
 
+def test_an_array_of_zero_size_elements():
+    """Its decoder would loop a billion times making nothing."""
+    b = BTFBuilder()
+    empty = b.struct("empty", 0, [])
+    u32 = b.int_("u32", 4)
+    many = b.array(empty, u32, 1 << 30)
+    with pytest.raises(DecodeError, match="1073741824 elements of zero size"):
+        compile_codec(BTF.parse(b.build()), many)
+
+
+def test_a_struct_dag_costs_its_size_not_its_paths():
+    """Each level holds the one below twice: 2**20 paths through 20 types. Decoders
+    inline members up to a budget, then call the nested struct's own decoder."""
+    b = BTFBuilder()
+    t, size = b.int_("u32", 4), 4
+    for level in range(20):
+        t = b.struct(f"s{level}", size * 2, [("a", t, 0, 0), ("b", t, size * 8, 0)])
+        size *= 2
+    codec = compile_codec(BTF.parse(b.build()), t)   # took minutes and gigabytes
+    record = codec.decode(struct.pack("<I", 7) + bytes(codec.size - 4))
+    leaf = record
+    while not isinstance(leaf, int):
+        leaf = leaf["a"]
+    assert leaf == 7
+
+
 def test_an_array_of_eight_gigabytes():
     b = BTFBuilder()
     u32 = b.int_("u32", 4)
@@ -150,9 +182,49 @@ def test_flags_that_collide_with_ecli_options_are_renamed(seed):
 
 # -- I/O and flags -----------------------------------------------------------------------
 
-def test_an_endless_file_is_not_read_to_the_end():
-    with pytest.raises(SourceError, match="/dev/zero: larger than 64 MiB"):
+def test_an_endless_file_is_not_read_at_all():
+    with pytest.raises(SourceError, match="/dev/zero: not a regular file"):
         Package.load("/dev/zero")
+
+
+def test_a_fifo_is_refused_at_once(tmp_path):
+    """Opening a FIFO with no writer would block for ever."""
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(SourceError, match="pipe: not a regular file"):
+        Package.load(str(tmp_path / "pipe"))
+
+
+def test_a_sparse_file_of_two_gigabytes_is_refused_by_its_size(tmp_path):
+    sparse = tmp_path / "sparse.json"
+    with open(sparse, "wb") as out:
+        out.truncate(2 << 30)
+    with pytest.raises(SourceError, match="larger than 64 MiB"):
+        Package.load(str(sparse))
+    with pytest.raises(PackageError, match="larger than 256 MiB"):
+        btf_from(str(sparse))
+
+
+def test_a_zlib_bomb_is_refused_at_the_cap(seed):
+    """1 MiB of compressed zeros inflates to 1 GiB: reading stops at 64 MiB."""
+    doc = dict(seed)
+    bomb = zlib.compressobj(9)
+    raw = b"".join(bomb.compress(bytes(1 << 24)) for _ in range(64)) + bomb.flush()
+    doc["bpf_object"] = base64.b64encode(raw).decode()
+    doc["bpf_object_size"] = 1 << 30
+    with pytest.raises(PackageError, match="inflates to more than 64 MiB"):
+        Package.load(json.dumps(doc).encode())
+
+
+def test_a_gzip_tar_bomb_is_refused_at_the_cap():
+    """A tar package whose members expand past 64 MiB is refused while it is read."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for k in range(3):
+            info = tarfile.TarInfo(f"btfhub-archive/x/{k}.btf")
+            info.size = 40 << 20
+            archive.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(PackageError, match="expands to more than 64 MiB"):
+        Package.load(out.getvalue(), kind="tar")
 
 
 def test_a_dripping_url_meets_its_deadline():
