@@ -71,7 +71,8 @@ class FleetAgent:
 
     def start(self) -> None:
         for target, name in ((self._main_loop, "fleet-watch"),
-                             (self._status_loop, "fleet-status")):
+                             (self._status_loop, "fleet-status"),
+                             (self._lease_loop, "fleet-lease")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -278,17 +279,32 @@ class FleetAgent:
                     self.store.put(self.keys.status(self.node, status.name), body, self.lease)
                     self._written[status.name] = body
 
+    def _lease_loop(self) -> None:
+        """Keeps the lease alive in a thread of its own: loading programs (a start, a
+        retry) can take seconds on a loaded node, longer than a short lease lives."""
+        while not self._stop.wait(STATUS_INTERVAL_S / 2):
+            lease = self.lease
+            if not lease:
+                continue
+            try:
+                if not self.store.keep_alive(lease):
+                    log.warning("the lease of node %s expired; registering again",
+                                self.node)
+                    if self.lease == lease:
+                        self.lease = 0
+                        self.store.cancel_watches()     # the watch loop registers again
+            except StoreUnavailable as exc:
+                self._problem(str(exc))
+            except EunomiaError as exc:
+                self._problem(f"etcd: {exc}")
+            except Exception as exc:  # noqa: BLE001 (a bug must not end the keep-alives)
+                log.error("fleet lease: internal error: %s: %s", type(exc).__name__, exc)
+
     def _status_loop(self) -> None:
         while not self._stop.wait(STATUS_INTERVAL_S / 2):
             if not self.lease:
                 continue
             try:
-                if not self.store.keep_alive(self.lease):
-                    log.warning("the lease of node %s expired; registering again",
-                                self.node)
-                    self.lease = 0
-                    self.store.cancel_watches()     # the watch loop registers again
-                    continue
                 self._retry_due()
                 self.publish()
             except StoreUnavailable as exc:

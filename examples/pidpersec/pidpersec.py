@@ -28,8 +28,12 @@ def run() -> int:
         prog.attach()
         stats = prog.maps["stats"]
         print("Tracing... Ctrl-C to end.", flush=True)
+        last = 0
         for _ in _tools.intervals(args.interval, args.count, _tools.Deadline(args.duration)):
-            (_, forks), = stats.pop_items()      # read, then reset to zero
+            # the difference of a running total: a reset after the read (BCC's way) would
+            # lose the forks counted between the two
+            total = stats[0]
+            forks, last = total - last, total
             per_second = forks / args.interval
             print(f"{time.strftime('%H:%M:%S')}: PIDs/sec: {per_second:g}", flush=True)
     return 0

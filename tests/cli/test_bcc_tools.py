@@ -105,13 +105,16 @@ SLOW_READER = """
 import os, sys, threading, time
 sys.stdin.readline()                     # "go": the tool is attached
 r, w = os.pipe()
+reading = threading.Semaphore(0)
 def writer():
     for _ in range(5):
-        time.sleep(0.03)
+        reading.acquire()                # in lock-step with the reads: never ahead
+        time.sleep(0.1)
         os.write(w, b"x")
 threading.Thread(target=writer).start()
 for _ in range(5):
-    os.read(r, 1)                        # each blocks about 30 ms
+    reading.release()
+    os.read(r, 1)                        # each blocks about 100 ms
 zero = os.open("/dev/zero", os.O_RDONLY)
 for _ in range(20):
     os.read(zero, 4096)                  # fast reads

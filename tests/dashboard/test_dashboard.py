@@ -36,6 +36,9 @@ def start_from_page(driver, package) -> int:
     wait_for(driver, lambda d: d.current_url.rsplit("#/task/", 1)[-1].isdigit(),
              what="the page to open the new task")
     wait_for(driver, lambda d: visible(d, "task-view"), what="the task view")
+    # the view shows before the task's details arrive (one more request)
+    wait_for(driver, lambda d: d.find_elements("css selector", "#event-table thead th"),
+             what="the event columns")
     return int(driver.current_url.rsplit("#/task/", 1)[1])
 
 

@@ -42,7 +42,7 @@ def etcd(tmp_path_factory):
 class Agent(ServiceProcess):
     """`ecli server --port 0 --fleet URLS --node NAME ...`, with its local API."""
 
-    def __init__(self, urls: str, node: str, *labels: str, ttl: int = 3):
+    def __init__(self, urls: str, node: str, *labels: str, ttl: int = 10):
         self.node = node
         self.args = ["--fleet", urls, "--node", node, "--lease-ttl", str(ttl)]
         for label in labels:
@@ -67,10 +67,10 @@ class Agent(ServiceProcess):
 
 @pytest.fixture
 def agents():
-    """agents(urls, node, *labels, ttl=3) -> a running Agent; every one stopped after."""
+    """agents(urls, node, *labels, ttl=10) -> a running Agent; every one stopped after."""
     started: list[Agent] = []
 
-    def start(urls: str, node: str, *labels: str, ttl: int = 3) -> Agent:
+    def start(urls: str, node: str, *labels: str, ttl: int = 10) -> Agent:
         started.append(Agent(urls, node, *labels, ttl=ttl))
         return started[-1]
     yield start

@@ -89,7 +89,7 @@ def test_a_killed_agent_leaves_the_status_and_a_restart_runs_one_copy(etcd, agen
                what="the killed agent's status to expire")
     assert "dies" not in fleet(store.urls, "nodes").stdout
     # restarted (the same node name): it finds the desired state and runs one copy
-    again = agents(store.urls, "dies", ttl=2)
+    again = agents(store.urls, "dies")
     wait_until(lambda: len(again.tasks("exits")) == 1, 30, what="the restarted agent's task")
     wait_until(lambda: running_copies(before) == 2, 15, what="two copies in all")
     assert len(stays.tasks("exits")) == 1
@@ -229,7 +229,8 @@ def test_a_failed_start_is_tried_again_until_it_works(etcd, agents, fixture_pack
         failing = wait_until(lambda: "failed" in (out := fleet(store.urls, "status",
                                                                  "xdp").stdout) and out,
                              30, 0.2, what="the failed start in the status")
-        assert f"no network interface named '{link}'" in failing and "attempt 1" in failing
+        # the first attempt, or a later one when this poll was slow (a loaded machine)
+        assert f"no network interface named '{link}'" in failing and "attempt " in failing
         subprocess.run(["ip", "link", "add", link, "type", "veth", "peer", "name",
                         f"{link}p"], check=True)
         wait_until(lambda: "running" in fleet(store.urls, "status", "xdp").stdout, 30, 0.5,
@@ -251,8 +252,10 @@ def test_a_task_that_ends_on_its_own_is_started_again(etcd, agents, example_pack
                   "--wait"))
     first = agent.tasks("exits")[0]["id"]
     agent.client.call("POST", "/stop", {"id": first})
-    wait_until(lambda: "the task ended" in fleet(store.urls, "status", "exits").stdout, 15,
-               0.2, what="the status to say the task ended")
+    # the agent says why (the status says it only until the retry, 2 s: a poll of it
+    # may miss that window on a loaded machine)
+    wait_until(lambda: any("the task ended" in line for line in agent.lines), 15, 0.2,
+               what="the agent to say the task ended")
     again = wait_until(lambda: [t for t in agent.tasks("exits") if t["id"] != first], 30,
                        0.2, what="the task started again")
     assert len(again) == 1 and running_copies(before) == 1

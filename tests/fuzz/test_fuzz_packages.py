@@ -25,7 +25,7 @@ class Hang(Exception):
     pass
 
 
-def only_eunomia_errors(content: bytes, seconds: int = 5) -> None:
+def only_eunomia_errors(content: bytes, seconds: int = 30) -> None:
     """read_everything(content) ends within `seconds` with nothing or an EunomiaError."""
     def alarm(*_):
         raise Hang(f"no answer within {seconds} s")

@@ -40,7 +40,7 @@ def test_events_from_both_maps_read_as_mapping_and_attributes(package):
         ping(3)
         got = {"pings": [], "perf_pings": []}
         for name, events in got.items():
-            for ev in prog.events(timeout=2.0, map=name):
+            for ev in prog.events(timeout=10.0, map=name):
                 events.append(ev)
                 if len(events) == 3:
                     break

@@ -36,7 +36,7 @@ def test_a_stalled_consumer_loses_nothing(library_package):
             for sent in range(CHUNK, BURST + 1, CHUNK):
                 child.stdin.write("go\n")
                 child.stdin.flush()
-                wait_until(lambda: prog.queued_records() >= sent, 60,
+                wait_until(lambda sent=sent: prog.queued_records() >= sent, 60,
                            what=f"the drainer to queue {sent} records")
             assert prog.queued_records() == BURST       # all of it, and nothing read yet
             seqs = []

@@ -15,7 +15,9 @@ def _connect(url: str) -> socket.socket:
 
 
 def _read_replies(sock: socket.socket) -> bytes:
-    sock.settimeout(3)
+    """What the server sends: up to 30 s for the first bytes (a loaded machine), then
+    until it closes or is quiet for 3 s (time for any extra reply to show)."""
+    sock.settimeout(30)
     data = b""
     try:
         while True:
@@ -23,6 +25,7 @@ def _read_replies(sock: socket.socket) -> bytes:
             if not chunk:
                 break
             data += chunk
+            sock.settimeout(3)
     except TimeoutError:
         pass
     return data

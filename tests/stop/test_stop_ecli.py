@@ -3,13 +3,33 @@ the programs are detached first, then the queue and the rings are written out.""
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import time
 
 import pytest
 
 from tests.kernel.conftest import wait_until
 from tests.stop.conftest import BURST, seqs_of
+
+
+def refused_by_the_ring() -> int:
+    """stopflood's `refused` counter, read with bpftool from the running ecli's object."""
+    dump = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "name", "stopflood.bss"],
+                                     capture_output=True, text=True, check=True).stdout)
+
+    def find(value):
+        if isinstance(value, dict):
+            if "refused" in value:
+                return value["refused"]
+            return next((f for f in map(find, value.values()) if f is not None), None)
+        if isinstance(value, list):
+            return next((f for f in map(find, value) if f is not None), None)
+        return None
+    found = find(dump)
+    assert found is not None, dump
+    return int(found)
 
 
 @pytest.mark.parametrize("mode", ["json", "table"])
@@ -95,6 +115,7 @@ def test_a_small_queue_drops_counts_and_reports_and_memory_stays_bounded(
         peak = max(peak, _rss_anon_kb(ecli.proc.pid))
         time.sleep(0.01)
     peak = max(peak, _rss_anon_kb(ecli.proc.pid))
+    refused = refused_by_the_ring()
     ecli.proc.send_signal(signal.SIGINT)
     written = len(seqs_of(ecli.read_all(), True))
     assert ecli.proc.returncode == 0
@@ -103,5 +124,7 @@ def test_a_small_queue_drops_counts_and_reports_and_memory_stays_bounded(
     assert "queue (1 MiB) was full" in reports[0]
     dropped = int(reports[-1].split("(")[1].split()[0])      # "... (N in all)"
     assert dropped > 0
-    assert written + dropped == count
+    # every record written or counted: dropped by the queue, or refused by the kernel
+    # when the drainer could not run for the last 10% of the ring (a loaded machine)
+    assert written + dropped + refused == count
     assert peak < 64 * 1024, f"RssAnon peaked at {peak} kB"

@@ -45,5 +45,8 @@ def test_reading_one_map_keeps_the_others_bounded_and_counted(producer, tmp_path
         busy_left = sum(1 for _ in prog.drain(map="busy"))
         dropped = prog.dropped("busy")
         assert dropped > 0                        # past 1 MiB, counted, not kept
-        assert busy_left + dropped == count       # every record kept or counted
+        # every record kept or counted: dropped by the queue, or refused by the kernel
+        # when the drainer could not run for the last 10% of the ring (a loaded machine)
+        refused = prog.maps[".bss"][0]["refused"]
+        assert busy_left + dropped + refused == count
         assert busy_left * 40 <= (1 << 20) + (32 << 20)   # the queue, then the ring

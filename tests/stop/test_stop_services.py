@@ -19,7 +19,8 @@ def test_a_stopped_server_task_logs_every_record(flood_package, producer):
         client = running.client()
         child = producer()
         task = client.call("POST", "/task", start_body(flood_package.read_bytes(), "--json",
-                                                       "--targ_tgid", str(child.pid)))
+                                                       "--targ_tgid", str(child.pid),
+                                                       "--stop-timeout", "300"))
         child.burst()
         summary = client.call("POST", "/stop", {"id": task["id"]})
         assert summary["status"] == "stopped"
@@ -41,7 +42,8 @@ def flood_config(tmp_path, package, tgid: int):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"programs": [{
         "name": "flood", "compiled_ebpf_filename": str(package),
-        "args": ["--targ_tgid", str(tgid)],
+        # a stop writes out the whole backlog, however slow the machine: no 5 s bound
+        "args": ["--targ_tgid", str(tgid), "--stop-timeout", "300"],
         "metrics": {"counters": [{"name": "flood_records", "description": "records",
                                   "labels": [{"name": "comm"}]}]}}]}))
     return config

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -305,11 +304,8 @@ def test_kernel_btf():
     path = Path("/sys/kernel/btf/vmlinux")
     if not path.exists():
         pytest.skip("this kernel exposes no BTF at /sys/kernel/btf/vmlinux")
-    start = time.perf_counter()
-    btf = BTF.from_file(str(path))
-    elapsed = time.perf_counter() - start
+    btf = BTF.from_file(str(path))      # its speed is bench/'s, not a test's
     assert len(btf) > 10000
-    assert elapsed < 5, f"parsing vmlinux BTF took {elapsed:.2f} s"   # ~0.3 s unloaded
     task_id, task = btf.find("task_struct", Struct)
     assert task.size > 1000 and btf.c_name(task_id) == "struct task_struct"
     pid = next(m for m in task.members if m.name == "pid")
