@@ -152,37 +152,44 @@ def run_fleet(args, program_args: list[str]) -> int:
         return _apply(fleet, args, program_args)
     if action == "rm":
         removed = fleet.remove(args.name)
-        print(f"removed {removed.name} (version {removed.version})")
+        say(f"removed {removed.name} (version {removed.version})")
         if args.wait:
             fleet.wait_removed(args.name, args.timeout)
-            print(f"{args.name} runs on no node now")
+            say(f"{args.name} runs on no node now")
         return 0
     if action == "ls":
         desired = fleet.desired()
-        print(f"{'NAME':<20} {'VERSION':<8} {'SELECTOR':<16} {'SIZE':<8} {'APPLIED':<8} "
+        say(f"{'NAME':<20} {'VERSION':<8} {'SELECTOR':<16} {'SIZE':<8} {'APPLIED':<8} "
               "SOURCE")
         for d in desired:
             size = len(d.package) * 3 // 4
-            print(f"{d.name:<20} {d.version:<8} {_selector(d.selector):<16} {size:<8} "
+            say(f"{d.name:<20} {d.version:<8} {_selector(d.selector):<16} {size:<8} "
                   f"{_since(d.applied_at):<8} {d.source}")
         return 0
     if action == "nodes":
         statuses, nodes = fleet.status(), fleet.nodes()
-        print(f"{'NODE':<16} {'TASKS':<6} {'UP':<6} {'KERNEL':<24} LABELS")
+        say(f"{'NODE':<16} {'TASKS':<6} {'UP':<6} {'KERNEL':<24} LABELS")
         for n in nodes:
             count = sum(1 for s in statuses if s.node == n.node)
-            print(f"{n.node:<16} {count:<6} {_since(n.started_at):<6} {n.kernel:<24} "
+            say(f"{n.node:<16} {count:<6} {_since(n.started_at):<6} {n.kernel:<24} "
                   f"{_selector(n.labels)}")
         return 0
     statuses = fleet.status(args.name)
-    print(f"{'NODE':<16} {'TASK':<20} {'VERSION':<8} {'STATE':<9} {'SINCE':<6} "
+    say(f"{'NODE':<16} {'TASK':<20} {'VERSION':<8} {'STATE':<9} {'SINCE':<6} "
           f"{'EVENTS':<9} ERROR")
     for s in statuses:
         error = s.error + (f" (version {s.running_version} still runs)"
                            if s.running_version else "")
-        print(f"{s.node:<16} {s.name:<20} {s.version:<8} {s.state:<9} {_since(s.since):<6} "
+        say(f"{s.node:<16} {s.name:<20} {s.version:<8} {s.state:<9} {_since(s.since):<6} "
               f"{s.events:<9} {error}")
     return 0
+
+
+def say(line: str, **kwargs) -> None:
+    """Prints a line of a listing: names, sources and errors come from etcd, written by
+    anyone with access to it, so control characters are shown escaped."""
+    from ..output.terminal import terminal_safe
+    print(terminal_safe(line), **kwargs)
 
 
 def _apply(fleet, args, program_args: list[str]) -> int:

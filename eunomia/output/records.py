@@ -16,6 +16,7 @@ from typing import Any
 
 from ..runtime.ringbuf import RecordBatch
 from .formats import readable
+from .terminal import terminal_safe
 
 # Typical printed width of an integer, by its size in bytes.
 _INT_WIDTHS = {1: 4, 2: 6, 4: 7, 8: 12, 16: 20}
@@ -60,7 +61,8 @@ class _FlatBatches:
     def _convert(self, raw: bytes, cache: dict) -> str:
         if len(cache) >= _TEXT_CACHE_LIMIT:
             cache.clear()
-        text = cache[raw] = self._text_of(raw.partition(b"\0")[0].decode("utf-8", "replace"))
+        text = cache[raw] = self._text_of(terminal_safe(
+            raw.partition(b"\0")[0].decode("utf-8", "replace")))
         return text
 
     def rows(self, batch: RecordBatch, template: str | None = None) -> list[str] | None:
@@ -90,9 +92,9 @@ def _column_width(header: str, c_type: str, size: int) -> int:
 
 def _cell(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return terminal_safe(value)
     if hasattr(value, "folded"):        # a resolved stack: root;...;leaf
-        return value.folded
+        return terminal_safe(value.folded)
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), default=str)
     return str(value)
@@ -122,7 +124,7 @@ class TableFormatter:
         self._formats = dict(formats or {})
         chosen = _chosen_fields(codec, fields)
         self._names = [name for name, _, _ in chosen]
-        headers = [name.upper() for name in self._names]
+        headers = [terminal_safe(name.upper()) for name in self._names]
         widths = [max(len(h), 16) if name in self._formats else
                   _column_width(h, c_type, field.size)
                   for h, (name, c_type, field) in zip(headers, chosen)]
@@ -251,7 +253,7 @@ class CsvFormatter(_ValuesFormatter):
 
     @property
     def header(self) -> str:
-        return self._line(["time", *self._names])
+        return self._line(["time", *map(terminal_safe, self._names)])
 
     @staticmethod
     def _line(cells) -> str:
@@ -259,7 +261,7 @@ class CsvFormatter(_ValuesFormatter):
         import io
         out = io.StringIO()
         csv.writer(out, lineterminator="").writerow(
-            [_cell(cell) if not isinstance(cell, str) else cell for cell in cells])
+            [_cell(cell) for cell in cells])
         return out.getvalue()
 
     def rows(self, raws, when: float | None = None) -> list[str]:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -349,3 +351,31 @@ def test_user_stacks_resolve_in_the_records_process(fixture_package, ecli, tmp_p
     finally:
         child.kill()
         child.wait()
+
+
+HOSTILE_NAME = "\x1b]0;pwned\x07\x1b[2J"     # retitle the window, clear the screen
+NAMES_ITSELF = f"""
+import ctypes, sys
+name = {HOSTILE_NAME!r}.encode()
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)    # PR_SET_NAME
+sys.exit(7)
+"""
+
+
+@pytest.mark.parametrize("mode", ["table", "csv", "json"])
+def test_escape_sequences_in_a_process_name_never_reach_the_terminal(example_package, ecli,
+                                                                     mode):
+    """Any process can name itself with escape sequences: tables and CSV show them
+    escaped (\\x1b), JSON keeps its own escapes."""
+    run = ecli("-o", mode, "--filter", "exit_code==7", example_package("exitsnoop"))
+    run.wait_attached()
+    child = subprocess.Popen([sys.executable, "-c", NAMES_ITSELF])
+    child.wait()
+    assert child.returncode == 7
+    line = run.wait_line(lambda ln: str(child.pid) in ln, what="the child's exit")
+    run.stop()
+    assert "\x1b" not in "\n".join(run.lines) and "\x07" not in "\n".join(run.lines)
+    if mode == "json":
+        assert json.loads(line)["comm"] == HOSTILE_NAME[:15]
+    else:
+        assert "\\x1b]0;pwned\\x07" in line
