@@ -19,6 +19,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def public_host(host: str) -> bool:
+    """Whether every address `host` resolves to is a public one: not loopback,
+    link-local, private, multicast, reserved or unspecified. False when it does not
+    resolve."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if getattr(address, "ipv4_mapped", None):
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            return False
+    return bool(infos)
+
+
 _REASONS = (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
             ("Connection refused", "connection refused"),
             ("Name or service not known", "unknown host"),

@@ -203,7 +203,8 @@ def _apply(fleet, args, program_args: list[str]) -> int:
         package.btf()
     except PackageError as exc:
         raise PackageError(f"{where}: {exc}") from None
-    parse_run_args(package, program_args, service=True)    # refuse bad flags here
+    # refuse bad flags here, as the agents will (remote: no server paths)
+    parse_run_args(package, program_args, service=True, remote=True)
     name = args.name or package.meta.bpf_skel.obj_name
     started = time.monotonic()
     applied = fleet.apply(name, content, program_args, parse_labels(args.selector,

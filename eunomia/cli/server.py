@@ -6,9 +6,9 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from ..errors import ArgumentError
+from ..files import read_text_bounded
 from .fleet import add_agent_options
 
 
@@ -36,6 +36,11 @@ def add_server_parser(commands) -> None:
                         help="largest request body (default 16 MiB)")
     server.add_argument("--log-entries", type=int, default=10_000, help="log entries kept "
                         "per task (default 10000; older ones are dropped and counted)")
+    server.add_argument("--allow-ref-host", action="append", default=[], metavar="HOST",
+                        help="a loopback, link-local or private host that program_ref "
+                        "(POST /task, the dashboard) may fetch from; repeatable (by "
+                        "default only public hosts: a client cannot make the server reach "
+                        "its own networks)")
     server.add_argument("-v", "--verbose", action="store_true", help="log every request")
     add_agent_options(server)
 
@@ -44,7 +49,7 @@ def read_token(path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        token = Path(path).read_text().strip()
+        token = read_text_bounded(path, 64 << 10).strip()
     except OSError as exc:
         raise ArgumentError(f"cannot read the token file {path}: {exc.strerror}") from None
     if not token:
@@ -57,7 +62,8 @@ def run_server(args) -> int:
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ArgumentError("--tls-cert and --tls-key go together")
-    tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries)
+    tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries,
+                        ref_hosts=args.allow_ref_host)
     agent = _fleet_agent(args, tasks)
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,

@@ -144,8 +144,9 @@ def check_unique_metrics(programs: list[ProgramConfig], where: str,
 
 
 def parse_program(entry, where: str, base: Path | None = None,
-                  max_series: int = DEFAULT_MAX_SERIES) -> ProgramConfig:
-    """One `programs` entry (also the body of the management POST /start)."""
+                  max_series: int = DEFAULT_MAX_SERIES, remote: bool = False) -> ProgramConfig:
+    """One `programs` entry (also the body of the management POST /start, `remote`: it
+    may name no file of this machine, as a package or in its args)."""
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: must be a mapping")
     name = entry.get("name")
@@ -156,12 +157,17 @@ def parse_program(entry, where: str, base: Path | None = None,
                                    "metrics"})
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
+    filename = entry.get("compiled_ebpf_filename")
+    if remote and filename is not None and not _is_image(str(filename), None):
+        raise ConfigError(f"{where}: compiled_ebpf_filename must be an image reference "
+                          "here (a remote client names no file of the exporter's machine); "
+                          "send the package itself as ebpf_data")
     package = _package(entry, where, base)
     args = entry.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, (str, int)) for a in args):
         raise ConfigError(f"{where}: 'args' must be a list of strings")
     args = [str(a) for a in args]
-    _check_args(package, args, where)
+    _check_args(package, args, where, remote)
     metrics_entry = entry.get("metrics") or {}
     if not isinstance(metrics_entry, dict):
         raise ConfigError(f"{where}: 'metrics' must be a mapping")
@@ -215,10 +221,10 @@ def _is_image(name: str, base: Path | None) -> bool:
     return not local.exists() and looks_like_reference(name)
 
 
-def _check_args(package: Package, args: list[str], where: str) -> None:
+def _check_args(package: Package, args: list[str], where: str, remote: bool) -> None:
     from ..session import parse_run_args
     try:
-        parse_run_args(package, args, service=True)
+        parse_run_args(package, args, service=True, remote=remote)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: args: {exc}") from None
 

@@ -51,7 +51,8 @@ class Stopped(BaseModel):
 
 
 def api(exporter: Exporter, token: str | None, max_series: int, body_limit: int):
-    app = json_app("eunomia exporter", __version__, body_limit, {UnknownProgramError: 404})
+    app = json_app("eunomia exporter", __version__, body_limit, {UnknownProgramError: 404},
+                   token)
     scrape = [Depends(require_token(token))]
     check = require_token(token)
 
@@ -78,7 +79,7 @@ def api(exporter: Exporter, token: str | None, max_series: int, body_limit: int)
 
     @app.post("/start", response_model=Started, dependencies=manage, responses=ERRORS_DOC)
     def start(body: ProgramBody):
-        config = parse_program(body, "POST /start", max_series=max_series)
+        config = parse_program(body, "POST /start", max_series=max_series, remote=True)
         return {"id": exporter.start(config)}
 
     @app.post("/stop", response_model=Stopped, dependencies=manage, responses=ERRORS_DOC)

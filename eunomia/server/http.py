@@ -4,10 +4,14 @@ GET /openapi.json is generated from the models below.
 Auth: when the server has a token every route but /health, /openapi.json and the
 dashboard's page and assets (which carry no data) needs `Authorization: Bearer TOKEN`
 (compared in constant time); without a token the server only ever listens on loopback
-(checked by `check_bind`)."""
+(checked by `check_bind`). Either way, requests from web pages of other sites (another
+Origin, a Host that is not this machine, a body that is not application/json) are refused
+before any handler runs (web.CrossSiteGuard)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Literal, Optional
 
 from fastapi import Depends
@@ -21,6 +25,7 @@ from .tasks import StartRequest, TaskLimitError, TaskManager, UnknownTaskError
 
 DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8527
 DEFAULT_BODY_LIMIT = 16 << 20
+LONG_POLL_STEP_S = 0.05     # how often a waiting POST /log looks for new entries
 TaskState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
 
 
@@ -134,11 +139,12 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
     """The FastAPI app of `ecli server` over `tasks`; `fleet()`, when given, is what
     GET /fleet shows (the agent's view of its fleet)."""
     app = json_app("eunomia server", __version__, body_limit,
-                   {UnknownTaskError: 404, TaskLimitError: 429})
+                   {UnknownTaskError: 404, TaskLimitError: 429}, token)
     auth = [Depends(require_token(token))]
 
+    # async: on the event loop, never queued behind the worker threads
     @app.get("/health", response_model=Health)
-    def health():
+    async def health():
         return {"status": "ok"}
 
     @app.get("/task", response_model=TaskList, dependencies=auth, responses=ERRORS_DOC)
@@ -169,9 +175,14 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
     task_action("/resume", lambda task: task.resume())
 
     @app.post("/log", response_model=LogReply, dependencies=auth, responses=ERRORS_DOC)
-    def read_log(body: LogQuery):
+    async def read_log(body: LogQuery):
+        # a long poll waits on the event loop, not in a worker thread: any number of them
+        # leaves the pool free for /health and /task
         task = tasks.get(body.id)
-        entries = task.log.read(body.log_cursor, body.maximum_count, body.wait_ms / 1000)
+        deadline = time.monotonic() + body.wait_ms / 1000
+        while task.log.next_cursor <= body.log_cursor and time.monotonic() < deadline:
+            await asyncio.sleep(LONG_POLL_STEP_S)
+        entries = task.log.read(body.log_cursor, body.maximum_count)
         following = entries[-1].cursor + 1 if entries else body.log_cursor
         return {"id": task.id, "status": task.status.value, "next_cursor": following,
                 "dropped": task.log.dropped, "log": [e.to_dict() for e in entries]}

@@ -8,7 +8,8 @@ import binascii
 import threading
 from dataclasses import dataclass, field
 
-from ..errors import ArgumentError, EunomiaError, PackageError
+from ..errors import ArgumentError, EunomiaError, PackageError, SourceError
+from ..net import public_host
 from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
@@ -37,14 +38,15 @@ class StartRequest:
     replace: int | None = None
     program_ref: str | None = None
 
-    def package(self) -> Package:
+    def package(self, ref_hosts: frozenset = frozenset()) -> Package:
         """The package, decoded and fully validated (its object's BTF parsed) before
-        anything touches the kernel."""
+        anything touches the kernel. `program_ref` may name a loopback, link-local or
+        private host only when it is in `ref_hosts`."""
         if (self.program_data_buf is None) == (self.program_ref is None):
             raise ArgumentError("give one of 'program_data_buf' (the package, base64) or "
                                 "'program_ref' (an http(s) URL or an image reference)")
         if self.program_ref is not None:
-            content = _fetch(self.program_ref)
+            content = _fetch(self.program_ref, ref_hosts)
         else:
             text = self.program_data_buf.strip()
             try:
@@ -59,16 +61,36 @@ class StartRequest:
         return package
 
 
-def _fetch(reference: str) -> bytes:
-    """A package from a URL or a registry; a client never names a file of the server."""
-    from ..oci import looks_like_reference
+def _fetch(reference: str, ref_hosts: frozenset) -> bytes:
+    """A package from a URL or a registry; a client never names a file of the server,
+    nor (unless allowed) a host of its own networks: loopback, link-local (cloud metadata
+    at 169.254.169.254) or private. Failures say only "could not fetch", so the answers
+    cannot map which ports and hosts the server reaches."""
+    from urllib.parse import urlsplit
+
+    from ..oci import looks_like_reference, parse_reference
     from ..package.source import fetch_url, is_url, read_image
     if is_url(reference):
-        return fetch_url(reference)
-    if looks_like_reference(reference):
-        return read_image(reference)[0]     # straight to the registry: never a local path
-    raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
-                        "image reference HOST[:PORT]/NAME[:TAG]")
+        host = urlsplit(reference).hostname or ""
+        fetch = fetch_url
+    elif looks_like_reference(reference):
+        registry = parse_reference(reference).registry
+        host = registry[1:registry.find("]")] if registry.startswith("[") else \
+            registry.rsplit(":", 1)[0]
+
+        def fetch(ref: str) -> bytes:
+            return read_image(ref)[0]       # straight to the registry: never a local path
+    else:
+        raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
+                            "image reference HOST[:PORT]/NAME[:TAG]")
+    if host.lower() not in ref_hosts and not public_host(host):
+        raise ArgumentError(f"'program_ref': {host} is a loopback, link-local or private "
+                            "address, which the server fetches from only when started with "
+                            f"--allow-ref-host {host}")
+    try:
+        return fetch(reference)
+    except SourceError:
+        raise SourceError(f"'program_ref': could not fetch {reference}") from None
 
 
 class TaskLogSink(Sink):
@@ -98,10 +120,11 @@ class Task:
     request), then run by its session's thread until stopped. Stopping detaches first
     and writes every record already sent to the log."""
 
-    def __init__(self, task_id: int, request: StartRequest, log: TaskLog):
+    def __init__(self, task_id: int, request: StartRequest, log: TaskLog,
+                 ref_hosts: frozenset = frozenset()):
         self.id = task_id
-        package = request.package()
-        settings = parse_run_args(package, request.extra_args, service=True)
+        package = request.package(ref_hosts)
+        settings = parse_run_args(package, request.extra_args, service=True, remote=True)
         self.log = log
         self._lock = threading.Lock()
         output = "json" if request.export_json else settings.output
@@ -189,8 +212,9 @@ class TaskManager:
     """Every task of a server, with limits on how many run and how much they log."""
 
     def __init__(self, max_tasks: int = 32, log_entries: int = 10_000,
-                 log_bytes: int = 4 << 20):
+                 log_bytes: int = 4 << 20, ref_hosts=()):
         self.max_tasks = max_tasks
+        self.ref_hosts = frozenset(host.lower() for host in ref_hosts)
         self.log_entries, self.log_bytes = log_entries, log_bytes
         self._tasks: dict[int, Task] = {}
         self._next_id = 1
@@ -210,7 +234,8 @@ class TaskManager:
             task_id, self._next_id = self._next_id, self._next_id + 1
             self._starting += 1
         try:
-            task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes))
+            task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes),
+                        self.ref_hosts)
         finally:
             with self._lock:
                 self._starting -= 1

@@ -237,12 +237,24 @@ def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[s
     return parser, dests
 
 
+# Options whose value is a path on the machine that runs the program
+LOCAL_PATH_OPTIONS = ("--btf", "--binary")
+
+
 def parse_run_args(package, argv: list[str], service: bool = False,
-                   prog: str | None = None) -> RunSettings:
+                   prog: str | None = None, remote: bool = False) -> RunSettings:
     """RunSettings from command-line words. A service (`service=True`) refuses --help;
-    otherwise --help raises HelpRequested with the program's own help."""
+    otherwise --help raises HelpRequested with the program's own help. Words from a
+    remote client (`remote=True`: a server's API, the fleet) may not name paths on the
+    machine that runs them (--btf, --binary): their answers would tell the client which
+    files exist there, and a FIFO or device could stall the service."""
     parser, dests = program_parser(package, prog)
     args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
+    if remote and (args.btf is not None or args.binary is not None):
+        option = "--btf" if args.btf is not None else "--binary"
+        raise ArgumentError(f"{option} names a path on the server: not available to remote "
+                            "clients (a tar package from `ecc --btfgen` carries BTF; a "
+                            "uprobe's binary goes in the package's /// @binary)")
     values = chosen_values(args, dests)
     _push_filters(args.filter, values, dests, parser)
     return RunSettings(

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 from http import HTTPStatus
 
 from fastapi import FastAPI, HTTPException, Request
@@ -38,19 +40,20 @@ def require_token(token: str | None):
     async def check(request: Request) -> None:     # async: no worker thread for this
         if token is None:
             return
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), token.encode()):
+        if not bearer_ok(request.headers.get("authorization", ""), token):
             raise HTTPException(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required")
     return check
 
 
 def json_app(title: str, version: str, body_limit: int,
-             statuses: dict[type, int] | None = None) -> FastAPI:
+             statuses: dict[type, int] | None = None, token: str | None = None) -> FastAPI:
     """The app; `statuses` maps library exceptions to HTTP statuses (others: a kernel
-    refusal is 422, any other EunomiaError 400)."""
+    refusal is 422, any other EunomiaError 400). Requests from other sites are refused
+    and, with a `token`, a request that sends a body must carry it before the body is
+    read (see CrossSiteGuard)."""
     app = FastAPI(title=title, version=version, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=body_limit)
+    app.add_middleware(CrossSiteGuard, token=token)     # added last: runs first
     mapped = dict(statuses or {})
 
     @app.exception_handler(StarletteHTTPException)
@@ -96,10 +99,91 @@ def _validation_line(errors) -> str:
     return f"{where or 'the body'}: {first.get('msg', 'not valid')}"
 
 
+_SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+
+
+def bearer_ok(header: str, token: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
+                                                              token.encode())
+
+
+class CrossSiteGuard:
+    """ASGI middleware that keeps web pages of other sites out, before any handler runs
+    or any body is read:
+    - `Host` must name this machine (a loopback name or an IP address, or the host's own
+      name): a DNS-rebinding page sends its own domain;
+    - an `Origin`, when a browser sends one, must be this server's own (the dashboard's
+      requests are same-origin);
+    - a request that changes state (not GET/HEAD/OPTIONS) with a body must say
+      `Content-Type: application/json`, which no cross-site form or no-cors fetch can
+      send;
+    - with a token, such a request must carry it before its body is read (an
+      unauthenticated client cannot make the server buffer bodies)."""
+
+    def __init__(self, app, token: str | None = None):
+        self.app = app
+        self.token = token
+        self._names = _own_names()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            return await _send_error(send, *refusal)
+        return await self.app(scope, receive, send)
+
+    def refusal(self, scope) -> tuple[int, str] | None:
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not self._host_ok(host):
+            return HTTPStatus.FORBIDDEN, ("the Host header does not name this server (a "
+                                          "request through another domain is refused)")
+        origin = headers.get(b"origin")
+        if origin is not None:
+            scheme = scope.get("scheme", "http")
+            if origin.decode("latin-1").lower() != f"{scheme}://{host}".lower():
+                return HTTPStatus.FORBIDDEN, "requests from other origins are refused"
+        if scope.get("method", "GET").encode() not in _SAFE_METHODS:
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = headers.get(b"content-length", b"0") != b"0" or \
+                b"transfer-encoding" in headers
+            if self.token is not None and not bearer_ok(
+                    headers.get(b"authorization", b"").decode("latin-1"), self.token):
+                return HTTPStatus.UNAUTHORIZED, "a valid bearer token is required"
+            if has_body and kind != b"application/json":
+                return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, \
+                    "the body must be JSON, sent with Content-Type: application/json"
+        return None
+
+    def _host_ok(self, host: str) -> bool:
+        if not host:
+            return False
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        if name in self._names:
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True         # an address: no DNS name a page could rebind
+        except ValueError:
+            return False
+
+
+def _own_names() -> set[str]:
+    """This machine's names: localhost and its host names (an IP address is always
+    fine)."""
+    names = {"localhost"}
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if name:
+            names.add(name.lower())
+    return names
+
+
 class BodyLimit:
     """ASGI middleware: a request body is read whole before the app sees it, at most
-    `limit` bytes (413 past it, chunked or not) and within BODY_TIMEOUT_S (408); it is
-    taken as JSON whatever its declared content type."""
+    `limit` bytes (413 past it, chunked or not) and within BODY_TIMEOUT_S (408)."""
 
     def __init__(self, app, limit: int):
         self.app = app
@@ -132,11 +216,6 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body, given = b"".join(chunks), False
-        if body and not headers.get(b"content-type", b"").startswith(b"application/json"):
-            # every body here is JSON, as eunomia-bpf's clients send it, content type or not
-            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"]
-                                         if k != b"content-type"]
-                         + [(b"content-type", b"application/json")])
 
         async def replay():
             nonlocal given

@@ -15,6 +15,7 @@ from ..net import is_loopback
 log = logging.getLogger("eunomia.server")
 BACKLOG = 1024          # connections the kernel queues before accept()
 KEEP_ALIVE_S = 30       # an idle connection is closed after this long
+GRACEFUL_STOP_S = 1     # then open requests are cancelled: SIGTERM stops within 2 s
 
 
 class ServerConfigError(ArgumentError):
@@ -46,7 +47,9 @@ class WebService:
                 app, log_level="info" if verbose else "warning", access_log=verbose,
                 lifespan="off", backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_S,
                 ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False,
+                # a stop waits this long for requests in flight (long polls, streams)
+                timeout_graceful_shutdown=GRACEFUL_STOP_S)
             self._server = uvicorn.Server(config)
         except BaseException:
             self._socket.close()

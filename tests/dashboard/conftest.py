@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import ROOT, build_dir, example_package  # noqa: F401  (fixtures)
+from tests.server.conftest import exitsnoop_package  # noqa: F401  (a fixture)
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")

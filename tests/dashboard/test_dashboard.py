@@ -36,10 +36,11 @@ def start_from_page(driver, package) -> int:
     wait_for(driver, lambda d: d.current_url.rsplit("#/task/", 1)[-1].isdigit(),
              what="the page to open the new task")
     wait_for(driver, lambda d: visible(d, "task-view"), what="the task view")
-    # the view shows before the task's details arrive (one more request)
-    wait_for(driver, lambda d: d.find_elements("css selector", "#event-table thead th"),
-             what="the event columns")
-    return int(driver.current_url.rsplit("#/task/", 1)[1])
+    task_id = int(driver.current_url.rsplit("#/task/", 1)[1])
+    # the view shows before the task's details (title, columns) arrive: one more request
+    wait_for(driver, lambda d: d.find_element("id", "task-title").text.startswith(
+        f"Task {task_id}:"), what="the task's details")
+    return task_id
 
 
 def stop_from_page(driver, program: str, before: set[int]) -> None:

@@ -44,7 +44,8 @@ class RunningExporter(ServiceProcess):
     def request(self, method: str, path: str, body=None, token: str | None = None):
         """(HTTP status, body text)."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
         try:

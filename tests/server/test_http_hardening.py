@@ -33,10 +33,10 @@ def _read_replies(sock: socket.socket) -> bytes:
 
 def test_a_chunked_body_is_a_body_not_a_second_request(server):
     running = server()
-    smuggled = b"GET /task HTTP/1.1\r\nHost: x\r\n\r\n"
+    smuggled = b"GET /task HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     chunk = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
     with _connect(running.url) as sock:
-        sock.sendall(b"POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /log HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunk)
         replies = _read_replies(sock)
     assert replies.count(b"HTTP/1.1 ") == 1, replies
@@ -49,7 +49,7 @@ def test_a_five_thousand_digit_number_gets_a_quick_400(server):
     running = server()
     body = b'{"id": ' + b"9" * 5000 + b"}"
     with _connect(running.url) as sock:
-        sock.sendall(b"POST /stop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
         replies = _read_replies(sock)
     assert replies.startswith(b"HTTP/1.1 400 "), replies[:200]
@@ -60,7 +60,7 @@ def test_a_body_shorter_than_its_length_holds_nobody_else(server):
     running = server()
     stalled = _connect(running.url)
     try:
-        stalled.sendall(b"POST /task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        stalled.sendall(b"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         b"Content-Length: 1000\r\n\r\n{\"program")
         assert running.client().call("GET", "/task", timeout=10) == {"tasks": []}
     finally:
@@ -87,8 +87,8 @@ def test_two_hundred_clients_at_once_are_all_answered(server):
 
 def test_errors_are_one_line_json(server):
     running = server()
-    for request in (b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    b"DELETE /task HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+    for request in (b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                    b"DELETE /task HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"):
         with _connect(running.url) as sock:
             sock.sendall(request)
             reply = _read_replies(sock)

@@ -78,9 +78,20 @@ def test_details_samples_and_maps_of_a_task(server, example_package):
 
 def test_start_from_a_url_but_never_from_a_server_path(server, exitsnoop_package,
                                                        http_server):
-    running = server()
-    client = running.client()
     url = http_server(exitsnoop_package)
+    # loopback is the server's own network: refused unless allowed
+    refused = server().client()
+    with pytest.raises(ClientError, match="127.0.0.1 is a loopback, link-local or private "
+                                          "address.*--allow-ref-host 127.0.0.1"):
+        refused.call("POST", "/task", {"program_ref": url})
+    for ref in ("http://169.254.169.254/latest/meta-data", "http://10.0.0.1/p.json",
+                "localhost:5000/tools/x:1", "[::1]:5000/tools/x:1"):
+        with pytest.raises(ClientError, match="loopback, link-local or private"):
+            refused.call("POST", "/task", {"program_ref": ref})
+    running = server("--allow-ref-host", "127.0.0.1")
+    client = running.client()
+    with pytest.raises(ClientError, match=r"'program_ref': could not fetch \S+ \(HTTP 400\)$"):
+        client.call("POST", "/task", {"program_ref": url + ".missing"})
     task = client.call("POST", "/task", {"program_ref": url})
     assert task["name"] == "exitsnoop" and task["status"] == "running"
     client.call("POST", "/stop", {"id": task["id"]})
