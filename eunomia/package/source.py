@@ -34,33 +34,89 @@ def is_url(text: str) -> bool:
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE_BYTES,
               deadline: float = URL_DEADLINE_S) -> bytes:
-    """The body at `url`, at most `limit` bytes, within `deadline` seconds in all (a
-    server dripping a byte at a time cannot hold on); SourceError on any failure."""
-    import time
+    """The body at `url`, at most `limit` bytes, within `deadline` seconds in all, the
+    headers included (a server dripping a byte at a time cannot hold on: its socket is
+    shut when the time is up); SourceError on any failure."""
+    import http.client
     import urllib.error
-    import urllib.request
-    end = time.monotonic() + deadline
-    try:
-        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
-            chunks, size = [], 0
-            while size <= limit:
-                if time.monotonic() > end:
-                    raise SourceError(f"cannot fetch {url}: not done within {deadline:g} s")
-                chunk = response.read1(min(65536, limit + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            body = b"".join(chunks)
-    except urllib.error.HTTPError as exc:
-        raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise SourceError(f"cannot fetch {url}: {exc.reason}") from None
-    except (OSError, ValueError) as exc:
-        raise SourceError(f"cannot fetch {url}: {exc}") from None
-    if len(body) > limit:
+    late = SourceError(f"cannot fetch {url}: not done within {deadline:g} s")
+    with _Watchdog(deadline) as watchdog:
+        try:
+            with _tracking_opener(watchdog.sockets).open(
+                    url, timeout=min(timeout, deadline)) as response:
+                chunks, size = [], 0
+                while size <= limit:
+                    chunk = response.read1(min(65536, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+        except urllib.error.HTTPError as exc:
+            raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            if watchdog.fired:          # it shut the socket: that is the cause
+                raise late from None
+            reason = getattr(exc, "reason", None) or exc
+            raise SourceError(f"cannot fetch {url}: {reason}") from None
+        if watchdog.fired:              # a shut socket reads as the end of the body
+            raise late
+    if size > limit:
         raise SourceError(f"cannot fetch {url}: larger than {limit // (1024 * 1024)} MiB")
-    return body
+    return b"".join(chunks)
+
+
+class _Watchdog:
+    """Shuts every socket in `sockets` once `seconds` pass (closing alone would not wake
+    a reader blocked on it); `fired` says whether it did."""
+
+    def __init__(self, seconds: float):
+        import threading
+        self.sockets: list = []
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        import socket
+        self.fired = True
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _tracking_opener(sockets: list):
+    """A urllib opener that adds each connection's socket to `sockets` as it connects
+    (redirects included), so a watchdog can interrupt a read of the headers too."""
+    import http.client
+    import urllib.request
+
+    class Plain(http.client.HTTPConnection):
+        def connect(self):
+            super().connect()
+            sockets.append(self.sock)
+
+    class Secure(http.client.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            sockets.append(self.sock)
+
+    class PlainHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(Plain, req)
+
+    class SecureHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Secure, req, context=self._context)
+    return urllib.request.build_opener(PlainHandler, SecureHandler)
 
 
 def _read_limited(stream, name: str, limit: int = MAX_PACKAGE_BYTES) -> bytes:
