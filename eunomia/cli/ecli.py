@@ -166,6 +166,13 @@ def run_guarded(command, verbose: bool, prog: str = "ecli") -> int:
         # The reader went away (`ecli run ... | head`): not an error.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # the last net for a file the system refuses (a name too long, no permission)
+        name = str(exc.filename or "")
+        name = name if len(name) <= 200 else name[:200] + "..."
+        print(f"{prog}: error: {exc.strerror or exc}{': ' + name if name else ''}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

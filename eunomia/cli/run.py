@@ -159,13 +159,22 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     return 1 if report.unwritten else 0
 
 
+def path_exists(name: str) -> bool:
+    """Path.exists() that answers False for a name the system refuses (too long, a loop
+    of links) instead of raising."""
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def load_package_argument(source: str, kind: str | None = None, registry_options=None,
                           pull: str = "missing", verify_key: str | None = None):
     """The package `ecli run` names: a file, URL or stdin, or an image pulled with the
     run's registry options (`registry_options()` makes them, so that -i asks only for
     an image) and checked with --verify-key."""
     from ..oci import looks_like_reference
-    if source == "-" or Path(source).exists() or not looks_like_reference(source):
+    if source == "-" or path_exists(source) or not looks_like_reference(source):
         if verify_key:
             raise ArgumentError("--verify-key checks images (HOST/NAME:TAG); "
                                 f"{source} is not one")

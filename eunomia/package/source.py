@@ -152,16 +152,17 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
         if source.lstrip().startswith(("{", "---")) or "\n" in source:
             return source.encode(), "<text>"
     path = Path(source)
-    if isinstance(source, str) and not path.exists():
-        from ..oci import looks_like_reference
-        if looks_like_reference(source):
-            return read_image(source)
-    if path.is_dir():
-        path = _package_file_in(path)
     try:
+        if isinstance(source, str) and not path.exists():
+            from ..oci import looks_like_reference
+            if looks_like_reference(source):
+                return read_image(source)
+        if path.is_dir():
+            path = _package_file_in(path)
         return read_bounded(path, MAX_PACKAGE_BYTES), str(path)
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except OSError as exc:      # a name too long, a loop of links, no permission, ...
+        shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
+        raise SourceError(f"cannot read {shown}: {exc.strerror or exc}") from None
 
 
 def read_image(reference: str) -> tuple[bytes, str]:
@@ -209,7 +210,7 @@ def _parse_yaml(text: str, name: str, json_error: Exception | None) -> Any:
         return yaml.load(text, Loader=loader)
     except RecursionError:
         raise PackageError(f"{name}: not a package (nested too deeply)") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:    # ValueError: an int of 5,000 digits
         reason = json_error if json_error is not None else exc
         raise PackageError(f"{name}: not JSON or YAML ({str(reason).splitlines()[0]})") \
             from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ..events import DEFAULT_QUEUE_BYTES
 from ..kinds import TRACE_PIPE
 from ..variables import global_variables
 
+log = logging.getLogger("eunomia.flags")
 DEFAULT_STOP_BOUND = 5.0    # seconds writing what is left at a stop may take
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -65,6 +67,9 @@ def parse_quietly(parser: argparse.ArgumentParser, args: list[str]) -> argparse.
                             "only") from None
 
 
+MAX_QUEUE_BYTES = 64 << 30
+
+
 def parse_size(text: str) -> int:
     """Bytes from "16M", "64MiB", "512k", "1g" or a plain number."""
     match = _SIZE.match(text)
@@ -72,10 +77,13 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a size such as 16M or 65536, not "
                                           f"'{text}'")
     number, unit = float(match.group(1)), match.group(2).lower()
-    size = int(number * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit])
+    size = number * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
+    if not size <= MAX_QUEUE_BYTES:       # also inf and nan (400 digits)
+        raise argparse.ArgumentTypeError(f"{text[:40]} is too large: give at most "
+                                          f"{MAX_QUEUE_BYTES >> 30}g")
     if size < 4096:
         raise argparse.ArgumentTypeError(f"{text} is too small: give at least 4k")
-    return size
+    return int(size)
 
 
 def _duration(text: str) -> float:
@@ -343,6 +351,10 @@ def _flag_names(parser: argparse.ArgumentParser, var) -> tuple[list[str], list[s
         short_flag = f"-{short}"
         if short_flag in taken or len(str(short)) != 1 or not str(short).isalnum():
             notes.append(f"{short_flag} is taken or not a letter: no short flag")
+            # said once at start too: a user typing -h for it would get ecli's help
+            log.warning("the package asks for %s as the short flag of '%s', which is "
+                        "taken or not a letter: use %s", short_flag[:20], var.name,
+                        long_flag)
         else:
             names.insert(0, short_flag)
     return names, notes

@@ -166,7 +166,7 @@ def test_packages_that_lie(seed, edit, message):
         read_everything(json.dumps(doc).encode())
 
 
-def test_flags_that_collide_with_ecli_options_are_renamed(seed):
+def test_flags_that_collide_with_ecli_options_are_renamed(seed, caplog):
     from eunomia.session import parse_run_args
     doc = json.loads(json.dumps(seed))
     variable = doc["meta"]["bpf_skel"]["data_sections"][0]["variables"][0]
@@ -178,9 +178,24 @@ def test_flags_that_collide_with_ecli_options_are_renamed(seed):
     from eunomia.session.flags import program_parser
     text = " ".join(program_parser(package)[0].format_help().split())
     assert f"--duration is taken: set it with --var.{name}" in text and "100% of it" in text
+    # a short flag that collides (-h: ecli's help) is said in a warning, not only in help
+    assert f"the package asks for -h as the short flag of '{name}', which is taken" in \
+        caplog.text
 
 
 # -- I/O and flags -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ['{"a": ' + "9" * 5000 + "}", "a: " + "9" * 5000 + "\n"])
+def test_an_integer_of_five_thousand_digits(text):
+    """Python refuses to convert it (a ValueError): one line, as for any bad document."""
+    with pytest.raises(PackageError, match="not JSON or YAML"):
+        Package.load(text.encode())
+
+
+def test_a_name_too_long_for_the_system(tmp_path):
+    with pytest.raises(SourceError, match="File name too long"):
+        Package.load("/" + "a" * 5000)
+
 
 def test_an_endless_file_is_not_read_at_all():
     with pytest.raises(SourceError, match="/dev/zero: not a regular file"):
@@ -266,6 +281,7 @@ def test_a_dripping_url_meets_its_deadline(part):
     (["--duration", "-1"], "expected a positive number of seconds"),
     (["--pid", "-5"], "expected a number above 0, not '-5'"),
     (["--queue-size", "lots"], "expected a size such as 16M"),
+    (["--queue-size", "9" * 400], "is too large: give at most 64g"),
     (["--record-type", "rb"], "expected MAP=STRUCT"),
 ])
 def test_run_options_out_of_range(seed, words, message):
