@@ -12,6 +12,7 @@ proxies from closing an idle stream.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -23,8 +24,9 @@ from fastapi.responses import StreamingResponse
 from ..web import ERRORS_DOC
 from .tasks import TaskLimitError, TaskManager
 
-MAX_STREAMS = 16            # each holds a worker thread while it waits for entries
+MAX_STREAMS = 16            # open at once (each polls its task's log on the event loop)
 KEEPALIVE_S = 15.0
+POLL_S = 0.1                # how often a stream looks for new entries
 BATCH = 500
 
 _STREAM_DOC = {200: {"description": "text/event-stream: one SSE event per log entry "
@@ -59,7 +61,7 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
 
     @app.get("/task/{task_id}/events", dependencies=auth, responses=_STREAM_DOC,
              response_class=StreamingResponse)
-    def task_events(task_id: int, cursor: int = Query(0, ge=0, le=1 << 62),
+    async def task_events(task_id: int, cursor: int = Query(0, ge=0, le=1 << 62),
                     last_event_id: str | None = Header(None)):
         """Follow a task's log as Server-Sent Events (see the module's description)."""
         task = tasks.get(task_id)
@@ -73,13 +75,15 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
             open_streams[0] += 1
         slot = _Slot(open_streams, lock)
 
-        def entries():
+        # async: a stream waits on the event loop, never in a worker thread, and a client
+        # that leaves cancels it at its next wait, which gives the slot back at once
+        async def entries():
             position, idle_since = cursor, time.monotonic()
             try:
                 yield b"retry: 2000\n\n"
                 while True:
                     finished = task.finished
-                    batch = task.log.read(position, BATCH, wait=0 if finished else 1.0)
+                    batch = task.log.read(position, BATCH)
                     if batch and batch[0].cursor > position:
                         yield _event("dropped", {"from": position, "to": batch[0].cursor})
                     for entry in batch:
@@ -89,9 +93,11 @@ def add_event_stream(app, tasks: TaskManager, auth) -> None:
                     elif finished:
                         yield _event("end", {"status": task.status.value})
                         return
-                    elif time.monotonic() - idle_since > KEEPALIVE_S:
-                        yield b": keepalive\n\n"
-                        idle_since = time.monotonic()
+                    else:
+                        if time.monotonic() - idle_since > KEEPALIVE_S:
+                            yield b": keepalive\n\n"
+                            idle_since = time.monotonic()
+                        await asyncio.sleep(POLL_S)
             finally:
                 slot.release()
 

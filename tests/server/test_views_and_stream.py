@@ -4,6 +4,7 @@ stream (Server-Sent Events), and starting from a URL."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import requests
@@ -101,3 +102,43 @@ def test_start_from_a_url_but_never_from_a_server_path(server, exitsnoop_package
         client.call("POST", "/task", {})
     with pytest.raises(ClientError, match="HTTP 404"):
         client.call("GET", "/fleet")
+
+
+def test_streams_give_their_slot_back_when_the_client_leaves(server, exitsnoop_package):
+    """On a quiet task (exits of pid 1 only), 16 streams opened, read and closed leave
+    room for 16 more; 40 long polls in flight leave /health and /task answering."""
+    from eunomia.server.stream import MAX_STREAMS
+    running = server()
+    client = running.client()
+    task = client.call("POST", "/task", start_body(exitsnoop_package, "--filter", "pid==1"))
+    url = f"{running.url}/task/{task['id']}/events"
+    for _ in range(2):
+        for _ in range(MAX_STREAMS):
+            with requests.get(url, stream=True, timeout=30) as response:
+                assert response.status_code == 200
+                next(response.iter_content(16))       # the stream started
+        # each one's slot is back once the server sees the client gone (its next poll)
+        wait_until(lambda: _stream_opens(url), 10, what="the streams' slots to come back")
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        polls = [pool.submit(requests.post, f"{running.url}/log",
+                             json={"id": task["id"], "log_cursor": 10**6, "wait_ms": 10_000},
+                             timeout=60) for _ in range(40)]
+        port = running.url.rsplit(":", 1)[1]
+        wait_until(lambda: _connections_to(port) >= 40, 30, 0.05,
+                   what="40 long polls connected")
+        assert requests.get(f"{running.url}/health", timeout=5).status_code == 200
+        assert client.call("GET", "/task")["tasks"][0]["id"] == task["id"]
+        assert sum(not p.done() for p in polls) == 40     # still waiting: not starved
+    client.call("POST", "/stop", {"id": task["id"]})
+
+
+def _connections_to(port: str) -> int:
+    listing = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                             capture_output=True, text=True, check=True).stdout
+    return len(listing.splitlines())
+
+
+def _stream_opens(url: str) -> bool:
+    with requests.get(url, stream=True, timeout=30) as response:
+        return response.status_code == 200
