@@ -282,7 +282,8 @@ class OpaqueCodec(Codec):
         return raw
 
     def to_json(self, value):
-        return value.hex()
+        # bytes, or an int where a bitfield was read out of an opaque type
+        return value.hex() if isinstance(value, (bytes, bytearray)) else value
 
 
 class UntypedRecordCodec(Codec):

@@ -28,11 +28,13 @@ import yaml
 from ..btf import Array, Const, Datasec, Ptr, Struct, Typedef, Union, Var, Volatile
 from ..errors import ArgumentError, EunomiaError
 from ..events import record_type_id
+from ..files import read_text_bounded
 from ..kinds import EVENT_MAP_TYPES
 from ..package import Package
 from .decoders import DecoderError, decoder_chain
 
 DEFAULT_MAX_SERIES = 10_000
+MAX_CONFIG_BYTES = 16 << 20
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -86,7 +88,7 @@ class ExporterConfig:
 def load_config(path: str, max_series: int = DEFAULT_MAX_SERIES) -> ExporterConfig:
     """Reads and checks a config file (YAML or JSON)."""
     try:
-        text = Path(path).read_text()
+        text = read_text_bounded(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
@@ -96,6 +98,9 @@ def load_config(path: str, max_series: int = DEFAULT_MAX_SERIES) -> ExporterConf
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError(f"{path}: not YAML or JSON{where}: "
                           f"{getattr(exc, 'problem', exc)}") from None
+    except (ValueError, RecursionError) as exc:     # an int of 5,000 digits; nesting
+        raise ConfigError(f"{path}: not YAML or JSON: {str(exc)[:100] or 'nested too deeply'}") \
+            from None
     if not isinstance(data, dict) or not isinstance(data.get("programs"), list):
         raise ConfigError(f"{path}: needs a 'programs' list")
     unknown = sorted(set(data) - {"programs"})

@@ -80,6 +80,7 @@ class Package:
         size = optional(doc, "bpf_object_size", int, "package")
         if "meta" not in doc:
             raise PackageError("package: missing 'meta'")
+        check_text(doc["meta"], "meta")
         meta = Meta.from_dict(doc["meta"], "meta")
         return cls(bpf_object=decode_bpf_object(text, size), meta=meta,
                    extra=extra_keys(doc, _TOP_FIELDS))
@@ -131,6 +132,28 @@ class Package:
         eunomia.loaded.LoadedPackage, a context manager that closes everything."""
         from ..loaded import LoadedPackage
         return LoadedPackage.open(self, values or None, autoload)
+
+
+def check_text(value: Any, where: str) -> None:
+    """PackageError, naming the path, for any string (key or value) in `value` that is
+    not valid Unicode text: JSON lets a document escape a lone surrogate ("\\ud800"),
+    which no C call and no UTF-8 output can take."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    raise PackageError(f"{path}: not valid Unicode text (a lone surrogate: "
+                                       f"{item[:40]!r})") from None
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                stack.append((key, f"{path} (a key)"))
+                stack.append((inner, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{path}[{i}]") for i, inner in enumerate(item))
 
 
 def write_atomically(path: Path, content: bytes) -> None:

@@ -288,3 +288,25 @@ def test_run_options_out_of_range(seed, words, message):
     from eunomia.session import parse_run_args
     with pytest.raises(ArgumentError, match=message):
         parse_run_args(Package.load(json.dumps(seed).encode()), words)
+
+
+def test_a_lone_surrogate_in_the_meta_names_its_path(seed):
+    doc = json.loads(json.dumps(seed))
+    doc["meta"]["bpf_skel"]["obj_name"] = "\ud800x"
+    with pytest.raises(PackageError, match=r"meta.bpf_skel.obj_name: not valid Unicode"):
+        Package.load(json.dumps(doc).encode())
+
+
+def test_an_opaque_bitfield_shows_as_a_number():
+    """A bitfield read out of a type decoded as raw bytes (long double) is an int."""
+    from eunomia.decode.codecs import OpaqueCodec
+    codec = OpaqueCodec("long double", 16)
+    assert codec.to_json(5) == 5 and codec.to_json(b"\x01\x02") == "0102"
+
+
+def test_an_exporter_config_that_is_a_fifo_or_a_device(tmp_path):
+    from eunomia.exporter.config import ConfigError, load_config
+    os.mkfifo(tmp_path / "config.yaml")
+    for path in (tmp_path / "config.yaml", "/dev/zero"):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_config(str(path))
