@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 
 from ..errors import ArgumentError, EunomiaError
+from ..files import read_bounded
+from ..package.source import MAX_PACKAGE_BYTES
 from .server import read_token
+from .sigfiles import SIGNATURE_HELP, read_signature
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8527"
 
@@ -47,6 +50,7 @@ def add_client_parser(commands) -> None:
     start.add_argument("--replace", type=int, metavar="ID",
                        help="stop task ID once the new one is attached (hot update)")
     start.add_argument("--name", help="task name (default: the package's)")
+    start.add_argument("--signature", metavar="SIG", help=SIGNATURE_HELP)
     start.add_argument("--export-json", action="store_true",
                        help="log events as JSON lines instead of table rows")
     start.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
@@ -125,7 +129,7 @@ def _read_package(source: str) -> tuple[bytes, str]:
         if path.is_dir():
             path = path / "package.json"
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, MAX_PACKAGE_BYTES)
         except OSError as exc:
             raise ArgumentError(f"cannot read {path}: {exc.strerror}") from None
     kind = "yaml" if source.endswith((".yaml", ".yml")) else "json"
@@ -142,6 +146,9 @@ def run_client(args) -> int:
                 "extra_args": args.program_args, "export_json": args.export_json}
         if args.name:
             body["program_name"] = args.name
+        signature = read_signature(args.package, args.signature)
+        if signature:
+            body["program_signature"] = signature
         if args.replace is not None:
             body["replace"] = args.replace
         reply = client.call("POST", "/task", body)

@@ -12,6 +12,7 @@ import time
 
 from ..errors import ArgumentError, PackageError
 from ..fleet import DEFAULT_PREFIX  # the rest of eunomia.fleet loads where used
+from .sigfiles import SIGNATURE_HELP, read_signature
 
 DEFAULT_ETCD = "http://127.0.0.1:2379"
 DEFAULT_WAIT_S = 60.0
@@ -106,6 +107,8 @@ def add_fleet_parser(commands) -> None:
                        "program's name)")
     apply.add_argument("--selector", action="append", default=[], metavar="KEY=VALUE",
                        help="only nodes with these labels (repeatable; default: all)")
+    apply.add_argument("--signature", metavar="SIG", help=SIGNATURE_HELP.replace(
+        "servers", "agents"))
     apply.add_argument("--wait", action="store_true",
                        help="return once every selected node runs this version")
     apply.add_argument("--timeout", type=_seconds, default=DEFAULT_WAIT_S, metavar="SEC",
@@ -207,8 +210,12 @@ def _apply(fleet, args, program_args: list[str]) -> int:
     parse_run_args(package, program_args, service=True, remote=True)
     name = args.name or package.meta.bpf_skel.obj_name
     started = time.monotonic()
+    from .run import path_exists
+    signature = read_signature(args.source, args.signature) \
+        if path_exists(args.source) or args.signature else None
     applied = fleet.apply(name, content, program_args, parse_labels(args.selector,
-                                                                    "--selector"), where)
+                                                                    "--selector"), where,
+                          signature or "")
     desired = applied.desired
     what = "applied" if applied.changed else "unchanged:"
     print(f"{what} {desired.name} version {desired.version} (selector "

@@ -90,20 +90,24 @@ def add_image_parsers(commands) -> None:
     inspect.add_argument("reference", metavar="REF", help=REF_HELP)
 
     sign = commands.add_parser(
-        "sign", help="sign an image with a key, as `cosign sign --key` does",
+        "sign", help="sign an image (as `cosign sign --key`) or a package file",
         description="Sign the image a reference names with an ECDSA P-256 key, in "
                     "cosign's format (a sha256-DIGEST.sig tag beside it), so that both "
                     "`cosign verify --key KEY.pub` and `ecli run --verify-key KEY.pub` "
-                    "accept it.",
+                    "accept it. Given a file instead, write FILE.sig: the base64 "
+                    "signature of its bytes (as `cosign sign-blob`), which `ecli client "
+                    "start` and `ecli fleet apply` send along to servers that run only "
+                    "signed code (`ecli server --verify-key`).",
         epilog="examples:\n  ecli generate-key-pair          # cosign.key, cosign.pub\n"
                "  COSIGN_PASSWORD=... ecli sign --key cosign.key localhost:5000/x:1\n"
-               "  ecli run --verify-key cosign.pub localhost:5000/x:1",
+               "  ecli run --verify-key cosign.pub localhost:5000/x:1\n"
+               "  ecli sign --key cosign.key package.json    # package.json.sig",
         formatter_class=raw)
     sign.add_argument("--key", required=True, metavar="KEY",
                       help="private key: cosign.key (password from $COSIGN_PASSWORD or a "
                            "prompt) or a PEM EC P-256 key")
     _add_credential_options(sign)
-    sign.add_argument("reference", metavar="REF", help=REF_HELP)
+    sign.add_argument("reference", metavar="REF|FILE", help=REF_HELP + "; or a package file")
 
     keys = commands.add_parser(
         "generate-key-pair", help="write a signing key pair (cosign.key, cosign.pub)",
@@ -241,8 +245,18 @@ def run_pull(args) -> int:
 
 
 def run_sign(args) -> int:
-    from ..oci.signing import load_private_key
+    from ..oci.signing import load_private_key, sign
+    from .run import path_exists
     key = load_private_key(args.key, _cosign_password)     # asked for only if encrypted
+    if path_exists(args.reference):
+        from ..files import read_bounded
+        from ..package.package import write_atomically
+        from ..package.source import MAX_PACKAGE_BYTES
+        signature = sign(key, read_bounded(args.reference, MAX_PACKAGE_BYTES))
+        out = Path(f"{args.reference}.sig")
+        write_atomically(out, (signature + "\n").encode())
+        print(f"signed {args.reference}: {out}")
+        return 0
     digest = oci.Images(registry_options(args)).sign(args.reference, key)
     print(f"signed {oci.parse_reference(args.reference).name}@{digest}")
     return 0

@@ -9,6 +9,7 @@ import threading
 
 from ..errors import ArgumentError
 from ..files import read_text_bounded
+from ..net import is_loopback
 from .fleet import add_agent_options
 
 
@@ -41,6 +42,16 @@ def add_server_parser(commands) -> None:
                         "(POST /task, the dashboard) may fetch from; repeatable (by "
                         "default only public hosts: a client cannot make the server reach "
                         "its own networks)")
+    server.add_argument("--verify-key", action="append", default=[], metavar="PUB",
+                        help="run only code signed by this key (cosign's format; "
+                        "repeatable): images need a signature (ecli sign, cosign sign), "
+                        "packages sent inline or through the fleet a signature of their "
+                        "bytes (ecli sign --key KEY FILE writes FILE.sig)")
+    server.add_argument("--allowed-images", action="append", default=[],
+                        metavar="PREFIX|DIGEST",
+                        help="run only images whose reference starts with PREFIX (e.g. "
+                        "registry.example/tools/) or whose digest is sha256:...; "
+                        "repeatable; nothing sent inline then runs")
     server.add_argument("-v", "--verbose", action="store_true", help="log every request")
     add_agent_options(server)
 
@@ -57,13 +68,22 @@ def read_token(path: str | None) -> str | None:
     return token
 
 
+def code_policy(key_paths: list[str], allowed_images: list[str]):
+    """The --verify-key / --allowed-images policy, keys loaded (one line if one is not)."""
+    from ..oci.policy import CodePolicy
+    from ..oci.signing import load_public_key
+    return CodePolicy(tuple(load_public_key(path) for path in key_paths),
+                      tuple(allowed_images))
+
+
 def run_server(args) -> int:
     from ..server import Server, TaskManager
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ArgumentError("--tls-cert and --tls-key go together")
+    policy = code_policy(args.verify_key, args.allowed_images)
     tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries,
-                        ref_hosts=args.allow_ref_host)
+                        ref_hosts=args.allow_ref_host, policy=policy)
     agent = _fleet_agent(args, tasks)
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,
@@ -74,6 +94,11 @@ def run_server(args) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
+    if not policy.active and (args.fleet or not is_loopback(args.addr)):
+        print("ecli server: warning: no --verify-key or --allowed-images: it runs unsigned "
+              "code from " + ("anyone who can write the fleet's etcd prefix" if args.fleet
+                              else "any client with the token"),
+              file=sys.stderr, flush=True)
     if agent is not None:
         agent.api_url = server.url
         agent.start()

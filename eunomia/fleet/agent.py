@@ -129,7 +129,7 @@ class FleetAgent:
                     self._register()
                     continue
                 entries, revision = self.store.range(self.keys.desired_prefix)
-                self._converge({d.name: d for d in map(Desired.from_entry, entries) if d})
+                self._converge(*self._read(entries))
                 self._follow(revision + 1)
             except StoreUnavailable as exc:
                 self._problem(str(exc))
@@ -145,20 +145,52 @@ class FleetAgent:
         """Converges again at every change of the desired state, until the watch ends."""
         for change in self.store.watch(self.keys.desired_prefix, revision, self._stop):
             entries, _ = self.store.range(self.keys.desired_prefix)
-            self._converge({d.name: d for d in map(Desired.from_entry, entries) if d})
+            self._converge(*self._read(entries))
             del change
+
+    def _read(self, entries) -> tuple[dict[str, Desired], dict[str, tuple[int, str]]]:
+        """The desired packages, and {name: (version, why)} of the entries that are not
+        one (written by hand, too large, of the wrong shape): those are reported in the
+        status, never passed over in silence."""
+        desired, broken = {}, {}
+        for entry in entries:
+            name = self.keys.name_of(entry.key, self.keys.desired_prefix)
+            try:
+                desired[name] = Desired.read(entry)
+            except EunomiaError as exc:
+                why = f"{name}: cannot read the fleet's entry: {exc}"
+                broken[name] = (entry.mod_revision, why)
+        return desired, broken
 
     # -- converging -------------------------------------------------------------------
 
-    def _converge(self, desired: dict[str, Desired]) -> None:
+    def _converge(self, desired: dict[str, Desired],
+                  broken: dict[str, tuple[int, str]] | None = None) -> None:
+        broken = broken or {}
         with self._converge_lock:
             self._desired = desired
             wanted = {name: d for name, d in desired.items() if matches(d.selector, self.labels)}
             for name, entry in sorted(wanted.items()):
                 self._bring_up(entry)
-            for name in [n for n in self._running if n not in wanted]:
+            for name, (version, why) in sorted(broken.items()):
+                self._unreadable(name, version, why)
+            for name in [n for n in self._running if n not in wanted and n not in broken]:
                 self._take_down(name)
         self.publish()          # at once: `ecli fleet apply --wait` is waiting for it
+
+    def _unreadable(self, name: str, version: int, why: str) -> None:
+        """An entry this agent cannot read: said in its status (whatever ran of an
+        earlier version keeps running), and not tried again until the entry changes."""
+        current = self._running.get(name)
+        if current is not None and current.version == version and current.error == why:
+            return
+        old = self._task(current)
+        log.warning("%s", why)
+        self._running[name] = Running(version, old.id if old is not None else None,
+                                      time.time(), why,
+                                      (current.running_version or current.version)
+                                      if old is not None else 0,
+                                      next_try=float("inf"))
 
     def _lookup(self, running: Running | None):
         """The server's task for `running`, finished or not; None if it has none."""
@@ -208,8 +240,10 @@ class FleetAgent:
         old = self._task(current)
         request = StartRequest(entry.package, program_name=entry.name,
                                extra_args=list(entry.args),
-                               replace=old.id if old is not None else None)
+                               replace=old.id if old is not None else None,
+                               program_signature=entry.signature or None)
         try:
+            entry.content()         # the digest the entry claims, checked
             task = self.tasks.start(request)
         except EunomiaError as exc:
             previous = current.running_version or current.version if current and old \

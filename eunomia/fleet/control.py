@@ -30,10 +30,11 @@ class Fleet:
     # -- desired state ----------------------------------------------------------------
 
     def apply(self, name: str, content: bytes, args: list[str], selector: dict[str, str],
-              source: str) -> Applied:
-        """Writes NAME's desired entry (a new version unless nothing changed)."""
+              source: str, signature: str = "") -> Applied:
+        """Writes NAME's desired entry (a new version unless nothing changed); with the
+        package's `signature` for agents that run only signed code."""
         check_name(name, "--name")
-        wanted = Desired.of(name, content, args, selector, source, time.time())
+        wanted = Desired.of(name, content, args, selector, source, time.time(), signature)
         key = self.keys.desired(name)
         for _attempt in range(10):          # another apply may come between read and write
             existing_entry = self.store.get(key)

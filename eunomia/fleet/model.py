@@ -12,15 +12,21 @@ and an agent needs no counter of its own.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, PackageError
 from . import DEFAULT_PREFIX
 
 MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default
+MAX_ENTRY_BYTES = MAX_PACKAGE_BYTES * 4 // 3 + (64 << 10)   # base64 of it, and fields
+
+
+def digest_of(content: bytes) -> str:
+    return "sha256:" + hashlib.sha256(content).hexdigest()
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$")
 
@@ -93,20 +99,35 @@ class Desired:
     source: str = ""                # where apply read it (file, URL, image reference)
     digest: str = ""                # sha256 of the package bytes
     applied_at: float = 0.0
+    signature: str = ""             # of the package bytes (ecli sign FILE), if signed
     version: int = 0                # the etcd revision of this entry (not stored)
 
     @classmethod
-    def of(cls, name: str, content: bytes, args, selector, source: str, now: float) -> Desired:
+    def of(cls, name: str, content: bytes, args, selector, source: str, now: float,
+           signature: str = "") -> Desired:
         if len(content) > MAX_PACKAGE_BYTES:
             raise ArgumentError(f"the package is {len(content)} bytes; the fleet carries "
                                 f"packages up to {MAX_PACKAGE_BYTES // 1024} KiB in etcd "
                                 "(etcd's request limit is 1.5 MiB)")
         return cls(name, base64.b64encode(content).decode(), list(args), dict(selector),
-                   source, "sha256:" + hashlib.sha256(content).hexdigest(), now)
+                   source, digest_of(content), now, signature)
 
     def same_spec(self, other: Desired) -> bool:
-        return (self.digest, self.args, self.selector) == \
-            (other.digest, other.args, other.selector)
+        return (self.digest, self.args, self.selector, self.signature) == \
+            (other.digest, other.args, other.selector, other.signature)
+
+    def content(self) -> bytes:
+        """The package's bytes, checked against the digest the entry claims (anyone who
+        can write etcd can write an entry: a mismatch is refused, with the reason)."""
+        try:
+            content = base64.b64decode(self.package, validate=True)
+        except (binascii.Error, ValueError):
+            raise PackageError(f"{self.name}: the entry's package is not base64") from None
+        if digest_of(content) != self.digest:
+            raise PackageError(f"{self.name}: the package does not match the entry's digest "
+                               f"({self.digest[:19] or 'none'}...): not written by `ecli "
+                               "fleet apply`, or altered since")
+        return content
 
     def to_json(self) -> bytes:
         doc = asdict(self)
@@ -116,18 +137,32 @@ class Desired:
     @classmethod
     def from_entry(cls, entry) -> Desired | None:
         """None for an entry that is not a desired package (written by hand, broken)."""
-        doc = entry.json()
-        if doc is None:
+        try:
+            return cls.read(entry)
+        except PackageError:
             return None
+
+    @classmethod
+    def read(cls, entry) -> Desired:
+        """The entry as a desired package; PackageError saying why it is not one."""
+        if len(entry.value) > MAX_ENTRY_BYTES:
+            raise PackageError(f"the entry is {len(entry.value)} bytes: more than an apply "
+                               f"writes ({MAX_ENTRY_BYTES >> 10} KiB)")
+        doc = entry.json()
+        if not isinstance(doc, dict):
+            raise PackageError("the entry is not a JSON object (written by hand?)")
         try:
             desired = cls(name=str(doc["name"]), package=str(doc["package"]),
                           args=[str(a) for a in doc.get("args") or []],
                           selector={str(k): str(v) for k, v in
                                     (doc.get("selector") or {}).items()},
                           source=str(doc.get("source", "")), digest=str(doc.get("digest", "")),
-                          applied_at=float(doc.get("applied_at", 0)))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
+                          applied_at=float(doc.get("applied_at", 0)),
+                          signature=str(doc.get("signature", "")))
+        except KeyError as exc:
+            raise PackageError(f"the entry has no {exc.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError):
+            raise PackageError("the entry's fields are of the wrong kinds") from None
         desired.version = entry.mod_revision
         return desired
 

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from ..errors import SignatureError
+from ..files import read_bounded
 
 SIGNATURE_TYPE = "cosign container image signature"
 COSIGN_PEM_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
@@ -55,7 +56,7 @@ def signature_config(payload_digests: list[str]) -> bytes:
 
 def _read(path: str | os.PathLike, what: str) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return read_bounded(path, 1 << 20)     # a key is a few hundred bytes
     except OSError as exc:
         raise SignatureError(f"cannot read the {what} {path}: {exc.strerror}") from None
 

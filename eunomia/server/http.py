@@ -18,6 +18,7 @@ from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .. import __version__
+from ..errors import SignatureError
 from ..web import ERRORS_DOC, ServerConfigError, WebService, check_bind, json_app, require_token
 from .dashboard import add_dashboard
 from .stream import add_event_stream
@@ -51,6 +52,10 @@ class StartBody(_Body):
     replace: Optional[StrictInt] = Field(None, description="a task to stop once this one "
                                                            "is attached (hot update)")
     btf_archive_path: Optional[StrictStr] = Field(None, description="accepted, not used")
+    program_signature: Optional[StrictStr] = Field(
+        None, max_length=1024, description="base64 signature of the package's bytes "
+        "(`ecli sign --key KEY FILE` writes it to FILE.sig), for servers that run only "
+        "signed code (--verify-key)")
 
 
 class TaskRef(_Body):
@@ -139,7 +144,7 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
     """The FastAPI app of `ecli server` over `tasks`; `fleet()`, when given, is what
     GET /fleet shows (the agent's view of its fleet)."""
     app = json_app("eunomia server", __version__, body_limit,
-                   {UnknownTaskError: 404, TaskLimitError: 429}, token)
+                   {UnknownTaskError: 404, TaskLimitError: 429, SignatureError: 403}, token)
     auth = [Depends(require_token(token))]
 
     # async: on the event loop, never queued behind the worker threads
@@ -156,7 +161,7 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
     def start_task(body: StartBody):
         request = StartRequest(body.program_data_buf, body.program_type, body.program_name,
                                list(body.extra_args), body.export_json, body.replace,
-                               body.program_ref)
+                               body.program_ref, body.program_signature)
         task = tasks.start(request)
         return {"id": task.id, "name": task.name, "status": task.status.value,
                 "replaced": body.replace}

@@ -8,8 +8,9 @@ import binascii
 import threading
 from dataclasses import dataclass, field
 
-from ..errors import ArgumentError, EunomiaError, PackageError, SourceError
+from ..errors import ArgumentError, EunomiaError, PackageError, SignatureError, SourceError
 from ..net import public_host
+from ..oci.policy import NO_POLICY, CodePolicy
 from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
@@ -37,22 +38,25 @@ class StartRequest:
     export_json: bool = False
     replace: int | None = None
     program_ref: str | None = None
+    program_signature: str | None = None    # of the package's bytes (ecli sign FILE)
 
-    def package(self, ref_hosts: frozenset = frozenset()) -> Package:
-        """The package, decoded and fully validated (its object's BTF parsed) before
-        anything touches the kernel. `program_ref` may name a loopback, link-local or
-        private host only when it is in `ref_hosts`."""
+    def package(self, ref_hosts: frozenset = frozenset(),
+                policy: CodePolicy = NO_POLICY) -> Package:
+        """The package, decoded, allowed by `policy` and fully validated (its object's
+        BTF parsed) before anything touches the kernel. `program_ref` may name a
+        loopback, link-local or private host only when it is in `ref_hosts`."""
         if (self.program_data_buf is None) == (self.program_ref is None):
             raise ArgumentError("give one of 'program_data_buf' (the package, base64) or "
                                 "'program_ref' (an http(s) URL or an image reference)")
         if self.program_ref is not None:
-            content = _fetch(self.program_ref, ref_hosts)
+            content = _fetch(self.program_ref, ref_hosts, policy)
         else:
             text = self.program_data_buf.strip()
             try:
                 content = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raise ArgumentError("'program_data_buf' is not base64") from None
+            policy.check_inline(content, self.program_signature, "program_data_buf")
         package = Package.load(content)
         try:
             package.btf()
@@ -61,7 +65,7 @@ class StartRequest:
         return package
 
 
-def _fetch(reference: str, ref_hosts: frozenset) -> bytes:
+def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy) -> bytes:
     """A package from a URL or a registry; a client never names a file of the server,
     nor (unless allowed) a host of its own networks: loopback, link-local (cloud metadata
     at 169.254.169.254) or private. Failures say only "could not fetch", so the answers
@@ -72,14 +76,20 @@ def _fetch(reference: str, ref_hosts: frozenset) -> bytes:
     from ..package.source import fetch_url, is_url, read_image
     if is_url(reference):
         host = urlsplit(reference).hostname or ""
-        fetch = fetch_url
+        if policy.active:       # a URL has no signature: fetched as bytes, then checked
+            def fetch(url: str) -> bytes:
+                content = fetch_url(url)
+                policy.check_inline(content, None, "program_ref")
+                return content
+        else:
+            fetch = fetch_url
     elif looks_like_reference(reference):
         registry = parse_reference(reference).registry
         host = registry[1:registry.find("]")] if registry.startswith("[") else \
             registry.rsplit(":", 1)[0]
 
-        def fetch(ref: str) -> bytes:
-            return read_image(ref)[0]       # straight to the registry: never a local path
+        def fetch(ref: str) -> bytes:       # straight to the registry: never a local path
+            return policy.fetch_image(ref) if policy.active else read_image(ref)[0]
     else:
         raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
                             "image reference HOST[:PORT]/NAME[:TAG]")
@@ -89,6 +99,8 @@ def _fetch(reference: str, ref_hosts: frozenset) -> bytes:
                             f"--allow-ref-host {host}")
     try:
         return fetch(reference)
+    except SignatureError:
+        raise               # the policy's answer: the image was fetched
     except SourceError:
         raise SourceError(f"'program_ref': could not fetch {reference}") from None
 
@@ -121,9 +133,9 @@ class Task:
     and writes every record already sent to the log."""
 
     def __init__(self, task_id: int, request: StartRequest, log: TaskLog,
-                 ref_hosts: frozenset = frozenset()):
+                 ref_hosts: frozenset = frozenset(), policy: CodePolicy = NO_POLICY):
         self.id = task_id
-        package = request.package(ref_hosts)
+        package = request.package(ref_hosts, policy)
         settings = parse_run_args(package, request.extra_args, service=True, remote=True)
         self.log = log
         self._lock = threading.Lock()
@@ -212,8 +224,9 @@ class TaskManager:
     """Every task of a server, with limits on how many run and how much they log."""
 
     def __init__(self, max_tasks: int = 32, log_entries: int = 10_000,
-                 log_bytes: int = 4 << 20, ref_hosts=()):
+                 log_bytes: int = 4 << 20, ref_hosts=(), policy: CodePolicy = NO_POLICY):
         self.max_tasks = max_tasks
+        self.policy = policy
         self.ref_hosts = frozenset(host.lower() for host in ref_hosts)
         self.log_entries, self.log_bytes = log_entries, log_bytes
         self._tasks: dict[int, Task] = {}
@@ -235,7 +248,7 @@ class TaskManager:
             self._starting += 1
         try:
             task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes),
-                        self.ref_hosts)
+                        self.ref_hosts, self.policy)
         finally:
             with self._lock:
                 self._starting -= 1

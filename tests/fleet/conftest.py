@@ -42,9 +42,10 @@ def etcd(tmp_path_factory):
 class Agent(ServiceProcess):
     """`ecli server --port 0 --fleet URLS --node NAME ...`, with its local API."""
 
-    def __init__(self, urls: str, node: str, *labels: str, ttl: int = 10):
+    def __init__(self, urls: str, node: str, *labels: str, ttl: int = 10, options=()):
         self.node = node
-        self.args = ["--fleet", urls, "--node", node, "--lease-ttl", str(ttl)]
+        self.args = ["--fleet", urls, "--node", node, "--lease-ttl", str(ttl),
+                     *map(str, options)]
         for label in labels:
             self.args += ["--label", label]
         super().__init__([*ECLI, "server", "--port", "0", *self.args],
@@ -70,8 +71,8 @@ def agents():
     """agents(urls, node, *labels, ttl=10) -> a running Agent; every one stopped after."""
     started: list[Agent] = []
 
-    def start(urls: str, node: str, *labels: str, ttl: int = 10) -> Agent:
-        started.append(Agent(urls, node, *labels, ttl=ttl))
+    def start(urls: str, node: str, *labels: str, ttl: int = 10, options=()) -> Agent:
+        started.append(Agent(urls, node, *labels, ttl=ttl, options=options))
         return started[-1]
     yield start
     for agent in started:

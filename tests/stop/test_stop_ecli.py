@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,20 @@ from tests.kernel.conftest import wait_until
 from tests.stop.conftest import BURST, seqs_of
 
 
-def refused_by_the_ring() -> int:
-    """stopflood's `refused` counter, read with bpftool from the running ecli's object."""
-    dump = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "name", "stopflood.bss"],
-                                     capture_output=True, text=True, check=True).stdout)
+def _bpftool(*args: str):
+    return json.loads(subprocess.run(["bpftool", "-j", *args], capture_output=True,
+                                     text=True, check=True).stdout)
+
+
+def refused_by_the_ring(pid: int) -> int:
+    """stopflood's `refused` counter, read with bpftool from the .bss map that process
+    `pid` holds (libbpf shortens the object's name in map names: found by fd instead)."""
+    fdinfo = Path(f"/proc/{pid}/fdinfo")
+    ids = {int(line.split()[1]) for info in fdinfo.iterdir()
+           for line in _lines(info) if line.startswith("map_id:")}
+    bss = [i for i in ids if _bpftool("map", "show", "id", str(i))["name"].endswith(".bss")]
+    assert len(bss) == 1, bss
+    dump = _bpftool("map", "dump", "id", str(bss[0]))
 
     def find(value):
         if isinstance(value, dict):
@@ -30,6 +41,13 @@ def refused_by_the_ring() -> int:
     found = find(dump)
     assert found is not None, dump
     return int(found)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError:         # an fd closed meanwhile
+        return []
 
 
 @pytest.mark.parametrize("mode", ["json", "table"])
@@ -115,7 +133,7 @@ def test_a_small_queue_drops_counts_and_reports_and_memory_stays_bounded(
         peak = max(peak, _rss_anon_kb(ecli.proc.pid))
         time.sleep(0.01)
     peak = max(peak, _rss_anon_kb(ecli.proc.pid))
-    refused = refused_by_the_ring()
+    refused = refused_by_the_ring(ecli.proc.pid)
     ecli.proc.send_signal(signal.SIGINT)
     written = len(seqs_of(ecli.read_all(), True))
     assert ecli.proc.returncode == 0
