@@ -52,6 +52,10 @@ def add_server_parser(commands) -> None:
                         help="run only images whose reference starts with PREFIX (e.g. "
                         "registry.example/tools/) or whose digest is sha256:...; "
                         "repeatable; nothing sent inline then runs")
+    server.add_argument("--state-dir", metavar="DIR",
+                        help="keep the tasks clients start in DIR (created 0700) and "
+                        "start them again when the server restarts, paused ones paused "
+                        "(default: none; fleet tasks come back from etcd anyway)")
     server.add_argument("-v", "--verbose", action="store_true", help="log every request")
     add_agent_options(server)
 
@@ -82,8 +86,12 @@ def run_server(args) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ArgumentError("--tls-cert and --tls-key go together")
     policy = code_policy(args.verify_key, args.allowed_images)
+    state = None
+    if args.state_dir:
+        from ..server.taskstate import TaskState
+        state = TaskState(args.state_dir)
     tasks = TaskManager(max_tasks=args.max_tasks, log_entries=args.log_entries,
-                        ref_hosts=args.allow_ref_host, policy=policy)
+                        ref_hosts=args.allow_ref_host, policy=policy, state=state)
     agent = _fleet_agent(args, tasks)
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,
@@ -92,6 +100,8 @@ def run_server(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    for line in tasks.restore():        # before the API answers: no id is taken twice
+        print(f"ecli server: {line}", file=sys.stderr, flush=True)
     server.start_in_thread()
     print(f"ecli server: listening on {server.url}", file=sys.stderr, flush=True)
     if not policy.active and (args.fleet or not is_loopback(args.addr)):

@@ -244,7 +244,7 @@ class FleetAgent:
                                program_signature=entry.signature or None)
         try:
             entry.content()         # the digest the entry claims, checked
-            task = self.tasks.start(request)
+            task = self.tasks.start(request, persist=False)     # etcd keeps it
         except EunomiaError as exc:
             previous = current.running_version or current.version if current and old \
                 else 0

@@ -167,17 +167,16 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
                 "replaced": body.replace}
 
     def task_action(path: str, act):
-        """POST path {"id": N}: act(task), then the task's summary."""
+        """POST path {"id": N}: act(id) (the manager's, which keeps --state-dir in step),
+        then the task's summary."""
         @app.post(path, response_model=TaskSummary, dependencies=auth, responses=ERRORS_DOC,
                   name=f"{path[1:]}_task")
         def action(body: TaskRef):
-            task = tasks.get(body.id)
-            act(task)
-            return task.summary()
+            return act(body.id).summary()
 
-    task_action("/stop", lambda task: task.stop())
-    task_action("/pause", lambda task: task.pause())
-    task_action("/resume", lambda task: task.resume())
+    task_action("/stop", tasks.stop)
+    task_action("/pause", tasks.pause)
+    task_action("/resume", tasks.resume)
 
     @app.post("/log", response_model=LogReply, dependencies=auth, responses=ERRORS_DOC)
     async def read_log(body: LogQuery):

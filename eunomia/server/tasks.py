@@ -220,13 +220,52 @@ class Task:
                 "dropped": sum(s.dropped for s in sources)}
 
 
+class UnrestoredTask:
+    """A saved task that could not start again: listed as failed, with the reason in
+    its log, until a client stops it (which forgets it)."""
+
+    finished = True
+    status = SessionState.FAILED
+
+    def __init__(self, task_id: int, request: StartRequest | None, problem: str):
+        self.id = task_id
+        self.name = (request.program_name if request is not None else None) or "unknown"
+        self.log = TaskLog(10, 1 << 16)
+        self.log.add("error", [f"not restored: {problem}"])
+
+    def pause(self) -> None:
+        raise ArgumentError(f"task {self.id} did not restore: nothing to pause")
+
+    resume = pause
+
+    def stop(self) -> None:
+        pass
+
+    def summary(self) -> dict:
+        return {"id": self.id, "name": self.name, "status": self.status.value,
+                "log_entries": self.log.next_cursor, "log_dropped": 0, "events": 0,
+                "lost": 0, "dropped": 0}
+
+    def details(self) -> dict:
+        return {**self.summary(), "programs": [], "event_fields": {}, "sampled": [],
+                "maps": []}
+
+    def samples(self) -> list[dict]:
+        return []
+
+    def maps(self) -> list[dict]:
+        return []
+
+
 class TaskManager:
     """Every task of a server, with limits on how many run and how much they log."""
 
     def __init__(self, max_tasks: int = 32, log_entries: int = 10_000,
-                 log_bytes: int = 4 << 20, ref_hosts=(), policy: CodePolicy = NO_POLICY):
+                 log_bytes: int = 4 << 20, ref_hosts=(), policy: CodePolicy = NO_POLICY,
+                 state=None):
         self.max_tasks = max_tasks
         self.policy = policy
+        self.state = state          # a taskstate.TaskState (--state-dir), or None
         self.ref_hosts = frozenset(host.lower() for host in ref_hosts)
         self.log_entries, self.log_bytes = log_entries, log_bytes
         self._tasks: dict[int, Task] = {}
@@ -234,9 +273,12 @@ class TaskManager:
         self._starting = 0
         self._lock = threading.Lock()
 
-    def start(self, request: StartRequest) -> Task:
+    def start(self, request: StartRequest, persist: bool = True,
+              task_id: int | None = None) -> Task:
         """Starts a task; with `request.replace`, the old task stops (in the background)
-        only once the new one is attached, so there is no gap in coverage."""
+        only once the new one is attached, so there is no gap in coverage. With a state
+        directory, a task started with `persist` is kept there (fleet tasks are not:
+        etcd keeps them)."""
         old = self.get(request.replace) if request.replace is not None else None
         with self._lock:        # the slot is reserved before the slow load
             running = self._starting + sum(1 for t in self._tasks.values()
@@ -244,7 +286,9 @@ class TaskManager:
             if running >= self.max_tasks + (1 if old is not None else 0):
                 raise TaskLimitError(f"{self.max_tasks} tasks are running already (the "
                                      "server's limit): stop one first")
-            task_id, self._next_id = self._next_id, self._next_id + 1
+            if task_id is None:
+                task_id = self._next_id
+            self._next_id = max(self._next_id, task_id + 1)
             self._starting += 1
         try:
             task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes),
@@ -255,9 +299,58 @@ class TaskManager:
         with self._lock:
             self._tasks[task_id] = task
             self._forget_old_stopped()
+        if self.state is not None and persist:
+            self.state.save(task_id, request)
         if old is not None:
             old.stop_in_background()
+            if self.state is not None:
+                self.state.remove(old.id)
         return task
+
+    # -- what clients ask (kept in the state directory as well) ------------------------
+
+    def pause(self, task_id: int) -> Task:
+        task = self.get(task_id)
+        task.pause()
+        if self.state is not None:
+            self.state.set_paused(task.id, True)
+        return task
+
+    def resume(self, task_id: int) -> Task:
+        task = self.get(task_id)
+        task.resume()
+        if self.state is not None:
+            self.state.set_paused(task.id, False)
+        return task
+
+    def stop(self, task_id: int) -> Task:
+        task = self.get(task_id)
+        task.stop()
+        if self.state is not None:
+            self.state.remove(task.id)
+        return task
+
+    def restore(self) -> list[str]:
+        """Starts again every task of the state directory, with its id; paused ones
+        paused. One that cannot start is listed as failed with the reason (never
+        dropped). Returns a line per task for the server's log."""
+        lines = []
+        for task_id, request, paused, problem in self.state.saved() if self.state else []:
+            if request is not None:
+                try:
+                    task = self.start(request, persist=False, task_id=task_id)
+                    if paused:
+                        task.pause()
+                    lines.append(f"restored task {task_id} ({task.name})"
+                                 f"{', paused' if paused else ''}")
+                    continue
+                except EunomiaError as exc:
+                    problem = str(exc)
+            with self._lock:
+                self._tasks[task_id] = UnrestoredTask(task_id, request, problem)
+                self._next_id = max(self._next_id, task_id + 1)
+            lines.append(f"task {task_id} could not be restored: {problem}")
+        return lines
 
     def _forget_old_stopped(self) -> None:
         """Keeps the last KEEP_STOPPED stopped tasks (and their logs) for reading."""

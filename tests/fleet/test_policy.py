@@ -64,3 +64,22 @@ def test_entries_that_cannot_run_say_why_and_later_applies_converge(etcd, agents
                   "--wait", "--timeout", "60"))
     assert running_copies(before) == 1
     applied(fleet(store.urls, "rm", "exits", "--wait"))
+
+
+def test_an_agent_with_a_state_dir_runs_one_copy_after_a_kill(etcd, agents, example_package,
+                                                              tmp_path):
+    """Fleet tasks are etcd's to keep: a state directory never brings a second copy."""
+    store = etcd()
+    before = loaded_program_ids([PROGRAM])
+    options = ("--state-dir", tmp_path / "state")
+    agent = agents(store.urls, "kept", options=options)
+    wait_nodes(store.urls, "kept")
+    applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",
+                  "--wait", "--timeout", "60"))
+    assert running_copies(before) == 1
+    agent.kill()
+    wait_until(lambda: running_copies(before) == 0, 15, what="the killed agent's program")
+    again = agents(store.urls, "kept", options=options)
+    wait_until(lambda: len(again.tasks("exits")) == 1, 60, what="the restarted agent's task")
+    assert running_copies(before) == 1 and len(again.tasks()) == 1
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
