@@ -213,6 +213,29 @@ def test_management_endpoints_need_the_token(exporter, packages, tmp_path):
     assert status == 200, body
     assert running.value("test_exits_total", token="s3cret-token") is None
     assert running.request("POST", "/stop", {"id": program_id}, token="s3cret-token")[0] == 404
+    # a remote client names no file of the exporter's machine
+    status, body = running.request("POST", "/start", {
+        **program, "ebpf_data": None, "compiled_ebpf_filename": str(packages["exitsnoop"])},
+        token="s3cret-token")
+    assert status == 400 and "must be an image reference here" in body
+    status, body = running.request("POST", "/start", dict(program, args=["--btf", "/etc/shadow"]),
+                                   token="s3cret-token")
+    assert status == 400 and "names a path on the server" in body
+
+
+def test_pages_of_other_sites_are_refused(exporter, packages, tmp_path):
+    """The exporter keeps the server's cross-site rules (web.CrossSiteGuard)."""
+    import urllib.error
+    import urllib.request
+    running = exporter(write_config(tmp_path / "config.yaml", [opensnoop_program(packages)]))
+    for headers, status in (({"Origin": "http://evil.example"}, 403),
+                            ({"Host": "evil.example"}, 403), ({}, 200)):
+        request = urllib.request.Request(running.url + "/metrics", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                assert reply.status == status
+        except urllib.error.HTTPError as exc:
+            assert exc.code == status, exc.read()
 
 
 def test_without_a_token_management_is_off_and_loopback_only(exporter, packages, tmp_path):
