@@ -197,10 +197,21 @@ def say(line: str, **kwargs) -> None:
 
 def _apply(fleet, args, program_args: list[str]) -> int:
     from ..fleet.model import parse_labels
+    from ..oci import looks_like_reference
     from ..package import Package
     from ..package.source import read_source
     from ..session import parse_run_args
-    content, where = read_source(args.source)
+    from .run import path_exists
+    proof = None
+    if not path_exists(args.source) and looks_like_reference(args.source):
+        # pulled here with this user's credentials; the entry carries the image's
+        # manifest and signatures, for agents with --verify-key or --allowed-images
+        from ..oci import Images
+        images = Images()
+        image = images.pull(args.source)
+        content, where, proof = image.content, args.source, images.proof(image)
+    else:
+        content, where = read_source(args.source)
     try:
         package = Package.load(content)
         package.btf()
@@ -210,12 +221,11 @@ def _apply(fleet, args, program_args: list[str]) -> int:
     parse_run_args(package, program_args, service=True, remote=True)
     name = args.name or package.meta.bpf_skel.obj_name
     started = time.monotonic()
-    from .run import path_exists
     signature = read_signature(args.source, args.signature) \
         if path_exists(args.source) or args.signature else None
     applied = fleet.apply(name, content, program_args, parse_labels(args.selector,
                                                                     "--selector"), where,
-                          signature or "")
+                          signature or "", proof)
     desired = applied.desired
     what = "applied" if applied.changed else "unchanged:"
     print(f"{what} {desired.name} version {desired.version} (selector "

@@ -241,7 +241,8 @@ class FleetAgent:
         request = StartRequest(entry.package, program_name=entry.name,
                                extra_args=list(entry.args),
                                replace=old.id if old is not None else None,
-                               program_signature=entry.signature or None)
+                               program_signature=entry.signature or None,
+                               image_proof=entry.image or None)
         try:
             entry.content()         # the digest the entry claims, checked
             task = self.tasks.start(request, persist=False)     # etcd keeps it

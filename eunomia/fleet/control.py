@@ -30,11 +30,12 @@ class Fleet:
     # -- desired state ----------------------------------------------------------------
 
     def apply(self, name: str, content: bytes, args: list[str], selector: dict[str, str],
-              source: str, signature: str = "") -> Applied:
+              source: str, signature: str = "", image: dict | None = None) -> Applied:
         """Writes NAME's desired entry (a new version unless nothing changed); with the
         package's `signature` for agents that run only signed code."""
         check_name(name, "--name")
-        wanted = Desired.of(name, content, args, selector, source, time.time(), signature)
+        wanted = Desired.of(name, content, args, selector, source, time.time(), signature,
+                            image)
         key = self.keys.desired(name)
         for _attempt in range(10):          # another apply may come between read and write
             existing_entry = self.store.get(key)

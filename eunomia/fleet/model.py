@@ -100,21 +100,22 @@ class Desired:
     digest: str = ""                # sha256 of the package bytes
     applied_at: float = 0.0
     signature: str = ""             # of the package bytes (ecli sign FILE), if signed
+    image: dict = field(default_factory=dict)   # oci Images.proof, if applied from one
     version: int = 0                # the etcd revision of this entry (not stored)
 
     @classmethod
     def of(cls, name: str, content: bytes, args, selector, source: str, now: float,
-           signature: str = "") -> Desired:
+           signature: str = "", image: dict | None = None) -> Desired:
         if len(content) > MAX_PACKAGE_BYTES:
             raise ArgumentError(f"the package is {len(content)} bytes; the fleet carries "
                                 f"packages up to {MAX_PACKAGE_BYTES // 1024} KiB in etcd "
                                 "(etcd's request limit is 1.5 MiB)")
         return cls(name, base64.b64encode(content).decode(), list(args), dict(selector),
-                   source, digest_of(content), now, signature)
+                   source, digest_of(content), now, signature, dict(image or {}))
 
     def same_spec(self, other: Desired) -> bool:
-        return (self.digest, self.args, self.selector, self.signature) == \
-            (other.digest, other.args, other.selector, other.signature)
+        return (self.digest, self.args, self.selector, self.signature, self.image) == \
+            (other.digest, other.args, other.selector, other.signature, other.image)
 
     def content(self) -> bytes:
         """The package's bytes, checked against the digest the entry claims (anyone who
@@ -158,7 +159,10 @@ class Desired:
                                     (doc.get("selector") or {}).items()},
                           source=str(doc.get("source", "")), digest=str(doc.get("digest", "")),
                           applied_at=float(doc.get("applied_at", 0)),
-                          signature=str(doc.get("signature", "")))
+                          signature=str(doc.get("signature", "")),
+                          image=doc.get("image") or {})
+            if not isinstance(desired.image, dict):
+                raise TypeError("image")
         except KeyError as exc:
             raise PackageError(f"the entry has no {exc.args[0]!r}") from None
         except (TypeError, ValueError, AttributeError):

@@ -8,6 +8,7 @@ only.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass, field
@@ -221,6 +222,25 @@ class Images:
         raise SignatureError(f"{image.reference}: no valid signature by this key for "
                              f"{image.digest} {where} (signed with `ecli sign` or "
                              "`cosign sign --key`?)")
+
+    def proof(self, image: Image) -> dict:
+        """What lets someone without registry access check `image` later: its manifest
+        (whose sha256 is the image's digest, and which names the package layer's digest)
+        and the cosign signatures found for it (payload and signature), base64. The fleet
+        stores it beside the package so that agents can apply --verify-key and
+        --allowed-images to images."""
+        signatures = []
+        sig_ref = image.reference.with_tag(signing.signature_tag(image.digest))
+        for source in ("cache", "registry"):
+            try:
+                signatures = self._signature_payloads(sig_ref, source)
+                break
+            except ImageNotFoundError:
+                continue
+        return {"reference": str(image.reference),
+                "manifest": base64.b64encode(self.cache.read_blob(image.digest)).decode(),
+                "signatures": [{"payload": base64.b64encode(body).decode(),
+                                "signature": signature} for body, signature in signatures]}
 
     def _signature_payloads(self, sig_ref: Reference, source: str) -> list[tuple[bytes, str]]:
         if source == "cache":

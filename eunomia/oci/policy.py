@@ -10,6 +10,9 @@ the prefixes, or whose digest is listed, run, and nothing inline does.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from dataclasses import dataclass
 
 from ..errors import SignatureError
@@ -36,8 +39,20 @@ class CodePolicy:
                 return True
         return False
 
-    def check_inline(self, content: bytes, signature: str | None, where: str) -> None:
-        """SignatureError unless the policy lets this package, given by value, run."""
+    def check_inline(self, content: bytes, signature: str | None, where: str,
+                     proof: dict | None = None) -> None:
+        """SignatureError unless the policy lets this package, given by value, run: by
+        the image `proof` it comes with (a fleet entry applied from an image), or by a
+        `signature` of its bytes."""
+        if not self.active:
+            return
+        if proof:
+            try:
+                self.check_proof(content, proof, where)
+                return
+            except SignatureError:
+                if self.allowed_images or not signature:
+                    raise
         if self.allowed_images:
             raise SignatureError(f"{where}: this server runs only images from "
                                  f"{', '.join(self.allowed_images)} (--allowed-images), "
@@ -50,6 +65,37 @@ class CodePolicy:
         if not any(signing.verifies(key, content, signature.strip()) for key in self.keys):
             raise SignatureError(f"{where}: the package's signature does not verify with "
                                  "any of this server's --verify-key keys")
+
+    def check_proof(self, content: bytes, proof: dict, where: str) -> None:
+        """SignatureError unless `proof` (Images.proof of the image `content` came from,
+        as a fleet entry carries it) shows an image the policy lets run: the manifest
+        must name `content`'s digest, a listed digest or a signature by a key must vouch
+        for the manifest, and a reference prefix counts only where a key signed it (the
+        entry's own words are anyone's who can write etcd)."""
+        try:
+            manifest_bytes = base64.b64decode(proof["manifest"], validate=True)
+            manifest = json.loads(manifest_bytes)
+            layers = [d.get("digest") for d in manifest.get("layers") or []
+                      if isinstance(d, dict)]
+            signed = [(base64.b64decode(s["payload"], validate=True), str(s["signature"]))
+                      for s in proof.get("signatures") or []]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise SignatureError(f"{where}: the entry's image proof is malformed") from None
+        digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+        if "sha256:" + hashlib.sha256(content).hexdigest() not in layers:
+            raise SignatureError(f"{where}: the package is not the image's layer")
+        vouched = [json.loads(body) for body, signature in signed
+                   if signing.signed_digest(body) == digest and
+                   any(signing.verifies(key, body, signature) for key in self.keys)]
+        if self.keys and not vouched:
+            raise SignatureError(f"{where}: no valid signature by this server's keys for "
+                                 f"{proof.get('reference')}@{digest}")
+        if self.allowed_images:
+            signed_names = [_identity(doc) for doc in vouched]
+            if not any(self.image_allowed(name, digest) for name in [""] + signed_names):
+                raise SignatureError(f"{where}: {proof.get('reference')}@{digest} is not "
+                                     "an allowed image here (a prefix needs a signature "
+                                     "by --verify-key to vouch for the name)")
 
     def fetch_image(self, reference: str) -> bytes:
         """The package of image `reference`, pulled and checked against the policy."""
@@ -71,6 +117,13 @@ class CodePolicy:
             else:
                 raise failure
         return image.content
+
+
+def _identity(payload: dict) -> str:
+    try:
+        return str(payload["critical"]["identity"]["docker-reference"])
+    except (KeyError, TypeError):
+        return ""
 
 
 NO_POLICY = CodePolicy()        # every package runs (a loopback server's default)

@@ -39,6 +39,7 @@ class StartRequest:
     replace: int | None = None
     program_ref: str | None = None
     program_signature: str | None = None    # of the package's bytes (ecli sign FILE)
+    image_proof: dict | None = None         # the image it came from (fleet entries)
 
     def package(self, ref_hosts: frozenset = frozenset(),
                 policy: CodePolicy = NO_POLICY) -> Package:
@@ -56,7 +57,8 @@ class StartRequest:
                 content = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raise ArgumentError("'program_data_buf' is not base64") from None
-            policy.check_inline(content, self.program_signature, "program_data_buf")
+            policy.check_inline(content, self.program_signature, "program_data_buf",
+                                self.image_proof)
         package = Package.load(content)
         try:
             package.btf()

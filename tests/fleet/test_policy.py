@@ -7,7 +7,9 @@ import base64
 import json
 import subprocess
 
+from tests.cli.conftest import ECLI
 from tests.kernel.conftest import loaded_program_ids, wait_until
+from tests.oci.conftest import oci_env, registry  # noqa: F401  (fixtures)
 from tests.server.test_policy import key_pair, sign_file
 
 from .conftest import fleet
@@ -82,4 +84,37 @@ def test_an_agent_with_a_state_dir_runs_one_copy_after_a_kill(etcd, agents, exam
     again = agents(store.urls, "kept", options=options)
     wait_until(lambda: len(again.tasks("exits")) == 1, 60, what="the restarted agent's task")
     assert running_copies(before) == 1 and len(again.tasks()) == 1
+    applied(fleet(store.urls, "rm", "exits", "--wait"))
+
+
+def test_images_applied_to_the_fleet_carry_their_signature(etcd, agents, registry, oci_env,
+                                                           example_package, tmp_path):
+    """`ecli fleet apply IMAGE` stores the image's manifest and cosign signatures beside
+    the package: an agent with --verify-key and --allowed-images checks them itself."""
+    from tests.oci.test_registry import push
+    from tests.server.test_policy import PASSWORD
+    reg = registry("plain")
+    store = etcd()
+    before = loaded_program_ids([PROGRAM])
+    key, pub = key_pair(tmp_path, "images")
+    allowed, other = f"{reg.host}/tools/exitsnoop:1", f"{reg.host}/else/exitsnoop:1"
+    for reference in (allowed, other):
+        push(oci_env, reference, example_package("exitsnoop"))
+        signed = subprocess.run(["env", *oci_env[1:], *PASSWORD, *ECLI, "sign", "--key", key,
+                                 reference], capture_output=True, text=True, timeout=60)
+        assert signed.returncode == 0, signed.stderr
+    agents(store.urls, "images", options=("--verify-key", pub, "--allowed-images",
+                                          f"{reg.host}/tools/"))
+    wait_nodes(store.urls, "images")
+
+    def apply(reference: str, name: str, *flags: str):
+        return subprocess.run(["env", *oci_env[1:], *ECLI, "fleet", "--etcd", store.urls,
+                               "apply", reference, "--name", name, *flags],
+                              capture_output=True, text=True, timeout=120)
+    # signed, but not under the allowed prefix
+    applied(apply(other, "elsewhere"))
+    wait_until(lambda: "not an allowed image here" in status_of(store.urls, "elsewhere"), 30,
+               what="the refusal in the status")
+    applied(apply(allowed, "exits", "--wait", "--timeout", "60"))
+    assert running_copies(before) == 1
     applied(fleet(store.urls, "rm", "exits", "--wait"))
