@@ -202,6 +202,25 @@ class _Lib:
         self._printer = PRINT_FN(printer)          # kept alive as long as libbpf uses it
         self._bpf.libbpf_set_print(self._printer)
 
+    def version(self) -> tuple[int, int]:
+        """(major, minor) of the libbpf loaded (libbpf_major_version, 0.6+)."""
+        bpf = self.bpf
+        try:
+            major, minor = bpf.libbpf_major_version, bpf.libbpf_minor_version
+        except AttributeError:
+            return (0, 0)
+        major.restype = minor.restype = c_u32
+        return (major(), minor())
+
+    def offers(self, symbol: str) -> bool:
+        """Whether the libbpf loaded exports `symbol` (newer libbpfs add calls: tcx and
+        uprobe-multi links came with 1.3); the code works without them."""
+        try:
+            getattr(self.bpf, symbol)
+            return True
+        except AttributeError:
+            return False
+
     @contextlib.contextmanager
     def capture(self):
         """Collects libbpf's messages printed inside the block."""

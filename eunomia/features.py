@@ -135,9 +135,23 @@ def bpf_stats() -> Feature:
         return Feature(YES)
 
 
-PROBES = {"kernel_btf": kernel_btf, "kprobes": kprobes, "trampolines": trampolines,
-          "ring_buffer": ring_buffer, "user_ring_buffer": user_ring_buffer,
-          "batch_map_ops": batch_map_ops, "bpf_stats": bpf_stats}
+@_guarded
+def libbpf() -> Feature:
+    """The libbpf loaded, and the newer calls it offers (the code keeps to 1.1's)."""
+    from ._libbpf import lib
+    major, minor = lib.version()
+    offered = [name for name, symbol in (("tcx links", "bpf_program__attach_tcx"),
+                                         ("uprobe-multi links",
+                                          "bpf_program__attach_uprobe_multi"))
+               if lib.offers(symbol)]
+    return Feature(YES, f"libbpf {major}.{minor}" +
+                   (f"; offers {', '.join(offered)}" if offered else ""))
+
+
+PROBES = {"libbpf": libbpf, "kernel_btf": kernel_btf, "kprobes": kprobes,
+          "trampolines": trampolines, "ring_buffer": ring_buffer,
+          "user_ring_buffer": user_ring_buffer, "batch_map_ops": batch_map_ops,
+          "bpf_stats": bpf_stats}
 
 
 def summary() -> dict[str, Feature]:

@@ -15,6 +15,7 @@ import yaml
 from eunomia.cli.ecc import main as ecc_main
 from eunomia.errors import CompileError
 from eunomia.package import Package
+from tests.cli.conftest import compile_package
 
 HAVE_TOOLS = shutil.which("clang") is not None and shutil.which("bpftool") is not None
 pytestmark = [
@@ -476,3 +477,24 @@ def test_a_broken_pch_falls_back_and_is_rebuilt(tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert "dropping" in err and not pch.exists()
     assert run_ecc(path, capsys=capsys)[0] == 0 and pch.exists()     # built again
+
+
+def _libbpf_headers_version() -> tuple[int, int]:
+    header = Path("/usr/include/bpf/libbpf_version.h")
+    if not header.exists():
+        return (0, 0)
+    text = header.read_text()
+    major = int(text.split("LIBBPF_MAJOR_VERSION", 1)[1].split()[0])
+    minor = int(text.split("LIBBPF_MINOR_VERSION", 1)[1].split()[0])
+    return (major, minor)
+
+
+@pytest.mark.skipif(_libbpf_headers_version() < (1, 2),
+                    reason="libbpf-dev before 1.2 has no BPF_UPROBE or bpf_for "
+                           "(./scripts/setup installs 1.4 from bookworm-backports)")
+def test_programs_using_newer_libbpf_headers_compile(tmp_path):
+    """BPF_UPROBE and bpf_for, which field programs use, compile with the libbpf headers
+    the set-up installs."""
+    source = Path(__file__).parent / "fixtures" / "newer_headers.bpf.c"
+    package = Package.load(compile_package(source, tmp_path))
+    assert [p.name for p in package.meta.bpf_skel.progs] == ["on_call"]

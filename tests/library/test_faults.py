@@ -52,9 +52,8 @@ def test_a_failure_at_each_step_closes_the_object_once(library_package, monkeypa
     monkeypatch.setattr(_libbpf.lib.bpf, "bpf_object__close", counting_close)
     monkeypatch.setattr(owner, attribute, fail)
     before = loaded_program_ids([PROGRAM])
-    with pytest.raises(Injected):
-        with package.open(targ_tgid=os.getpid()) as prog:
-            prog.attach()
+    with pytest.raises(Injected), package.open(targ_tgid=os.getpid()) as prog:
+        prog.attach()
     gc.collect()            # any __del__ that would close a second time runs now
     assert closes and set(closes.values()) == {1}, closes
     assert not loaded_program_ids([PROGRAM]) - before

@@ -49,9 +49,9 @@ def test_a_captured_stack_names_kernel_functions(library_package):
 
 def test_probes_answer_and_are_cached():
     answers = features.summary()
-    assert set(answers) == {"kernel_btf", "kprobes", "trampolines", "ring_buffer",
+    assert set(answers) == {"libbpf", "kernel_btf", "kprobes", "trampolines", "ring_buffer",
                             "user_ring_buffer", "batch_map_ops", "bpf_stats"}
-    for name in ("kernel_btf", "ring_buffer", "batch_map_ops", "bpf_stats"):
+    for name in ("libbpf", "kernel_btf", "ring_buffer", "batch_map_ops", "bpf_stats"):
         assert answers[name], f"{name}: {answers[name]}"
     assert features.kprobes() is features.kprobes()          # cached
 
@@ -61,6 +61,20 @@ def test_missing_kprobes_say_so():
     answer = features.kprobes()
     assert not answer and answer.answer == features.NO
     assert "without kprobes" in answer.reason and "tracepoints" in answer.reason
+
+
+def test_the_libbpf_probe_names_the_loaded_version_and_its_calls():
+    """The version comes from the library itself, the calls from its symbol table: on
+    the libbpf 1.4 that ./scripts/setup installs both newer links are offered; on 1.1
+    neither, and the code keeps to 1.1's calls."""
+    import ctypes
+    answer = features.libbpf()
+    lib = ctypes.CDLL("libbpf.so.1")
+    major, minor = lib.libbpf_major_version(), lib.libbpf_minor_version()
+    assert answer and answer.reason.startswith(f"libbpf {major}.{minor}")
+    newer = (major, minor) >= (1, 3)
+    assert ("tcx links" in answer.reason) == newer
+    assert ("uprobe-multi links" in answer.reason) == newer
 
 
 def test_trampolines_answer_from_a_real_load():
