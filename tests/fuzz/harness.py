@@ -34,6 +34,64 @@ def read_everything(content: bytes) -> None:
     del EVENT_MAP_TYPE_NAMES
 
 
+def open_in_child(content: bytes, seconds: float = 10, memory: int = 1 << 30) -> str | None:
+    """Reads package `content` and, if it reads, opens its object in libbpf (not
+    loaded), in a forked child bounded in time and memory. None when that ends with
+    nothing or an EunomiaError; otherwise what went wrong: an exception, a signal (a
+    crash in libbpf: a double free aborts), a hang or running out of memory."""
+    import os
+    import resource
+    import signal
+    import time
+    pid = os.fork()
+    if pid == 0:                # the child: never returns
+        code = 0
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            from eunomia.errors import EunomiaError
+            from eunomia.package import Package
+            from eunomia.runtime.object import BpfObject
+            try:
+                package = Package.load(content)
+                package.btf()
+                BpfObject.open(package.bpf_object, package.name).close()
+            except EunomiaError:
+                pass
+            except MemoryError:
+                code = 4
+            import gc
+            gc.collect()        # finalizers run now: a second close would crash here
+        except BaseException:  # noqa: BLE001 (reported through the exit code)
+            code = 3
+        os._exit(code)
+    end = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > end:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return f"hang: no answer within {seconds:g} s"
+        time.sleep(0.005)
+    if os.WIFSIGNALED(status):
+        return f"crash: killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    code = os.WEXITSTATUS(status)
+    return {0: None, 3: "an exception other than EunomiaError", 4: "MemoryError"}.get(
+        code, f"exit {code}")
+
+
+def rename_in_strtab(elf: bytes, old: bytes, new: bytes) -> bytes:
+    """`elf` with every string ending in `old` of its string tables (ELF and BTF,
+    NUL-terminated; a section name can be the tail of its relocations' ".rel" name)
+    written over with `new` (same length): names libbpf reads, with bytes of our
+    choosing."""
+    assert len(old) == len(new)
+    renamed = elf.replace(old + b"\0", new + b"\0")
+    assert renamed != elf, old
+    return renamed
+
+
 def with_object(doc: dict, elf: bytes) -> bytes:
     """The package document `doc` carrying `elf` as its object."""
     doc = dict(doc)

@@ -111,3 +111,33 @@ def test_mutated_package_documents(seed, data):
         if not paths:
             break
     only_eunomia_errors(json.dumps(doc).encode())
+
+
+def _string_spans(elf: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of the ELF's string tables and .BTF: the names libbpf reads."""
+    from eunomia.elf import Elf
+    parsed = Elf(elf)
+    return [(s.offset, s.size) for s in parsed.sections
+            if s.size and (s.type == 3 or s.name == ".BTF")]       # SHT_STRTAB
+
+
+@settings(max_examples=max(EXAMPLES // 5, 10), deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_mutated_objects_open_in_libbpf_without_crashing(seed, data):
+    """Mutated names, string tables and section headers, opened in libbpf (not loaded)
+    in a child process: a signal, a hang or running out of memory there is a failure."""
+    from tests.fuzz.harness import open_in_child
+    elf = bytearray(object_of(seed))
+    spans = _string_spans(bytes(elf))
+    header_table = int.from_bytes(elf[0x28:0x30], "little")         # e_shoff
+    for _ in range(data.draw(st.integers(1, 6))):
+        where = data.draw(st.sampled_from(["name", "header"]))
+        if where == "name":
+            start, size = data.draw(st.sampled_from(spans))
+            at = start + data.draw(st.integers(0, size - 1))
+        else:
+            at = header_table + data.draw(st.integers(0, len(elf) - header_table - 1))
+        elf[at] = data.draw(st.sampled_from([0, 0xff, 0x80, 0xc3, 0x7f,
+                                             data.draw(st.integers(0, 255))]))
+    assert open_in_child(with_object(seed, bytes(elf))) is None

@@ -18,7 +18,14 @@ import pytest
 
 from eunomia.btf import BTF
 from eunomia.decode import compile_codec
-from eunomia.errors import ArgumentError, BTFError, DecodeError, PackageError, SourceError
+from eunomia.errors import (
+    ArgumentError,
+    BTFError,
+    DecodeError,
+    EunomiaError,
+    PackageError,
+    SourceError,
+)
 from eunomia.package import Package
 from eunomia.package.btfarchive import btf_from
 from tests.fuzz.harness import object_of, read_everything, with_object
@@ -310,3 +317,21 @@ def test_an_exporter_config_that_is_a_fifo_or_a_device(tmp_path):
     for path in (tmp_path / "config.yaml", "/dev/zero"):
         with pytest.raises(ConfigError, match="not a regular file"):
             load_config(str(path))
+
+
+# -- libbpf, in a child process (a crash there would take a service down) --------------
+
+@pytest.mark.parametrize("old, new", [
+    (b"handle_exit", b"handle\xffexit"),                               # a program's name
+    (b"tp/sched/sched_process_exit", b"tp/sched/sched_process_ex\xff\xfe"),   # its section
+    (b"rb", b"\xff\xfe"),                                              # a map's name
+])
+def test_names_that_are_not_utf8_are_one_error_in_libbpf_too(seed, old, new):
+    """libbpf opens the object; its names are read strictly, and the object is closed
+    exactly once (twice was glibc's "double free" abort, for 73 of 73 such inputs)."""
+    from tests.fuzz.harness import open_in_child, rename_in_strtab
+    content = with_object(seed, rename_in_strtab(object_of(seed), old, new))
+    assert open_in_child(content) is None
+    with pytest.raises(EunomiaError):
+        read_everything(content)
+        Package.load(content).open().close()
