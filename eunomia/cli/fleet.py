@@ -200,6 +200,7 @@ def _apply(fleet, args, program_args: list[str]) -> int:
     from ..oci import looks_like_reference
     from ..package import Package
     from ..package.source import read_source
+    from ..runtime.untrusted import check_untrusted
     from ..session import parse_run_args
     from .run import path_exists
     proof = None
@@ -213,6 +214,7 @@ def _apply(fleet, args, program_args: list[str]) -> int:
     else:
         content, where = read_source(args.source)
     try:
+        check_untrusted(content)        # as each agent will check it, in a child process
         package = Package.load(content)
         package.btf()
     except PackageError as exc:

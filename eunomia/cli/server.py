@@ -100,6 +100,8 @@ def run_server(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    from ..runtime.untrusted import warm_up
+    warm_up()           # the fork server that checks clients' packages, started now
     for line in tasks.restore():        # before the API answers: no id is taken twice
         print(f"ecli server: {line}", file=sys.stderr, flush=True)
     server.start_in_thread()

@@ -167,7 +167,7 @@ def parse_program(entry, where: str, base: Path | None = None,
         raise ConfigError(f"{where}: compiled_ebpf_filename must be an image reference "
                           "here (a remote client names no file of the exporter's machine); "
                           "send the package itself as ebpf_data")
-    package = _package(entry, where, base)
+    package = _package(entry, where, base, remote)
     args = entry.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, (str, int)) for a in args):
         raise ConfigError(f"{where}: 'args' must be a list of strings")
@@ -195,12 +195,20 @@ def parse_program(entry, where: str, base: Path | None = None,
     return ProgramConfig(name, package, args, metrics)
 
 
-def _package(entry: dict, where: str, base: Path | None) -> Package:
+def _package(entry: dict, where: str, base: Path | None, remote: bool = False) -> Package:
     filename, data = entry.get("compiled_ebpf_filename"), entry.get("ebpf_data")
     if (filename is None) == (data is None):
         raise ConfigError(f"{where}: give one of 'compiled_ebpf_filename' or 'ebpf_data'")
     try:
-        if filename is not None and _is_image(str(filename), base):
+        if remote:      # someone else's: checked in a child process before it is read here
+            from ..package.source import read_image
+            from ..runtime.untrusted import check_untrusted
+            content = read_image(str(filename))[0] if filename is not None else \
+                data.encode() if isinstance(data, str) else \
+                data if isinstance(data, bytes) else json.dumps(data).encode()
+            check_untrusted(content)
+            package = Package.load(content)
+        elif filename is not None and _is_image(str(filename), base):
             package = Package.load(str(filename))       # HOST/NAME:TAG, via the cache
         elif filename is not None:
             path = Path(str(filename))

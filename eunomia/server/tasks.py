@@ -14,6 +14,7 @@ from ..oci.policy import NO_POLICY, CodePolicy
 from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
+from ..runtime.untrusted import check_untrusted
 from ..session import Session, SessionState, Sink, parse_run_args
 from .tasklog import TaskLog
 from .views import event_fields, map_names, maps_view, sample_view
@@ -59,6 +60,9 @@ class StartRequest:
                 raise ArgumentError("'program_data_buf' is not base64") from None
             policy.check_inline(content, self.program_signature, "program_data_buf",
                                 self.image_proof)
+        # someone else's package: read and opened in libbpf in a child process first, so
+        # that whatever it does there costs this request only
+        check_untrusted(content)
         package = Package.load(content)
         try:
             package.btf()

@@ -52,6 +52,20 @@ def exit_child(code: int) -> int:
     return child.pid
 
 
+def held_program_ids(pid: int, names) -> set[int]:
+    """Ids of the programs named one of `names` that process `pid` holds an fd of: its
+    own, whatever else runs on the machine meanwhile."""
+    held = set()
+    fdinfo = Path(f"/proc/{pid}/fdinfo")
+    for info in fdinfo.iterdir():
+        try:
+            lines = info.read_text().splitlines()
+        except OSError:         # closed meanwhile
+            continue
+        held.update(int(line.split()[1]) for line in lines if line.startswith("prog_id:"))
+    return held & loaded_program_ids(names)
+
+
 def loaded_program_ids(names) -> set[int]:
     """Ids of the loaded programs whose name is one of `names` (the kernel keeps 15
     characters of a name)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from tests.kernel.conftest import loaded_program_ids, wait_until
+from tests.kernel.conftest import held_program_ids, loaded_program_ids, wait_until
 
 from .conftest import RunningServer, pytestmark, start_body  # noqa: F401
 
@@ -15,7 +15,6 @@ EXITS = "handle_exit"       # exitsnoop's program
 
 def test_tasks_come_back_after_a_kill(exitsnoop_package, tmp_path):
     state = tmp_path / "state"
-    before = loaded_program_ids([EXITS])
     first = RunningServer("--state-dir", state)
     try:
         client = first.client()
@@ -25,11 +24,12 @@ def test_tasks_come_back_after_a_kill(exitsnoop_package, tmp_path):
         client.call("POST", "/pause", {"id": ids[1]})
         client.call("POST", "/stop", {"id": ids[3]})     # asked to stop: not kept
         # paused: detached, still loaded; stopped: gone
-        assert len(loaded_program_ids([EXITS]) - before) == 3
+        held = held_program_ids(first.proc.pid, [EXITS])
+        assert len(held) == 3
     finally:
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=30)
-    wait_until(lambda: not loaded_program_ids([EXITS]) - before, 15,
+    wait_until(lambda: not loaded_program_ids([EXITS]) & held, 15,
                what="the killed server's programs to go")
     (state / "task-99.json").write_text("{not json")       # damaged: listed, not dropped
     second = RunningServer("--state-dir", state)
@@ -43,7 +43,7 @@ def test_tasks_come_back_after_a_kill(exitsnoop_package, tmp_path):
         assert tasks[99]["status"] == "failed"
         assert "cannot read its saved state" in client.call(
             "POST", "/log", {"id": 99})["log"][0]["text"]
-        assert len(loaded_program_ids([EXITS]) - before) == 3     # one copy each
+        assert len(held_program_ids(second.proc.pid, [EXITS])) == 3     # one copy each
         # a new task takes a fresh id, after the restored ones
         new = client.call("POST", "/task", start_body(exitsnoop_package))["id"]
         assert new > 99
@@ -56,7 +56,8 @@ def test_tasks_come_back_after_a_kill(exitsnoop_package, tmp_path):
         tasks = {t["id"]: t["status"] for t in third.client().call("GET", "/task")["tasks"]}
         assert [tasks[i] for i in ids[:3]] == ["running", "running", "running"]
         assert new not in tasks
+        held = held_program_ids(third.proc.pid, [EXITS])
     finally:
         third.stop()
-    wait_until(lambda: not loaded_program_ids([EXITS]) - before, 15,
+    wait_until(lambda: not loaded_program_ids([EXITS]) & held, 15,
                what="no program left after the last stop")
