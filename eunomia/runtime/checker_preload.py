@@ -5,6 +5,6 @@ from .. import _libbpf
 from ..errors import EunomiaError
 
 try:
-    _libbpf.lib.bpf
+    _libbpf.lib.version()      # loads it (the property), and asks its version
 except EunomiaError:
     pass            # no libbpf here: each check will say so
