@@ -62,6 +62,72 @@ def interrupt(response) -> None:
         response.close()
 
 
+def watch_sockets(session) -> list:
+    """Mounts on a `requests` session an adapter whose connections add their sockets to
+    the list returned (closed ones are dropped as new ones come), so that a HeadersDeadline
+    can interrupt a request still waiting for its status line and headers, which requests'
+    per-read timeout cannot bound (a peer sending a byte every few seconds)."""
+    import requests.adapters
+    import urllib3
+    import urllib3.connection
+    sockets: list = []
+
+    def remember(sock) -> None:
+        sockets[:] = [s for s in sockets if s.fileno() != -1]
+        sockets.append(sock)
+
+    class Plain(urllib3.connection.HTTPConnection):
+        def connect(self):
+            super().connect()
+            remember(self.sock)
+
+    class Secure(urllib3.connection.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            remember(self.sock)
+
+    class PlainPool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Plain
+
+    class SecurePool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = Secure
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": PlainPool,
+                                                       "https": SecurePool}
+    session.mount("http://", Adapter())
+    session.mount("https://", Adapter())
+    return sockets
+
+
+class HeadersDeadline:
+    """Shuts every socket of `sockets` (watch_sockets) when `seconds` pass: a request
+    whose peer drips its headers ends then. `expired` says whether it did."""
+
+    def __init__(self, sockets: list, seconds: float):
+        self.expired = False
+        self._sockets = sockets
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.expired = True
+        for sock in list(self._sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
 class Deadline:
     """Interrupts `response` when `seconds` pass: a peer that sends one byte at a time
     cannot hold a reader past it. Use as a context manager around the reading."""

@@ -26,7 +26,7 @@ from ..errors import (
     RegistryAuthError,
     RegistryError,
 )
-from ..net import Deadline, is_loopback, short_reason
+from ..net import Deadline, HeadersDeadline, is_loopback, short_reason, watch_sockets
 from . import mediatypes
 from .credentials import Credentials, stored_credentials
 from .reference import DIGEST, Reference
@@ -34,6 +34,7 @@ from .reference import DIGEST, Reference
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 30
 DEADLINE_S = 300                      # for one whole blob or manifest
+HEADERS_DEADLINE_S = 60                # for a reply's status line and headers
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_BLOB_BYTES = 64 * 1024 * 1024     # what a package source may be (package.source)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -96,6 +97,7 @@ class RegistryClient:
             raise RegistryError(f"--cafile: no file {self.options.cafile}")
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "eunomia-ecli"
+        self._sockets = watch_sockets(self.session)
         self._base: str | None = None
         self._authorization: str | None = None
         self._credentials: Credentials | None = self.options.credentials
@@ -122,14 +124,24 @@ class RegistryClient:
         if self._authorization and self._base and url.startswith(self._base + "/") and \
                 "Authorization" not in headers:
             headers["Authorization"] = self._authorization
+        deadline = HeadersDeadline(self._sockets, HEADERS_DEADLINE_S)
         try:
-            return self.session.request(method, url, headers=headers, verify=self._verify,
-                                        timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-                                        stream=True, **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"{self.host}: TLS failed ({short_reason(exc)}); --cafile "
-                                "CA.pem trusts a private CA") from None
+            with deadline:      # the status line and headers, however slowly they come
+                response = self.session.request(method, url, headers=headers,
+                                                verify=self._verify,
+                                                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                                                stream=True, **kwargs)
+            if deadline.expired:    # headers cut short by the shut socket: not a reply
+                response.close()
+                raise requests.exceptions.ConnectionError("cut off")
+            return response
         except requests.exceptions.RequestException as exc:
+            if deadline.expired:
+                raise RegistryError(f"registry {self.host}: no answer within "
+                                    f"{HEADERS_DEADLINE_S} s") from None
+            if isinstance(exc, requests.exceptions.SSLError):
+                raise RegistryError(f"{self.host}: TLS failed ({short_reason(exc)}); "
+                                    "--cafile CA.pem trusts a private CA") from None
             raise RegistryError(f"cannot reach registry {self.host}: "
                                 f"{short_reason(exc)}") from None
         except ValueError as exc:           # requests' InvalidURL and friends
@@ -206,12 +218,20 @@ class RegistryClient:
                                         f"token service {realm} over plain HTTP: refused "
                                         "(--insecure allows it)")
             auth = (credentials.username, credentials.password)
+        deadline = HeadersDeadline(self._sockets, HEADERS_DEADLINE_S)
         try:
-            reply = self.session.get(realm, params=query, auth=auth, verify=self._verify,
-                                     timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), stream=True)
+            with deadline:
+                reply = self.session.get(realm, params=query, auth=auth, verify=self._verify,
+                                         timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                                         stream=True)
+            if deadline.expired:
+                reply.close()
+                raise self._requests.exceptions.ConnectionError("cut off")
         except (self._requests.exceptions.RequestException, ValueError) as exc:
+            reason = f"no answer within {HEADERS_DEADLINE_S} s" if deadline.expired else \
+                short_reason(exc)
             raise RegistryAuthError(f"cannot get a token for {self.host} from "
-                                    f"{realm}: {short_reason(exc)}") from None
+                                    f"{realm}: {reason}") from None
         body = self._small(reply)
         if reply.status_code in (401, 403):
             raise self._refused(credentials)

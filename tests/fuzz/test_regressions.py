@@ -335,3 +335,40 @@ def test_names_that_are_not_utf8_are_one_error_in_libbpf_too(seed, old, new):
     with pytest.raises(EunomiaError):
         read_everything(content)
         Package.load(content).open().close()
+
+
+def test_a_registry_that_drips_its_headers_meets_a_deadline(monkeypatch):
+    """requests bounds each read, not the whole: a peer sending a header byte every
+    0.3 s is cut off by the deadline on the status line and headers."""
+    from eunomia.errors import RegistryError
+    from eunomia.oci import registry as registry_module
+    from eunomia.oci.images import Images
+    from eunomia.oci.registry import RegistryOptions
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/v2/":         # the registry answers its ping at once
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(60):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(registry_module, "HEADERS_DEADLINE_S", 1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match="no answer within 1 s"):
+            Images(RegistryOptions()).pull(f"127.0.0.1:{server.server_port}/x/y:1",
+                                           "always")
+        assert time.monotonic() - started < 10       # not the 18 s the peer would take
+    finally:
+        server.shutdown()
+        server.server_close()
