@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import EunomiaError
-from ..net import interrupt, short_reason
+from ..net import HeadersDeadline, interrupt, short_reason, watch_sockets
 
 CALL_TIMEOUT_S = 5
+CALL_DEADLINE_S = 15            # for a whole call, however slowly the reply comes
 
 
 class StoreError(EunomiaError):
@@ -159,6 +160,7 @@ class Store:
                 session.cert = (self.options.cert, self.options.key)
             client = Etcd3Client(host=host, port=port, protocol=protocol,
                                  timeout=CALL_TIMEOUT_S, api_path="/v3/", session=session)
+            client.eunomia_sockets = watch_sockets(session)
             if self.options.user:
                 self._authenticate(client)
             self._clients[index] = client
@@ -184,22 +186,36 @@ class Store:
         for attempt in range(len(self._endpoints)):
             with self._lock:
                 index = (self._current + attempt) % len(self._endpoints)
+            deadline = None
             try:
                 client = self._client(index)
-                try:
-                    reply = client.post(client.get_url(path), json=body)
-                except self._errors.Etcd3Exception as exc:
-                    if self.options.user and "token" in str(exc).lower():
-                        self._authenticate(client)          # the token expired
+                # the whole call, headers and body: a member that drips its reply (a
+                # byte every few seconds passes each read's timeout) cannot hold an agent
+                deadline = HeadersDeadline(client.eunomia_sockets, CALL_DEADLINE_S)
+                with deadline:
+                    try:
                         reply = client.post(client.get_url(path), json=body)
-                    else:
-                        raise
+                    except self._errors.Etcd3Exception as exc:
+                        if self.options.user and "token" in str(exc).lower():
+                            self._authenticate(client)          # the token expired
+                            reply = client.post(client.get_url(path), json=body)
+                        else:
+                            raise
+                if deadline.expired:
+                    raise self._requests.exceptions.ConnectionError("cut off")
             except (self._errors.ConnectionFailedError, self._errors.ConnectionTimeoutError,
                     self._requests.exceptions.RequestException) as exc:
                 self._clients.pop(index, None)
-                errors.append(f"{self.options.endpoints[index]}: {short_reason(exc)}")
+                reason = f"no answer within {CALL_DEADLINE_S} s" if deadline is not None \
+                    and deadline.expired else short_reason(exc)
+                errors.append(f"{self.options.endpoints[index]}: {reason}")
                 continue
             except self._errors.Etcd3Exception as exc:
+                if deadline is not None and deadline.expired:   # a reply cut off
+                    self._clients.pop(index, None)
+                    errors.append(f"{self.options.endpoints[index]}: no answer within "
+                                  f"{CALL_DEADLINE_S} s")
+                    continue
                 raise StoreError(f"etcd {path}: {_etcd_message(exc)}") from None
             with self._lock:
                 self._current = index

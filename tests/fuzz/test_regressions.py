@@ -372,3 +372,32 @@ def test_a_registry_that_drips_its_headers_meets_a_deadline(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_etcd_member_that_drips_its_reply_meets_a_deadline(monkeypatch):
+    from eunomia.fleet import store as store_module
+    from eunomia.fleet.store import Store, StoreOptions, StoreUnavailable
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.wfile.write(b"HTTP/1.1 200 OK\\r\\nX-Slow: ")
+            for _ in range(60):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(store_module, "CALL_DEADLINE_S", 1)
+    try:
+        store = Store(StoreOptions([f"http://127.0.0.1:{server.server_port}"]))
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="no answer within 1 s"):
+            store.get("/eunomia/x")
+        assert time.monotonic() - started < 10       # not the 18 s the peer would take
+    finally:
+        server.shutdown()
+        server.server_close()
