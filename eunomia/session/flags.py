@@ -28,6 +28,7 @@ from ..kinds import TRACE_PIPE
 from ..variables import global_variables
 
 log = logging.getLogger("eunomia.flags")
+log.addHandler(logging.NullHandler())   # a library: silent unless the application logs
 DEFAULT_STOP_BOUND = 5.0    # seconds writing what is left at a stop may take
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -352,7 +353,7 @@ def _flag_names(parser: argparse.ArgumentParser, var) -> tuple[list[str], list[s
         if short_flag in taken or len(str(short)) != 1 or not str(short).isalnum():
             notes.append(f"{short_flag} is taken or not a letter: no short flag")
             # said once at start too: a user typing -h for it would get ecli's help
-            log.warning("the package asks for %s as the short flag of '%s', which is "
+            log.warning("the package asks for %r as the short flag of %r, which is "
                         "taken or not a letter: use %s", short_flag[:20], var.name,
                         long_flag)
         else:

@@ -186,7 +186,7 @@ def test_flags_that_collide_with_ecli_options_are_renamed(seed, caplog):
     text = " ".join(program_parser(package)[0].format_help().split())
     assert f"--duration is taken: set it with --var.{name}" in text and "100% of it" in text
     # a short flag that collides (-h: ecli's help) is said in a warning, not only in help
-    assert f"the package asks for -h as the short flag of '{name}', which is taken" in \
+    assert f"the package asks for '-h' as the short flag of '{name}', which is taken" in \
         caplog.text
 
 
