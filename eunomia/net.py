@@ -103,8 +103,9 @@ def watch_sockets(session) -> list:
 
 
 class HeadersDeadline:
-    """Shuts every socket of `sockets` (watch_sockets) when `seconds` pass: a request
-    whose peer drips its headers ends then. `expired` says whether it did."""
+    """Shuts every socket of `sockets` (watch_sockets, or any list a client fills as it
+    connects) when `seconds` pass: a request whose peer drips its headers (or body) ends
+    then. `expired` says whether it did."""
 
     def __init__(self, sockets: list, seconds: float):
         self.expired = False

@@ -39,10 +39,13 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE
     shut when the time is up); SourceError on any failure."""
     import http.client
     import urllib.error
+
+    from ..net import HeadersDeadline
     late = SourceError(f"cannot fetch {url}: not done within {deadline:g} s")
-    with _Watchdog(deadline) as watchdog:
+    sockets: list = []
+    with HeadersDeadline(sockets, deadline) as watchdog:   # headers and body alike
         try:
-            with _tracking_opener(watchdog.sockets).open(
+            with _tracking_opener(sockets).open(
                     url, timeout=min(timeout, deadline)) as response:
                 chunks, size = [], 0
                 while size <= limit:
@@ -54,43 +57,15 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE
         except urllib.error.HTTPError as exc:
             raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
         except (OSError, ValueError, http.client.HTTPException) as exc:
-            if watchdog.fired:          # it shut the socket: that is the cause
+            if watchdog.expired:        # it shut the socket: that is the cause
                 raise late from None
             reason = getattr(exc, "reason", None) or exc
             raise SourceError(f"cannot fetch {url}: {reason}") from None
-        if watchdog.fired:              # a shut socket reads as the end of the body
+        if watchdog.expired:            # a shut socket reads as the end of the body
             raise late
     if size > limit:
         raise SourceError(f"cannot fetch {url}: larger than {limit // (1024 * 1024)} MiB")
     return b"".join(chunks)
-
-
-class _Watchdog:
-    """Shuts every socket in `sockets` once `seconds` pass (closing alone would not wake
-    a reader blocked on it); `fired` says whether it did."""
-
-    def __init__(self, seconds: float):
-        import threading
-        self.sockets: list = []
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        import socket
-        self.fired = True
-        for sock in list(self.sockets):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def __enter__(self):
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._timer.cancel()
 
 
 def _tracking_opener(sockets: list):

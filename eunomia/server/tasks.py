@@ -316,17 +316,16 @@ class TaskManager:
     # -- what clients ask (kept in the state directory as well) ------------------------
 
     def pause(self, task_id: int) -> Task:
-        task = self.get(task_id)
-        task.pause()
-        if self.state is not None:
-            self.state.set_paused(task.id, True)
-        return task
+        return self._pause(task_id, True)
 
     def resume(self, task_id: int) -> Task:
+        return self._pause(task_id, False)
+
+    def _pause(self, task_id: int, paused: bool) -> Task:
         task = self.get(task_id)
-        task.resume()
+        task.pause() if paused else task.resume()
         if self.state is not None:
-            self.state.set_paused(task.id, False)
+            self.state.set_paused(task.id, paused)
         return task
 
     def stop(self, task_id: int) -> Task:

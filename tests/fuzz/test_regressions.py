@@ -4,6 +4,7 @@ one input: the reader answers with one EunomiaError that says what is wrong."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import io
 import json
@@ -337,21 +338,25 @@ def test_names_that_are_not_utf8_are_one_error_in_libbpf_too(seed, old, new):
         Package.load(content).open().close()
 
 
-def test_a_registry_that_drips_its_headers_meets_a_deadline(monkeypatch):
-    """requests bounds each read, not the whole: a peer sending a header byte every
-    0.3 s is cut off by the deadline on the status line and headers."""
-    from eunomia.errors import RegistryError
-    from eunomia.oci import registry as registry_module
-    from eunomia.oci.images import Images
-    from eunomia.oci.registry import RegistryOptions
-
+@contextlib.contextmanager
+def dripping_server(answers_at_once: str = ""):
+    """A loopback HTTP server that sends a status line, then a header byte every 0.3 s
+    (each read is in time, the whole never is); GET `answers_at_once` is answered at
+    once. Yields its port."""
     class Drip(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            if self.path == "/v2/":         # the registry answers its ping at once
+            if self.path == answers_at_once:
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            self.drip()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.drip()
+
+        def drip(self):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
             for _ in range(60):
                 self.wfile.write(b"a")
@@ -362,42 +367,35 @@ def test_a_registry_that_drips_its_headers_meets_a_deadline(monkeypatch):
             pass
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(registry_module, "HEADERS_DEADLINE_S", 1)
     try:
-        started = time.monotonic()
-        with pytest.raises(RegistryError, match="no answer within 1 s"):
-            Images(RegistryOptions()).pull(f"127.0.0.1:{server.server_port}/x/y:1",
-                                           "always")
-        assert time.monotonic() - started < 10       # not the 18 s the peer would take
+        yield server.server_port
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_registry_that_drips_its_headers_meets_a_deadline(monkeypatch):
+    """requests bounds each read, not the whole: the deadline on the status line and
+    headers cuts the peer off."""
+    from eunomia.errors import RegistryError
+    from eunomia.oci import registry as registry_module
+    from eunomia.oci.images import Images
+    from eunomia.oci.registry import RegistryOptions
+    monkeypatch.setattr(registry_module, "HEADERS_DEADLINE_S", 1)
+    with dripping_server(answers_at_once="/v2/") as port:  # the registry's ping answers
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match="no answer within 1 s"):
+            Images(RegistryOptions()).pull(f"127.0.0.1:{port}/x/y:1", "always")
+        assert time.monotonic() - started < 10       # not the 18 s the peer would take
 
 
 def test_an_etcd_member_that_drips_its_reply_meets_a_deadline(monkeypatch):
     from eunomia.fleet import store as store_module
     from eunomia.fleet.store import Store, StoreOptions, StoreUnavailable
-
-    class Drip(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.wfile.write(b"HTTP/1.1 200 OK\\r\\nX-Slow: ")
-            for _ in range(60):
-                self.wfile.write(b"a")
-                self.wfile.flush()
-                time.sleep(0.3)
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(store_module, "CALL_DEADLINE_S", 1)
-    try:
-        store = Store(StoreOptions([f"http://127.0.0.1:{server.server_port}"]))
+    with dripping_server() as port:
+        store = Store(StoreOptions([f"http://127.0.0.1:{port}"]))
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="no answer within 1 s"):
             store.get("/eunomia/x")
         assert time.monotonic() - started < 10       # not the 18 s the peer would take
-    finally:
-        server.shutdown()
-        server.server_close()
