@@ -254,34 +254,12 @@ def test_a_gzip_tar_bomb_is_refused_at_the_cap():
 def test_a_dripping_url_meets_its_deadline(part):
     """A byte every 0.3 s, of the body or of the headers: each read is in time, the
     whole is not."""
-    class Drip(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            if part == "headers":
-                self.wfile.write(b"X-Slow: ")
-                drip = b"a"
-            else:
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                drip = b"{"
-            for _ in range(40):
-                self.wfile.write(drip)
-                self.wfile.flush()
-                time.sleep(0.3)
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        from eunomia.package.source import fetch_url
+    from eunomia.package.source import fetch_url
+    with dripping_server(part=part) as port:
         started = time.monotonic()
         with pytest.raises(SourceError, match="not done within 1 s"):
-            fetch_url(f"http://127.0.0.1:{server.server_port}/pkg.json", deadline=1.0)
-        assert time.monotonic() - started < 10        # not the 12 s the peer would take
-    finally:
-        server.shutdown()
-        server.server_close()
+            fetch_url(f"http://127.0.0.1:{port}/pkg.json", deadline=1.0)
+        assert time.monotonic() - started < 10        # not the 18 s the peer would take
 
 
 @pytest.mark.parametrize("words, message", [
@@ -339,10 +317,10 @@ def test_names_that_are_not_utf8_are_one_error_in_libbpf_too(seed, old, new):
 
 
 @contextlib.contextmanager
-def dripping_server(answers_at_once: str = ""):
-    """A loopback HTTP server that sends a status line, then a header byte every 0.3 s
-    (each read is in time, the whole never is); GET `answers_at_once` is answered at
-    once. Yields its port."""
+def dripping_server(answers_at_once: str = "", part: str = "headers"):
+    """A loopback HTTP server that sends a status line, then a byte of a header (or, with
+    part="body", of a 1000-byte body) every 0.3 s: each read is in time, the whole never
+    is. GET `answers_at_once` is answered at once. Yields its port."""
     class Drip(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             if self.path == answers_at_once:
@@ -357,7 +335,8 @@ def dripping_server(answers_at_once: str = ""):
             self.drip()
 
         def drip(self):
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + (b"X-Slow: " if part == "headers"
+                                                       else b"Content-Length: 1000\r\n\r\n"))
             for _ in range(60):
                 self.wfile.write(b"a")
                 self.wfile.flush()
