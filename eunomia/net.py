@@ -62,29 +62,45 @@ def interrupt(response) -> None:
         response.close()
 
 
-def watch_sockets(session) -> list:
-    """Mounts on a `requests` session an adapter whose connections add their sockets to
-    the list returned (closed ones are dropped as new ones come), so that a HeadersDeadline
-    can interrupt a request still waiting for its status line and headers, which requests'
-    per-read timeout cannot bound (a peer sending a byte every few seconds)."""
-    import requests.adapters
-    import urllib3
-    import urllib3.connection
-    sockets: list = []
+class SocketWatch:
+    """The sockets each thread's requests wait on (a list per thread: a deadline on one
+    call must not cut another thread's)."""
 
-    def remember(sock) -> None:
+    def __init__(self):
+        self._local = threading.local()
+
+    def current(self) -> list:
+        """The calling thread's list, for a HeadersDeadline around its next request."""
+        if not hasattr(self._local, "sockets"):
+            self._local.sockets = []
+        return self._local.sockets
+
+    def remember(self, sock) -> None:
+        sockets = self.current()
         sockets[:] = [s for s in sockets if s.fileno() != -1]
         sockets.append(sock)
 
+
+def watch_sockets(session) -> SocketWatch:
+    """Mounts on a `requests` session an adapter whose connections tell the SocketWatch
+    returned which socket the calling thread waits on (a pooled one too), so that a
+    HeadersDeadline can interrupt a request still waiting for its status line and
+    headers, which requests' per-read timeout cannot bound (a peer sending a byte every
+    few seconds). Requests through a proxy are not watched (their pool is the proxy's)."""
+    import requests.adapters
+    import urllib3
+    import urllib3.connection
+    watch = SocketWatch()
+
     class Plain(urllib3.connection.HTTPConnection):
-        def connect(self):
-            super().connect()
-            remember(self.sock)
+        def getresponse(self, *args, **kwargs):
+            watch.remember(self.sock)
+            return super().getresponse(*args, **kwargs)
 
     class Secure(urllib3.connection.HTTPSConnection):
-        def connect(self):
-            super().connect()
-            remember(self.sock)
+        def getresponse(self, *args, **kwargs):
+            watch.remember(self.sock)
+            return super().getresponse(*args, **kwargs)
 
     class PlainPool(urllib3.HTTPConnectionPool):
         ConnectionCls = Plain
@@ -99,7 +115,7 @@ def watch_sockets(session) -> list:
                                                        "https": SecurePool}
     session.mount("http://", Adapter())
     session.mount("https://", Adapter())
-    return sockets
+    return watch
 
 
 class HeadersDeadline:

@@ -34,6 +34,18 @@ missing_programs() {
 # import hook to run at every start-up).
 pip_install() {
 	echo "setup: installing the eunomia Python package ($1)" >&2
+	python3 -m pip --version >/dev/null 2>&1 || apt_install "pip for python3" python3-pip
+	# Debian's own python3 marks itself externally managed (PEP 668): this machine is
+	# set up for eunomia, so its packages go beside Debian's
+	local system=()
+	if python3 -c 'import sys, sysconfig, os; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+		system=(--break-system-packages)
+	fi
 	python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check \
-		--config-settings editable_mode=compat -e "$1"
+		"${system[@]}" --config-settings editable_mode=compat -e "$1"
+}
+
+# has_backports: a bookworm-backports source that is not commented out
+has_backports() {
+	grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/
 }

@@ -16,6 +16,8 @@ def read_signature(source: str, given: str | None) -> str | None:
     """The signature to send along with package file `source`: the file `given`, else
     SOURCE.sig when there is one."""
     from ..files import read_text_bounded
+    if source != "-" and Path(source).is_dir():      # the package file it holds
+        source = str(Path(source) / "package.json")
     path = given or (f"{source}.sig" if source != "-" else None)
     if path is None or (given is None and not Path(path).is_file()):
         return None

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from ..errors import EunomiaError
+from ..errors import EunomiaError, PackageError
 from ..server.tasks import StartRequest, TaskManager
 from .model import Desired, Keys, NodeRecord, TaskStatus, matches
 from .store import Store, StoreUnavailable
@@ -156,7 +156,11 @@ class FleetAgent:
         for entry in entries:
             name = self.keys.name_of(entry.key, self.keys.desired_prefix)
             try:
-                desired[name] = Desired.read(entry)
+                read = Desired.read(entry)
+                if read.name != name:
+                    raise PackageError(f"the entry names itself {read.name[:64]!r}, not "
+                                       f"{name!r} as its key does")
+                desired[name] = read
             except EunomiaError as exc:
                 why = f"{name}: cannot read the fleet's entry: {exc}"
                 broken[name] = (entry.mod_revision, why)

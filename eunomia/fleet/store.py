@@ -191,7 +191,7 @@ class Store:
                 client = self._client(index)
                 # the whole call, headers and body: a member that drips its reply (a
                 # byte every few seconds passes each read's timeout) cannot hold an agent
-                deadline = HeadersDeadline(client.eunomia_sockets, CALL_DEADLINE_S)
+                deadline = HeadersDeadline(client.eunomia_sockets.current(), CALL_DEADLINE_S)
                 with deadline:
                     try:
                         reply = client.post(client.get_url(path), json=body)

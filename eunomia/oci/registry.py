@@ -124,7 +124,7 @@ class RegistryClient:
         if self._authorization and self._base and url.startswith(self._base + "/") and \
                 "Authorization" not in headers:
             headers["Authorization"] = self._authorization
-        deadline = HeadersDeadline(self._sockets, HEADERS_DEADLINE_S)
+        deadline = HeadersDeadline(self._sockets.current(), HEADERS_DEADLINE_S)
         try:
             with deadline:      # the status line and headers, however slowly they come
                 response = self.session.request(method, url, headers=headers,
@@ -218,7 +218,7 @@ class RegistryClient:
                                         f"token service {realm} over plain HTTP: refused "
                                         "(--insecure allows it)")
             auth = (credentials.username, credentials.password)
-        deadline = HeadersDeadline(self._sockets, HEADERS_DEADLINE_S)
+        deadline = HeadersDeadline(self._sockets.current(), HEADERS_DEADLINE_S)
         try:
             with deadline:
                 reply = self.session.get(realm, params=query, auth=auth, verify=self._verify,

@@ -78,8 +78,13 @@ def check_untrusted(content: bytes, seconds: float = CHECK_SECONDS,
     child = context.Process(target=_check, args=(content, memory, send), daemon=True,
                             name="eunomia-check")
     try:
-        child.start()
-        send.close()
+        try:
+            child.start()
+        except OSError as exc:          # no fd or process left, no fork server
+            raise PackageError(f"cannot start the package's check: {exc.strerror or exc}") \
+                from None
+        finally:
+            send.close()
         if not receive.poll(seconds):
             child.kill()
             child.join(5)
@@ -93,7 +98,7 @@ def check_untrusted(content: bytes, seconds: float = CHECK_SECONDS,
         child.join(5)
         if child.exitcode is not None and child.exitcode < 0:
             raise PackageError("the package crashed the process that checked it "
-                               f"({signal.Signals(-child.exitcode).name})")
+                               f"({signal_name(-child.exitcode)})")
         raise PackageError(f"the package's check ended without an answer (exit "
                            f"{child.exitcode})")
     child.join(5)
@@ -102,3 +107,10 @@ def check_untrusted(content: bytes, seconds: float = CHECK_SECONDS,
 
 
 _NO_ANSWER = object()
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:          # a real-time signal, say
+        return f"signal {number}"

@@ -51,7 +51,7 @@ class StartRequest:
             raise ArgumentError("give one of 'program_data_buf' (the package, base64) or "
                                 "'program_ref' (an http(s) URL or an image reference)")
         if self.program_ref is not None:
-            content = _fetch(self.program_ref, ref_hosts, policy)
+            content = _fetch(self.program_ref, ref_hosts, policy, self.program_signature)
         else:
             text = self.program_data_buf.strip()
             try:
@@ -71,7 +71,8 @@ class StartRequest:
         return package
 
 
-def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy) -> bytes:
+def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy,
+           signature: str | None = None) -> bytes:
     """A package from a URL or a registry; a client never names a file of the server,
     nor (unless allowed) a host of its own networks: loopback, link-local (cloud metadata
     at 169.254.169.254) or private. Failures say only "could not fetch", so the answers
@@ -81,11 +82,14 @@ def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy) -> bytes:
     from ..oci import looks_like_reference, parse_reference
     from ..package.source import fetch_url, is_url, read_image
     if is_url(reference):
-        host = urlsplit(reference).hostname or ""
-        if policy.active:       # a URL has no signature: fetched as bytes, then checked
+        try:
+            host = urlsplit(reference).hostname or ""
+        except ValueError as exc:
+            raise ArgumentError(f"'program_ref' {reference[:200]!r}: {exc}") from None
+        if policy.active:       # a URL's bytes are checked as a package sent inline
             def fetch(url: str) -> bytes:
                 content = fetch_url(url)
-                policy.check_inline(content, None, "program_ref")
+                policy.check_inline(content, signature, "program_ref")
                 return content
         else:
             fetch = fetch_url
@@ -247,6 +251,8 @@ class UnrestoredTask:
     def stop(self) -> None:
         pass
 
+    stop_in_background = stop
+
     def summary(self) -> dict:
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "log_entries": self.log.next_cursor, "log_dropped": 0, "events": 0,
@@ -333,6 +339,9 @@ class TaskManager:
         task.stop()
         if self.state is not None:
             self.state.remove(task.id)
+        if isinstance(task, UnrestoredTask):
+            with self._lock:
+                self._tasks.pop(task.id, None)      # stopped: forgotten with its file
         return task
 
     def restore(self) -> list[str]:
@@ -342,6 +351,7 @@ class TaskManager:
         lines = []
         for task_id, request, paused, problem in self.state.saved() if self.state else []:
             if request is not None:
+                task = None
                 try:
                     task = self.start(request, persist=False, task_id=task_id)
                     if paused:
@@ -351,6 +361,8 @@ class TaskManager:
                     continue
                 except EunomiaError as exc:
                     problem = str(exc)
+                    if task is not None:    # started, could not pause: not left running
+                        task.stop()
             with self._lock:
                 self._tasks[task_id] = UnrestoredTask(task_id, request, problem)
                 self._next_id = max(self._next_id, task_id + 1)
@@ -359,7 +371,9 @@ class TaskManager:
 
     def _forget_old_stopped(self) -> None:
         """Keeps the last KEEP_STOPPED stopped tasks (and their logs) for reading."""
-        stopped = [i for i, t in self._tasks.items() if t.finished]
+        # an unrestored task stays listed until a client stops it (and its file goes)
+        stopped = [i for i, t in self._tasks.items()
+                   if t.finished and not isinstance(t, UnrestoredTask)]
         for task_id in stopped[:max(0, len(stopped) - KEEP_STOPPED)]:
             del self._tasks[task_id]
 

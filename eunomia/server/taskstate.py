@@ -32,6 +32,7 @@ class TaskState:
         self.directory = Path(directory)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.directory, 0o700)
         except OSError as exc:
             raise ArgumentError(f"--state-dir {directory}: {exc.strerror or exc}") from None
         if not os.access(self.directory, os.W_OK):
@@ -44,6 +45,9 @@ class TaskState:
         doc = {"id": task_id, "paused": paused,
                "request": {k: v for k, v in asdict(request).items()
                            if k != "replace" and v is not None}}
+        self._write(task_id, doc)
+
+    def _write(self, task_id: int, doc: dict) -> None:
         write_atomically(self._path(task_id), json.dumps(doc).encode())
         os.chmod(self._path(task_id), 0o600)
 
@@ -52,7 +56,7 @@ class TaskState:
         if path.exists():
             doc = json.loads(read_text_bounded(path, MAX_STATE_BYTES))
             doc["paused"] = paused
-            write_atomically(path, json.dumps(doc).encode())
+            self._write(task_id, doc)
 
     def remove(self, task_id: int) -> None:
         try:
@@ -69,6 +73,8 @@ class TaskState:
             if not match:
                 continue
             task_id = int(match.group(1))
+            if path != self._path(task_id):
+                continue        # task-01.json: not a name this server writes
             try:
                 doc = json.loads(read_text_bounded(path, MAX_STATE_BYTES))
                 fields = {k: v for k, v in doc["request"].items()

@@ -111,8 +111,9 @@ def bearer_ok(header: str, token: str) -> bool:
 class CrossSiteGuard:
     """ASGI middleware that keeps web pages of other sites out, before any handler runs
     or any body is read:
-    - `Host` must name this machine (a loopback name or an IP address, or the host's own
-      name): a DNS-rebinding page sends its own domain;
+    - on a server without a token (loopback only), `Host` must name this machine (a
+      loopback name, an IP address, or the host's own name): a DNS-rebinding page
+      sends its own domain;
     - an `Origin`, when a browser sends one, must be this server's own (the dashboard's
       requests are same-origin);
     - a request that changes state (not GET/HEAD/OPTIONS) with a body must say
@@ -137,7 +138,10 @@ class CrossSiteGuard:
     def refusal(self, scope) -> tuple[int, str] | None:
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1")
-        if not self._host_ok(host):
+        # a token-less server listens on loopback only: a name other than this machine's
+        # is a DNS-rebinding page. With a token, clients may use any DNS name (TLS
+        # certificates, Prometheus targets): a rebinding page cannot know the token.
+        if self.token is None and not self._host_ok(host):
             return HTTPStatus.FORBIDDEN, ("the Host header does not name this server (a "
                                           "request through another domain is refused)")
         origin = headers.get(b"origin")

@@ -72,6 +72,26 @@ def test_a_page_on_another_origin_cannot_start_a_task(browser, exitsnoop_package
         server.stop()
 
 
+def test_a_server_with_a_token_answers_to_any_name(exitsnoop_package, tmp_path):
+    """Clients reach a server with a token by DNS names (TLS certificates, Prometheus
+    targets): the Host check guards token-less, loopback-only servers; with a token, a
+    rebinding page has no token to send."""
+    token = tmp_path / "token"
+    token.write_text("names-token")
+    server = RunningServer("--token-file", token)
+    try:
+        answered, _ = _post(server.url, "/stop", b'{"id": 1}', {
+            "Host": "ebpf.example.internal:8527", "Content-Type": "application/json",
+            "Authorization": "Bearer names-token"})
+        assert answered == 404          # past the guard: there is no task 1
+        answered, error = _post(server.url, "/stop", b'{"id": 1}', {
+            "Host": "ebpf.example.internal:8527", "Content-Type": "application/json",
+            "Origin": "http://evil.example", "Authorization": "Bearer names-token"})
+        assert answered == 403 and "other origins" in error
+    finally:
+        server.stop()
+
+
 def _post(url: str, path: str, body: bytes, headers: dict) -> tuple[int, str]:
     host, port = url.split("//", 1)[1].rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=30)

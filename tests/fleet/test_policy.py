@@ -51,7 +51,8 @@ def test_entries_that_cannot_run_say_why_and_later_applies_converge(etcd, agents
     forged = {"name": "forged", "package": base64.b64encode(content).decode(),
               "digest": "sha256:" + "0" * 64}
     huge = {"name": "huge", "package": "A" * 1_480_000, "digest": ""}   # etcd takes 1.5 MiB
-    for name, doc in (("forged", forged), ("huge", huge)):
+    alias = dict(forged, name="exits")      # its key says "alias": one name per entry
+    for name, doc in (("forged", forged), ("huge", huge), ("alias", alias)):
         put = subprocess.run(["etcdctl", "--endpoints", store.urls, "put", f"{prefix}/{name}"],
                              input=json.dumps(doc), capture_output=True, text=True,
                              timeout=30, check=False)
@@ -60,6 +61,8 @@ def test_entries_that_cannot_run_say_why_and_later_applies_converge(etcd, agents
                30, what="the forged entry's status")
     wait_until(lambda: "more than an apply writes" in status_of(store.urls, "huge"), 30,
                what="the huge entry's status")
+    wait_until(lambda: "names itself 'exits', not 'alias'" in status_of(store.urls, "alias"),
+               30, what="the aliased entry's status")
     assert running_copies(before) == 0
     # the fleet still converges on what is well formed
     applied(fleet(store.urls, "apply", example_package("exitsnoop"), "--name", "exits",

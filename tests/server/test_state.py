@@ -49,6 +49,10 @@ def test_tasks_come_back_after_a_kill(exitsnoop_package, tmp_path):
         assert new > 99
         client.call("POST", "/resume", {"id": ids[1]})
         client.call("POST", "/stop", {"id": new})
+        # a client stops the damaged one: it goes, with its file
+        client.call("POST", "/stop", {"id": 99})
+        assert 99 not in {t["id"] for t in client.call("GET", "/task")["tasks"]}
+        assert not (state / "task-99.json").exists()
     finally:
         second.stop()           # a shutdown of the server keeps its tasks for next time
     third = RunningServer("--state-dir", state)
