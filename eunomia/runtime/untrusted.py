@@ -7,6 +7,9 @@ tasks live on.
 The children come from a fork server started once (multiprocessing's "forkserver",
 with eunomia's readers imported in advance): each check forks a warm, single-threaded
 process instead of forking the service's own threads or starting an interpreter.
+As multiprocessing does for every child, each one imports the service's `__main__` as
+`__mp_main__` first: a program that embeds eunomia's server keeps its start-up under
+`if __name__ == "__main__":` (the console scripts and `python -m` do).
 """
 
 from __future__ import annotations
