@@ -19,21 +19,42 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def public_address(address: str) -> bool:
+    """Whether an IP address is a public one: not loopback, link-local, private,
+    multicast, reserved or unspecified."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if getattr(parsed, "ipv4_mapped", None):
+        parsed = parsed.ipv4_mapped
+    return parsed.is_global and not parsed.is_multicast
+
+
 def public_host(host: str) -> bool:
-    """Whether every address `host` resolves to is a public one: not loopback,
-    link-local, private, multicast, reserved or unspecified. False when it does not
+    """Whether every address `host` resolves to is a public one. False when it does not
     resolve."""
     try:
         infos = socket.getaddrinfo(host.strip("[]"), None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError, ValueError):
         return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if getattr(address, "ipv4_mapped", None):
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            return False
-    return bool(infos)
+    return bool(infos) and all(public_address(info[4][0]) for info in infos)
+
+
+class PeerRefused(OSError):
+    """A connection reached an address its caller does not let it reach."""
+
+
+def check_peer(sock, peer_allowed) -> None:
+    """Closes `sock` and raises PeerRefused unless `peer_allowed(its peer's address)`:
+    checked on the connection itself, so redirects, token realms and a name whose DNS
+    answer changed after an earlier check are all covered."""
+    if peer_allowed is None:
+        return
+    address = sock.getpeername()[0]
+    if not peer_allowed(address):
+        sock.close()
+        raise PeerRefused(f"{address} is a loopback, link-local or private address")
 
 
 _REASONS = (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
@@ -81,7 +102,7 @@ class SocketWatch:
         sockets.append(sock)
 
 
-def watch_sockets(session) -> SocketWatch:
+def watch_sockets(session, peer_allowed=None) -> SocketWatch:
     """Mounts on a `requests` session an adapter whose connections tell the SocketWatch
     returned which socket the calling thread waits on (a pooled one too), so that a
     HeadersDeadline can interrupt a request still waiting for its status line and
@@ -92,15 +113,21 @@ def watch_sockets(session) -> SocketWatch:
     import urllib3.connection
     watch = SocketWatch()
 
-    class Plain(urllib3.connection.HTTPConnection):
+    class Watched:
+        def _new_conn(self):        # the TCP connection, vetted before any TLS
+            sock = super()._new_conn()
+            check_peer(sock, peer_allowed)
+            return sock
+
         def getresponse(self, *args, **kwargs):
             watch.remember(self.sock)
             return super().getresponse(*args, **kwargs)
 
-    class Secure(urllib3.connection.HTTPSConnection):
-        def getresponse(self, *args, **kwargs):
-            watch.remember(self.sock)
-            return super().getresponse(*args, **kwargs)
+    class Plain(Watched, urllib3.connection.HTTPConnection):
+        pass
+
+    class Secure(Watched, urllib3.connection.HTTPSConnection):
+        pass
 
     class PlainPool(urllib3.HTTPConnectionPool):
         ConnectionCls = Plain

@@ -97,11 +97,12 @@ class CodePolicy:
                                      "an allowed image here (a prefix needs a signature "
                                      "by --verify-key to vouch for the name)")
 
-    def fetch_image(self, reference: str) -> bytes:
-        """The package of image `reference`, pulled and checked against the policy."""
+    def fetch_image(self, reference: str, options=None) -> bytes:
+        """The package of image `reference`, pulled (with RegistryOptions `options`) and
+        checked against the policy."""
         from .images import Images
         from .reference import parse_reference
-        images = Images()
+        images = Images(options)
         image = images.pull(parse_reference(reference))
         if self.allowed_images and not self.image_allowed(reference, image.digest):
             raise SignatureError(f"{reference}: not an allowed image here "

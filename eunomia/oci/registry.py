@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,9 @@ class RegistryOptions:
     insecure: bool = False          # plain HTTP, or TLS without verification, for any host
     cafile: str | None = None       # a CA bundle to trust besides the system's
     docker_config: Path | None = None
+    # vets the address of every connection (a server fetching for a client: no private
+    # networks); None lets any through
+    peer_allowed: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class RegistryClient:
             raise RegistryError(f"--cafile: no file {self.options.cafile}")
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "eunomia-ecli"
-        self._sockets = watch_sockets(self.session)
+        self._sockets = watch_sockets(self.session, self.options.peer_allowed)
         self._base: str | None = None
         self._authorization: str | None = None
         self._credentials: Credentials | None = self.options.credentials

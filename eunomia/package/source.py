@@ -33,10 +33,11 @@ def is_url(text: str) -> bool:
 
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE_BYTES,
-              deadline: float = URL_DEADLINE_S) -> bytes:
+              deadline: float = URL_DEADLINE_S, peer_allowed=None) -> bytes:
     """The body at `url`, at most `limit` bytes, within `deadline` seconds in all, the
     headers included (a server dripping a byte at a time cannot hold on: its socket is
-    shut when the time is up); SourceError on any failure."""
+    shut when the time is up); SourceError on any failure. `peer_allowed(address)`
+    vets every connection's peer, redirects included."""
     import http.client
     import urllib.error
 
@@ -45,7 +46,7 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE
     sockets: list = []
     with HeadersDeadline(sockets, deadline) as watchdog:   # headers and body alike
         try:
-            with _tracking_opener(sockets).open(
+            with _tracking_opener(sockets, peer_allowed).open(
                     url, timeout=min(timeout, deadline)) as response:
                 chunks, size = [], 0
                 while size <= limit:
@@ -68,20 +69,24 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, limit: int = MAX_PACKAGE
     return b"".join(chunks)
 
 
-def _tracking_opener(sockets: list):
+def _tracking_opener(sockets: list, peer_allowed=None):
     """A urllib opener that adds each connection's socket to `sockets` as it connects
     (redirects included), so a watchdog can interrupt a read of the headers too."""
     import http.client
     import urllib.request
 
+    from ..net import check_peer
+
     class Plain(http.client.HTTPConnection):
         def connect(self):
             super().connect()
+            check_peer(self.sock, peer_allowed)
             sockets.append(self.sock)
 
     class Secure(http.client.HTTPSConnection):
         def connect(self):
             super().connect()
+            check_peer(self.sock, peer_allowed)
             sockets.append(self.sock)
 
     class PlainHandler(urllib.request.HTTPHandler):
@@ -140,10 +145,11 @@ def read_source(source: PackageSource) -> tuple[bytes, str]:
         raise SourceError(f"cannot read {shown}: {exc.strerror or exc}") from None
 
 
-def read_image(reference: str) -> tuple[bytes, str]:
-    """An image's package, from the local cache or its registry (eunomia.oci)."""
+def read_image(reference: str, options=None) -> tuple[bytes, str]:
+    """An image's package, from the local cache or its registry (eunomia.oci;
+    `options`: its RegistryOptions)."""
     from ..oci import fetch_package
-    image = fetch_package(reference)
+    image = fetch_package(reference, options)
     if image.kind == "wasm":
         raise PackageError(f"{reference} is a wasm module: wasm programs are not supported "
                            "yet (this runtime runs json and tar packages)")

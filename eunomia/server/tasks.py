@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..errors import ArgumentError, EunomiaError, PackageError, SignatureError, SourceError
-from ..net import public_host
+from ..net import public_address, public_host
 from ..oci.policy import NO_POLICY, CodePolicy
 from ..output.formats import member_formats
 from ..output.lines import LinePrinter
@@ -79,27 +79,32 @@ def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy,
     cannot map which ports and hosts the server reaches."""
     from urllib.parse import urlsplit
 
-    from ..oci import looks_like_reference, parse_reference
+    from ..oci import RegistryOptions, looks_like_reference, parse_reference
     from ..package.source import fetch_url, is_url, read_image
+
+    def peer_allowed(address: str) -> bool:     # every connection, redirects included
+        return public_address(address) or address in ref_hosts or \
+            host.lower() in ref_hosts
     if is_url(reference):
         try:
             host = urlsplit(reference).hostname or ""
         except ValueError as exc:
             raise ArgumentError(f"'program_ref' {reference[:200]!r}: {exc}") from None
-        if policy.active:       # a URL's bytes are checked as a package sent inline
-            def fetch(url: str) -> bytes:
-                content = fetch_url(url)
+
+        def fetch(url: str) -> bytes:
+            content = fetch_url(url, peer_allowed=peer_allowed)
+            if policy.active:   # a URL's bytes are checked as a package sent inline
                 policy.check_inline(content, signature, "program_ref")
-                return content
-        else:
-            fetch = fetch_url
+            return content
     elif looks_like_reference(reference):
         registry = parse_reference(reference).registry
         host = registry[1:registry.find("]")] if registry.startswith("[") else \
             registry.rsplit(":", 1)[0]
 
         def fetch(ref: str) -> bytes:       # straight to the registry: never a local path
-            return policy.fetch_image(ref) if policy.active else read_image(ref)[0]
+            options = RegistryOptions(peer_allowed=peer_allowed)
+            return policy.fetch_image(ref, options) if policy.active else \
+                read_image(ref, options)[0]
     else:
         raise ArgumentError(f"'program_ref' {reference!r}: expected an http(s) URL or an "
                             "image reference HOST[:PORT]/NAME[:TAG]")
@@ -108,6 +113,8 @@ def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy,
                             "address, which the server fetches from only when started with "
                             f"--allow-ref-host {host}")
     try:
+        # a redirect, a token realm or a name whose answer changed that reaches a private
+        # address is refused on the connection (net.check_peer): "could not fetch" too
         return fetch(reference)
     except SignatureError:
         raise               # the policy's answer: the image was fetched
