@@ -51,7 +51,7 @@ def test_a_redirect_into_a_refused_address_is_not_followed():
     try:
         url = f"http://127.0.0.2:{first.server_port}/p.json"
         assert fetch_url(url) == b"{}"                       # no vetting: followed
-        only_first = lambda address: address == "127.0.0.2"     # noqa: E731
+        only_first = lambda address: address == "127.0.0.2"
         with pytest.raises(SourceError, match="127.0.0.1 is a loopback, link-local or "
                                               "private address"):
             fetch_url(url, peer_allowed=only_first)
