@@ -19,6 +19,7 @@ def _ms(command: list[str]) -> float:
 
 
 def run(workdir: Path, rounds: int) -> dict:
+    from eunomia.compiler.build import EUNOMIA_INCLUDE
     from eunomia.compiler.clang import clang_command
     from eunomia.compiler.pch import vmlinux_pch
     from eunomia.compiler.toolchain import find_toolchain, system_include_dirs, target_arch
@@ -26,8 +27,10 @@ def run(workdir: Path, rounds: int) -> dict:
     source = ROOT / "examples/exitsnoop/exitsnoop.bpf.c"
     tools = find_toolchain(None)
     vmlinux = vmlinux_include_dir(tools.require_bpftool())
+    # the include directories ecc gives clang: vmlinux.h, the source's, <eunomia/...>
     bare = clang_command(tools.clang, target_arch(), source, workdir / "bare.bpf.o",
-                         [vmlinux, source.parent], (), system_include_dirs(tools.clang))
+                         [vmlinux, source.parent, EUNOMIA_INCLUDE], (),
+                         system_include_dirs(tools.clang))
     ecc = [sys.executable, "-m", "eunomia.cli.ecc", str(source), "-o",
            str(workdir / "ecc-out")]
     commands = {"clang (bare command, reference)": bare}
