@@ -2,6 +2,7 @@
 same run, as a ratio. One command runs it all:
 
     sudo python3 bench/run.py [--only throughput,startup,compile,maps] [--records N]
+    sudo python3 bench/run.py --smoke      # every section, tiny sizes, one round
 
 prints one table per section and writes bench/results.json (with the machine it ran on).
 The server's latency has its own script: bench/server_latency.py.
@@ -47,7 +48,13 @@ def main(argv=None) -> int:
                         help="rounds for the timed sections; the median is kept (default 7)")
     parser.add_argument("--json-out", default=str(common.HERE / "results.json"),
                         help="where to write the results (default bench/results.json)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every section at tiny sizes, one round each: seconds in all, "
+                             "to check that the bench still runs (the test suite does), "
+                             "not to measure")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.records, args.flood_rounds, args.rounds = 20_000, 1, 1
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
