@@ -286,10 +286,13 @@ def test_sort_and_top_pick_the_busiest_entries(fixture_package, ecli):
 
     def a_sample_of_ours():
         """The latest sample (its two lines: --top 2), once it shows our two busier
-        processes; a sample taken after the last child has them both."""
+        processes with all their calls (a sample taken while the last child still ran
+        shows part of them)."""
         events = [e for e in run.json_events() if e["map"] == "calls"]
         sample = events[-2:]
-        return sample if len(sample) == 2 and ours == {e["key"] for e in sample} else None
+        keys = {e["key"] for e in sample}
+        done = keys == ours and all(e["value"]["calls"] == calls[e["key"]] for e in sample)
+        return sample if len(sample) == 2 and done else None
     sample = wait_until(a_sample_of_ours, 15, what="a sample with our two busier processes")
     assert [e["key"] for e in sample] == sorted(ours, key=calls.get, reverse=True)
     assert [e["value"]["calls"] for e in sample] == [400, 15]
