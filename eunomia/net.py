@@ -6,6 +6,8 @@ import ipaddress
 import socket
 import threading
 
+from .errors import EunomiaError
+
 
 def is_loopback(host: str) -> bool:
     """"localhost", 127.0.0.0/8 or ::1 (brackets allowed): where servers bind without a
@@ -41,8 +43,9 @@ def public_host(host: str) -> bool:
     return bool(infos) and all(public_address(info[4][0]) for info in infos)
 
 
-class PeerRefused(OSError):
-    """A connection reached an address its caller does not let it reach."""
+class PeerRefused(EunomiaError, OSError):
+    """A connection reached an address its caller does not let it reach (an OSError too:
+    the HTTP clients turn it into their own connection failure)."""
 
 
 def check_peer(sock, peer_allowed) -> None:
