@@ -17,13 +17,13 @@ import os
 import struct
 from dataclasses import dataclass
 
-from . import _libbpf
+from . import _libbpf, defaults
 from .errors import EunomiaError
 from .kinds import KERNEL_BTF, AttachType, MapType, ProgType, kernel_btf_path
 
 YES, NO, PROBE_FAILED = "yes", "no", "probe failed"
 
-KPROBE_PMU = "/sys/bus/event_source/devices/kprobe/type"
+KPROBE_PMU = os.path.join(defaults.KPROBE_PMU, "type")
 # r0 = 0; exit
 RETURN_ZERO = struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
 TRAMPOLINE_TARGET = "vfs_read"

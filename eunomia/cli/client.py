@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from .. import defaults
 from ..errors import ArgumentError, EunomiaError
 from ..files import read_bounded
 from ..package.source import MAX_PACKAGE_BYTES
 from .server import read_token
 from .sigfiles import SIGNATURE_HELP, read_signature
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:8527"
+DEFAULT_ENDPOINT = defaults.SERVER_ENDPOINT
 
 
 class ClientError(EunomiaError):

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from .. import defaults
 from ..errors import ArgumentError, EunomiaError
 from .logs import setup_logging
 from .server import read_token
@@ -43,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
                    "management endpoints (POST /start, POST /stop, GET /list need one)")
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS (with --tls-key)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    p.add_argument("--max-series", type=int, default=10_000, metavar="N",
+    p.add_argument("--max-series", type=int, default=defaults.MAX_SERIES, metavar="N",
                    help="series per metric before new label sets are dropped and counted "
                         "(default 10000; a metric's max_series overrides it)")
     p.add_argument("--bpf-stats", action="store_true", help="turn on the kernel's BPF run "

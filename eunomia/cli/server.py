@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from .. import defaults
 from ..errors import ArgumentError
 from ..files import read_text_bounded
 from ..net import is_loopback
@@ -24,7 +25,8 @@ def add_server_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     server.add_argument("--addr", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
-    server.add_argument("--port", type=int, default=8527, help="port (default 8527; 0 "
+    server.add_argument("--port", type=int, default=defaults.SERVER_PORT, help="port "
+                        f"(default {defaults.SERVER_PORT}; 0 "
                         "picks a free one)")
     server.add_argument("--token-file", metavar="FILE", help="bearer token clients must "
                         "send (required beyond loopback)")
@@ -33,9 +35,10 @@ def add_server_parser(commands) -> None:
     server.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     server.add_argument("--max-tasks", type=int, default=32, help="tasks at once "
                         "(default 32)")
-    server.add_argument("--body-limit", type=int, default=16 << 20, metavar="BYTES",
+    server.add_argument("--body-limit", type=int, default=defaults.BODY_LIMIT, metavar="BYTES",
                         help="largest request body (default 16 MiB)")
-    server.add_argument("--log-entries", type=int, default=10_000, help="log entries kept "
+    server.add_argument("--log-entries", type=int, default=defaults.LOG_ENTRIES,
+                        help="log entries kept "
                         "per task (default 10000; older ones are dropped and counted)")
     server.add_argument("--allow-ref-host", action="append", default=[], metavar="HOST",
                         help="a loopback, link-local or private host that program_ref "

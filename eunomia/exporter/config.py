@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from .. import defaults
 from ..btf import Array, Const, Datasec, Ptr, Struct, Typedef, Union, Var, Volatile
 from ..errors import ArgumentError, EunomiaError
 from ..events import record_type_id
@@ -33,7 +34,7 @@ from ..kinds import EVENT_MAP_TYPES
 from ..package import Package
 from .decoders import DecoderError, decoder_chain
 
-DEFAULT_MAX_SERIES = 10_000
+DEFAULT_MAX_SERIES = defaults.MAX_SERIES
 MAX_CONFIG_BYTES = 16 << 20
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

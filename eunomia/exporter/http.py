@@ -12,14 +12,14 @@ from fastapi.responses import Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, StrictInt
 
-from .. import __version__
+from .. import __version__, defaults
 from ..web import ERRORS_DOC, WebService, json_app, require_token
 from .config import parse_program
 from .exporter import Exporter, UnknownProgramError
 from .prometheus import render
 
-DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8526
-DEFAULT_BODY_LIMIT = 16 << 20
+DEFAULT_ADDR, DEFAULT_PORT = defaults.EXPORTER_ADDR, defaults.EXPORTER_PORT
+DEFAULT_BODY_LIMIT = defaults.BODY_LIMIT
 
 
 # a program, as in the config file
@@ -92,7 +92,7 @@ def api(exporter: Exporter, token: str | None, max_series: int, body_limit: int)
 class ExporterServer(WebService):
     def __init__(self, exporter: Exporter, addr: str = DEFAULT_ADDR, port: int = DEFAULT_PORT,
                  token: str | None = None, tls: tuple[str, str] | None = None,
-                 max_series: int = 10_000, body_limit: int = DEFAULT_BODY_LIMIT,
+                 max_series: int = defaults.MAX_SERIES, body_limit: int = DEFAULT_BODY_LIMIT,
                  verbose: bool = False):
         self.exporter = exporter
         super().__init__(api(exporter, token, max_series, body_limit), addr, port, token,

@@ -6,11 +6,10 @@ import errno
 import os
 import shutil
 
+from ..defaults import ENOTSUPP, KPROBE_PMU
 from ..errors import AttachError, LoadError, NotSupportedError, PermissionDeniedError, VerifierError
 
 TRACEFS = "/sys/kernel/tracing/events"
-ENOTSUPP = 524    # the kernel-internal "not supported" some hooks return
-KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
 _KPROBE = ("kprobe", "kretprobe", "ksyscall", "kretsyscall", "kprobe.multi",
            "kretprobe.multi")
 _TRAMPOLINE = ("fentry", "fexit", "fmod_ret", "lsm", "fentry.s", "fexit.s", "fmod_ret.s",

@@ -7,12 +7,13 @@ import os
 from collections.abc import Iterator
 
 from .. import _libbpf
+from ..defaults import NOT_SUPPORTED_ERRNOS
 from ..errors import MapError
 from ..kinds import PERCPU_MAP_TYPES, map_type_name
 from .cpus import possible_cpu_count
 
 # Map types without batch operations report one of these; we then walk the keys.
-_NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}       # 524: kernel ENOTSUPP
+_NO_BATCH = NOT_SUPPORTED_ERRNOS
 
 
 class BpfMap:

@@ -17,15 +17,15 @@ from typing import Literal, Optional
 from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from .. import __version__
+from .. import __version__, defaults
 from ..errors import SignatureError
 from ..web import ERRORS_DOC, ServerConfigError, WebService, check_bind, json_app, require_token
 from .dashboard import add_dashboard
 from .stream import add_event_stream
 from .tasks import StartRequest, TaskLimitError, TaskManager, UnknownTaskError
 
-DEFAULT_ADDR, DEFAULT_PORT = "127.0.0.1", 8527
-DEFAULT_BODY_LIMIT = 16 << 20
+DEFAULT_ADDR, DEFAULT_PORT = defaults.SERVER_ADDR, defaults.SERVER_PORT
+DEFAULT_BODY_LIMIT = defaults.BODY_LIMIT
 LONG_POLL_STEP_S = 0.05     # how often a waiting POST /log looks for new entries
 TaskState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
 

@@ -7,6 +7,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from ..defaults import LOG_BYTES, LOG_ENTRIES
+
 
 @dataclass(frozen=True)
 class LogEntry:
@@ -24,7 +26,7 @@ class TaskLog:
     """At most `max_entries` entries and `max_bytes` of text; what is pushed out is
     counted in `dropped`, never silently lost. Readers page with cursors."""
 
-    def __init__(self, max_entries: int = 10_000, max_bytes: int = 4 << 20):
+    def __init__(self, max_entries: int = LOG_ENTRIES, max_bytes: int = LOG_BYTES):
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self.dropped = 0
         self._entries: deque[LogEntry] = deque()

@@ -8,6 +8,7 @@ import binascii
 import threading
 from dataclasses import dataclass, field
 
+from ..defaults import LOG_BYTES, LOG_ENTRIES
 from ..errors import ArgumentError, EunomiaError, PackageError, SignatureError, SourceError
 from ..net import public_address, public_host
 from ..oci.policy import NO_POLICY, CodePolicy
@@ -279,8 +280,8 @@ class UnrestoredTask:
 class TaskManager:
     """Every task of a server, with limits on how many run and how much they log."""
 
-    def __init__(self, max_tasks: int = 32, log_entries: int = 10_000,
-                 log_bytes: int = 4 << 20, ref_hosts=(), policy: CodePolicy = NO_POLICY,
+    def __init__(self, max_tasks: int = 32, log_entries: int = LOG_ENTRIES,
+                 log_bytes: int = LOG_BYTES, ref_hosts=(), policy: CodePolicy = NO_POLICY,
                  state=None):
         self.max_tasks = max_tasks
         self.policy = policy

@@ -10,13 +10,14 @@ import errno
 import os
 
 from ... import _libbpf
+from ...defaults import NOT_SUPPORTED_ERRNOS
 from ...kinds import AttachType
 from ..link import Link
 from .common import failure
 from .interfaces import ifindex
 
 # tcx is missing on this kernel: the link create says one of these
-_NO_TCX = {errno.EINVAL, errno.EOPNOTSUPP, 524}      # 524: ENOTSUPP
+_NO_TCX = NOT_SUPPORTED_ERRNOS
 
 
 def tc(program, interface: int | str = "lo", ingress: bool = True,
