@@ -77,17 +77,17 @@ def _tracking_opener(sockets: list, peer_allowed=None):
 
     from ..net import check_peer
 
-    class Plain(http.client.HTTPConnection):
+    class Tracked:
         def connect(self):
             super().connect()
             check_peer(self.sock, peer_allowed)
             sockets.append(self.sock)
 
-    class Secure(http.client.HTTPSConnection):
-        def connect(self):
-            super().connect()
-            check_peer(self.sock, peer_allowed)
-            sockets.append(self.sock)
+    class Plain(Tracked, http.client.HTTPConnection):
+        pass
+
+    class Secure(Tracked, http.client.HTTPSConnection):
+        pass
 
     class PlainHandler(urllib.request.HTTPHandler):
         def http_open(self, req):

@@ -94,8 +94,8 @@ def _fetch(reference: str, ref_hosts: frozenset, policy: CodePolicy,
 
         def fetch(url: str) -> bytes:
             content = fetch_url(url, peer_allowed=peer_allowed)
-            if policy.active:   # a URL's bytes are checked as a package sent inline
-                policy.check_inline(content, signature, "program_ref")
+            # a URL's bytes are checked as a package sent inline
+            policy.check_inline(content, signature, "program_ref")
             return content
     elif looks_like_reference(reference):
         registry = parse_reference(reference).registry

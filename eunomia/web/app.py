@@ -125,7 +125,9 @@ class CrossSiteGuard:
     def __init__(self, app, token: str | None = None):
         self.app = app
         self.token = token
-        self._names = _own_names()
+        # only a token-less server checks Host (and a DNS look-up of its own name need
+        # not hold up the start of any other)
+        self._names = _own_names() if token is None else frozenset()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
