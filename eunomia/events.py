@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .btf import Struct, Union
+from .btf.maps import defined_maps
 from .decode import UntypedRecordCodec, compile_codec
 from .decode.build import custom_members_codec
 from .errors import ArgumentError, EunomiaError, PackageError
-from .kinds import EVENT_MAP_TYPE_NAMES
+from .kinds import EVENT_MAP_TYPE_NAMES, EVENT_MAP_TYPES
 from .runtime import PerfBufferReader, RingBufferReader
 
 # Raw records of one event map held in memory between the kernel's ring and the consumer.
@@ -147,28 +148,64 @@ class EventSource:
         self.reader.close()
 
 
+@dataclass(frozen=True)
+class RecordSpec:
+    """What one event map carries, known from the package alone (nothing loaded): enough
+    to check output settings (--fields, --filter, --format) before a run starts."""
+
+    map_name: str
+    type_name: str
+    codec: Any
+
+
+def record_specs(package, record_types: dict[str, str] | None = None) -> list[RecordSpec]:
+    """A RecordSpec per ring buffer and perf event array the object defines in `.maps`
+    (`record_types`, {map: struct}, as --record-type picks them)."""
+    btf = package.btf()
+    record_types = dict(record_types or {})
+    specs = []
+    for definition in defined_maps(btf):
+        if definition.map_type not in EVENT_MAP_TYPES:
+            continue
+        name = definition.name
+        codec, type_name = record_codec(package, btf, name, record_types.pop(name, None))
+        specs.append(RecordSpec(name, type_name, codec))
+    _check_all_used(record_types, [spec.map_name for spec in specs])
+    return specs
+
+
+def _check_all_used(record_types: dict[str, str], event_maps: list[str]) -> None:
+    """ArgumentError when --record-type names a map that is no event map."""
+    if record_types:
+        known = ", ".join(event_maps) or "none"
+        raise ArgumentError(f"--record-type names no event map '{next(iter(record_types))}' "
+                            f"(the package's ring buffers and perf event arrays: {known})")
+
+
 def open_event_sources(package, obj, btf, perf_buffer_pages: int,
-                       record_types: dict[str, str] | None = None) -> list[EventSource]:
-    """A reader per ring buffer and perf event array, with the codec of its records
-    (`record_types` picks a struct by map name, as --record-type does)."""
+                       record_types: dict[str, str] | None = None,
+                       maps: set[str] | None = None) -> list[EventSource]:
+    """A reader per ring buffer and perf event array (or per one named in `maps`), with
+    the codec of its records (`record_types` picks a struct by map name, as
+    --record-type does)."""
     record_types = dict(record_types or {})
     sources = []
+    event_maps = []
     try:
         for name, bpf_map in obj.maps.items():
             if bpf_map.type_name not in EVENT_MAP_TYPE_NAMES:
                 continue
+            event_maps.append(name)
             codec, type_name = record_codec(package, btf, name, record_types.pop(name, None))
+            if maps is not None and name not in maps:
+                continue
             if bpf_map.type_name == "ringbuf":
                 reader = RingBufferReader(bpf_map)
-                reader.record_size = codec.size
             else:
                 reader = PerfBufferReader(bpf_map, page_count=perf_buffer_pages)
-                reader.record_size = codec.size
+            reader.record_size = codec.size
             sources.append(EventSource(name, type_name, codec, reader))
-        if record_types:
-            known = ", ".join(s.map_name for s in sources) or "none"
-            raise ArgumentError(f"--record-type names no event map '{next(iter(record_types))}' "
-                                f"(the package's ring buffers and perf event arrays: {known})")
+        _check_all_used(record_types, event_maps)
     except BaseException:
         for source in sources:
             source.close()

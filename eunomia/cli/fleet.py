@@ -219,8 +219,9 @@ def _apply(fleet, args, program_args: list[str]) -> int:
         package.btf()
     except PackageError as exc:
         raise PackageError(f"{where}: {exc}") from None
-    # refuse bad flags here, as the agents will (remote: no server paths)
-    parse_run_args(package, program_args, service=True, remote=True)
+    # refuse bad flags and output settings here, as the agents will (remote: no server
+    # paths)
+    parse_run_args(package, program_args, service=True, remote=True).printer(package)
     name = args.name or package.meta.bpf_skel.obj_name
     started = time.monotonic()
     signature = read_signature(args.source, args.signature) \

@@ -14,9 +14,8 @@ import stat
 import sys
 from pathlib import Path
 
-from ..errors import ArgumentError, EunomiaError
+from ..errors import ArgumentError
 from ..kinds import TRACE_PIPE
-from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
 from ..session import Abandoned, Session, Sink, parse_run_args
@@ -128,13 +127,11 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     Exit code 0, or 1 when records were left unwritten at the stop. `prog` names the
     command in the help (a standalone tool's own name)."""
     settings = parse_run_args(package, argv, prog=prog)
-    header = settings.header and package.meta.print_header is not False
+    printer = settings.printer(package)
     writer = out
     if writer is None:
         sys.stdout.flush()
         writer = FdWriter(sys.stdout.fileno())
-    printer = LinePrinter(settings.output, header, settings.formats, settings.fields,
-                          settings.filters)
     sink = StreamSink(writer, printer)
     session = Session(package, settings, sink)
     if isinstance(writer, FdWriter):
@@ -142,13 +139,6 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     with StopSignals(session):
         session.start()
         printer.stack_lookup = session.stack_lookup
-        printer.type_formats = member_formats(package)
-        printer.sort, printer.top = settings.sort, settings.top
-        try:
-            printer.check(session.sources)
-        except EunomiaError:
-            session.stop()
-            raise
         warn(f"attached {session.attached} program(s) of '{session.name}'; press Ctrl-C "
              "to stop")
         if not session.sources and not session.samplers and not settings.trace:

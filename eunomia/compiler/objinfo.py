@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .. import btf as _btf  # names looked up on use: importing ecc needs no BTF reader
+from ..btf.maps import defined_maps
 from ..elf import SHF_EXECINSTR, SHT_SYMTAB, STT_FUNC, Elf
 from ..errors import CompileError
 
@@ -91,23 +92,7 @@ class ObjectInfo:
 
     def maps(self) -> list[MapInfo]:
         """Every map defined in the .maps section, with its type from the definition."""
-        found = []
-        for section, variables in self.datasecs():
-            if section != ".maps":
-                continue
-            for var in variables:
-                if isinstance(var, _btf.Var):
-                    found.append(MapInfo(var.name, self._map_type(_ref(var))))
-        return found
-
-    def _map_type(self, type_id: int) -> int | None:
-        _, definition = self.btf.resolve(type_id)
-        for member in getattr(definition, "members", ()):
-            if member.name == "type":  # __uint(type, N) is `int (*type)[N]`
-                _, pointer = self.btf.resolve(_ref(member))
-                _, array = self.btf.resolve(_ref(pointer))
-                return getattr(array, "nelems", None)
-        return None
+        return [MapInfo(d.name, d.map_type) for d in defined_maps(self.btf)]
 
     def programs(self) -> list[ProgInfo]:
         """Every function symbol in an executable section other than .text."""

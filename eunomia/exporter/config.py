@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from .. import defaults
-from ..btf import Array, Const, Datasec, Ptr, Struct, Typedef, Union, Var, Volatile
+from ..btf import Array, Const, Struct, Typedef, Union, Volatile
+from ..btf.maps import defined_maps
 from ..errors import ArgumentError, EunomiaError
 from ..events import record_type_id
 from ..files import read_text_bounded
@@ -253,31 +254,8 @@ class PackageLayout:
         self.maps = self._maps()
 
     def _maps(self) -> dict[str, dict]:
-        maps = {}
-        for t in self.btf.types:
-            if not isinstance(t, Datasec) or t.name != ".maps":
-                continue
-            for info in t.vars:
-                var = self.btf[info.type]
-                if not isinstance(var, Var):
-                    continue
-                _, body = self.btf.resolve(var.type)
-                members = {m.name: m.type for m in getattr(body, "members", ())}
-                maps[var.name] = {"type": self._array_len(members.get("type")),
-                                  "key": self._pointee(members.get("key")),
-                                  "value": self._pointee(members.get("value"))}
-        return maps
-
-    def _pointee(self, type_id):
-        if type_id is None:
-            return None
-        ptr = self.btf[type_id]
-        return ptr.type if isinstance(ptr, Ptr) else None
-
-    def _array_len(self, type_id) -> int | None:
-        target = self._pointee(type_id)
-        array = self.btf[target] if target is not None else None
-        return array.nelems if isinstance(array, Array) else None
+        return {d.name: {"type": d.map_type, "key": d.key, "value": d.value}
+                for d in defined_maps(self.btf)}
 
     def event_maps(self) -> list[str]:
         return [name for name, m in self.maps.items() if m["type"] in EVENT_MAP_TYPES]

@@ -45,7 +45,8 @@ class LinePrinter:
         self._last_type = None
 
     def check(self, sources) -> None:
-        """ArgumentError for --format/--fields names that no record has."""
+        """ArgumentError for --format/--fields/--filter names that no record of `sources`
+        (EventSources or events.RecordSpecs) has."""
         codecs = [source.codec for source in sources]
         check_field_names(codecs, self.formats, "--format")
         check_field_names(codecs, self.fields or (), "--fields")
@@ -53,6 +54,9 @@ class LinePrinter:
         for name in self.formats.values():
             formatter(name)
         shapers = [self._shaper(source) for source in sources]
+        # made again on first use: the stack lookup is set once the maps exist
+        self._formatters.clear()
+        self._formats_of.clear()
         if self.output == "folded" and not any(s.has_stacks for s in shapers):
             raise ArgumentError("--stacks folded needs a stack field: type it "
                                 "eunomia_kstack_t, or say --format FIELD=kstack")

@@ -12,7 +12,6 @@ from ..defaults import LOG_BYTES, LOG_ENTRIES
 from ..errors import ArgumentError, EunomiaError, PackageError, SignatureError, SourceError
 from ..net import public_address, public_host
 from ..oci.policy import NO_POLICY, CodePolicy
-from ..output.formats import member_formats
 from ..output.lines import LinePrinter
 from ..package import Package
 from ..runtime.untrusted import check_untrusted
@@ -157,16 +156,15 @@ class Task:
         settings = parse_run_args(package, request.extra_args, service=True, remote=True)
         self.log = log
         self._lock = threading.Lock()
-        output = "json" if request.export_json else settings.output
-        sink = TaskLogSink(log, LinePrinter(output, True, settings.formats, settings.fields,
-                                            settings.filters))
+        if request.export_json:
+            settings.output = settings.output.replace(output="json")
+        # bad --fields, --filter or --format: refused here, before anything is loaded
+        sink = TaskLogSink(log, settings.printer(package))
         self.sink = sink
         self.session = Session(package, settings, sink, name=request.program_name)
         self.name = self.session.name
         self.session.start()
         sink.printer.stack_lookup = self.session.stack_lookup
-        sink.printer.type_formats = member_formats(package)
-        sink.printer.sort, sink.printer.top = settings.sort, settings.top
         attached = f"attached {self.session.attached} program(s) of '{self.name}'"
         self.log.add("info", [attached])
         self.session.run_in_thread()

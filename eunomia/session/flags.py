@@ -25,6 +25,8 @@ from ..attach_plan import AttachOptions
 from ..errors import ArgumentError, DecodeError, EunomiaError
 from ..events import DEFAULT_QUEUE_BYTES
 from ..kinds import TRACE_PIPE
+from ..output.lines import LinePrinter
+from ..output.settings import OutputSettings
 from ..variables import global_variables
 
 log = logging.getLogger("eunomia.flags")
@@ -208,11 +210,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 @dataclass
 class RunSettings:
     """What one run of a package is asked to do: the values of its global variables,
-    where its programs attach, and how its output is read."""
+    where its programs attach, how its records are read, and how they are shown
+    (`output`)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     attach: AttachOptions = field(default_factory=AttachOptions)
-    header: bool = True
+    output: OutputSettings = field(default_factory=OutputSettings)
     duration: float | None = None
     trace: bool = False
     verbose: bool = False
@@ -220,12 +223,10 @@ class RunSettings:
     stop_bound: float = DEFAULT_STOP_BOUND
     record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
     btf: str | None = None          # --btf: kernel BTF for kernels without their own
-    formats: dict[str, str] = field(default_factory=dict)     # --format: field -> type
-    fields: list[str] | None = None                           # --fields
-    filters: list = field(default_factory=list)               # --filter conditions
-    sort: str | None = None                                   # --sort (sampled maps)
-    top: int | None = None                                    # --top (sampled maps)
-    output: str = "table"                   # --output, --json, --stacks folded
+
+    def printer(self, package) -> LinePrinter:
+        """The run's printer, checked against `package`'s records (see OutputSettings)."""
+        return self.output.printer(package, self.record_types)
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -270,16 +271,17 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         values=values,
         attach=AttachOptions(ifname=args.ifname, pid=args.pid, binary=args.binary,
                              sample_freq=args.sample_freq),
-        header=not args.no_header,
-        duration=args.duration, filters=list(args.filter), sort=args.sort, top=args.top,
-        output="folded" if args.stacks else args.output or ("json" if args.json
-                                                           else "table"),
-        trace=args.trace, verbose=args.verbose, queue_bytes=args.queue_size,
-        stop_bound=args.stop_timeout,
+        output=OutputSettings(
+            output="folded" if args.stacks else args.output or ("json" if args.json
+                                                               else "table"),
+            header=not args.no_header,
+            formats={k: v for chosen in args.format for k, v in chosen.items()},
+            fields=tuple(args.fields) if args.fields else None,
+            filters=tuple(args.filter), sort=args.sort, top=args.top),
+        duration=args.duration, trace=args.trace, verbose=args.verbose,
+        queue_bytes=args.queue_size, stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
-        btf=args.btf,
-        formats={k: v for chosen in args.format for k, v in chosen.items()},
-        fields=args.fields)
+        btf=args.btf)
 
 
 def _converter(var):

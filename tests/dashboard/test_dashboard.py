@@ -90,6 +90,26 @@ def test_start_watch_and_stop_a_package_from_the_page(browser, example_package):
         server.stop()
 
 
+def test_bad_output_flags_in_the_form_are_refused_on_the_page(browser, example_package):
+    """--fields naming no field: the server's 400 shows under the form, and no task is
+    made (the check runs before anything loads)."""
+    server = RunningServer()
+    try:
+        browser.get(server.url + "/")
+        wait_for(browser, lambda d: visible(d, "tasks-view"), what="the task list")
+        browser.find_element("id", "start-file").send_keys(
+            str(example_package("exitsnoop")))
+        browser.find_element("id", "start-args").send_keys("--fields pid,nosuch")
+        browser.find_element("id", "start-button").click()
+        wait_for(browser, lambda d: "nosuch" in d.find_element("id", "start-error").text,
+                 what="the error under the form")
+        assert "--fields names no field 'nosuch'" in \
+            browser.find_element("id", "start-error").text
+        assert server.client().call("GET", "/task") == {"tasks": []}
+    finally:
+        server.stop()
+
+
 def test_a_sampled_histogram_is_a_bar_chart(browser, example_package):
     server = RunningServer()
     try:

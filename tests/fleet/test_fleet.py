@@ -144,6 +144,9 @@ def test_clear_errors(etcd, agents, example_package, tmp_path):
                          "Bad Name"), "--name 'Bad Name'")
     one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
                          "--no-such-flag"), "--no-such-flag")
+    one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
+                         "--filter", "nosuch==1"), "--filter names no field 'nosuch'")
+    assert "exitsnoop" not in fleet(store.urls, "ls").stdout     # nothing was written
     one_error_line(fleet(store.urls, "rm", "nothing"), "no package named 'nothing'")
     broken = tmp_path / "broken.json"
     broken.write_text('{"bpf_object": "AAAA"}')

@@ -154,6 +154,30 @@ def test_a_failing_package_fails_its_request_only(server, tmp_path):
     got, reply = raw_post(running.url, "/task", json.dumps(
         start_body(rejected.read_bytes(), "--no-such-flag")).encode())
     assert got == 400 and "--no-such-flag" in reply["error"]
+    # output settings are checked before the load: the verifier never sees it
+    got, reply = raw_post(running.url, "/task", json.dumps(
+        start_body(rejected.read_bytes(), "--fields", "nosuch")).encode())
+    assert got == 400 and "--fields names no field 'nosuch'" in reply["error"], reply
+
+
+@pytest.mark.parametrize("args, named", [
+    (("--fields", "pid,nosuch"), "nosuch"),
+    (("--filter", "nosuch==1"), "nosuch"),
+    (("--format", "pid=bogus"), "bogus"),
+    (("--stacks", "folded"), "stack field"),
+    (("--record-type", "nomap=event"), "nomap"),
+])
+def test_bad_output_settings_are_a_400_before_anything_loads(server, exitsnoop_package,
+                                                             args, named):
+    """The same checks as `ecli run`, made before the package is loaded: nothing of it
+    reaches the kernel, and no task is made."""
+    from tests.kernel.conftest import held_program_ids
+    running = server()
+    got, reply = raw_post(running.url, "/task",
+                          json.dumps(start_body(exitsnoop_package, *args)).encode())
+    assert got == 400 and named in reply["error"], (got, reply)
+    assert running.client().call("GET", "/task") == {"tasks": []}
+    assert not held_program_ids(running.proc.pid, ["handle_exit"])
 
 
 def test_client_command_line(server, exitsnoop_package, tmp_path):

@@ -1,0 +1,39 @@
+"""OutputSettings: how a run shows its records and samples (--output, --json, --stacks,
+--no-header, --format, --fields, --filter, --sort, --top). Every front end builds its
+printer here, so every front end checks these settings the same way, against the
+package's record types, before anything is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..events import record_specs
+from .formats import member_formats
+from .lines import LinePrinter
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    output: str = "table"                   # one of lines.OUTPUTS
+    header: bool = True                     # False: --no-header
+    formats: dict[str, str] = field(default_factory=dict)      # --format: field -> type
+    fields: tuple[str, ...] | None = None   # --fields
+    filters: tuple = ()                     # --filter conditions (output.filters)
+    sort: str | None = None                 # --sort (sampled maps)
+    top: int | None = None                  # --top (sampled maps)
+
+    def replace(self, **changes) -> OutputSettings:
+        return dataclasses.replace(self, **changes)
+
+    def printer(self, package, record_types: dict[str, str] | None = None) -> LinePrinter:
+        """A LinePrinter for `package`'s records (`record_types`: --record-type), checked
+        now: an ArgumentError names a --format, --fields or --filter field that no record
+        has, an unknown format, or --stacks folded without a stack field. Reads only the
+        package: nothing is loaded yet."""
+        header = self.header and package.meta.print_header is not False
+        printer = LinePrinter(self.output, header, self.formats, self.fields, self.filters)
+        printer.type_formats = member_formats(package)
+        printer.sort, printer.top = self.sort, self.top
+        printer.check(record_specs(package, record_types))
+        return printer
