@@ -23,3 +23,8 @@ ENOTSUPP = 524
 NOT_SUPPORTED_ERRNOS = frozenset({errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP})
 # the kprobe PMU: where the kernel says it has kprobes
 KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
+
+# a package's run settings when its meta gives none (eunomia-bpf's defaults)
+POLL_TIMEOUT_MS = 100
+PERF_BUFFER_PAGES = 64
+PERF_BUFFER_TIME_MS = 10

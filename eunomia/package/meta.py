@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import defaults
 from ..errors import PackageError
 from ..kinds import SAMPLE_TYPES
 from .fields import expect_object, extra_keys, optional, put, required, text
-
-DEFAULT_POLL_TIMEOUT_MS = 100
-DEFAULT_PERF_BUFFER_PAGES = 64
-DEFAULT_PERF_BUFFER_TIME_MS = 10
 
 
 def _list_of(doc: dict, key: str, where: str, item_cls, nullable: bool = False):
@@ -370,9 +367,9 @@ class Meta:
     export_types: list[ExportType] = field(default_factory=list)
     eunomia_version: str | None = None
     enable_multiple_export_types: bool | None = None
-    poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS
-    perf_buffer_pages: int = DEFAULT_PERF_BUFFER_PAGES
-    perf_buffer_time_ms: int = DEFAULT_PERF_BUFFER_TIME_MS
+    poll_timeout_ms: int = defaults.POLL_TIMEOUT_MS
+    perf_buffer_pages: int = defaults.PERF_BUFFER_PAGES
+    perf_buffer_time_ms: int = defaults.PERF_BUFFER_TIME_MS
     debug_verbose: bool = False
     print_header: bool = True
     extra: dict = field(default_factory=dict)
@@ -393,11 +390,11 @@ class Meta:
             enable_multiple_export_types=optional(doc, "enable_multiple_export_types", bool,
                                                   where),
             poll_timeout_ms=optional(doc, "poll_timeout_ms", int, where,
-                                     DEFAULT_POLL_TIMEOUT_MS),
+                                     defaults.POLL_TIMEOUT_MS),
             perf_buffer_pages=optional(doc, "perf_buffer_pages", int, where,
-                                       DEFAULT_PERF_BUFFER_PAGES),
+                                       defaults.PERF_BUFFER_PAGES),
             perf_buffer_time_ms=optional(doc, "perf_buffer_time_ms", int, where,
-                                         DEFAULT_PERF_BUFFER_TIME_MS),
+                                         defaults.PERF_BUFFER_TIME_MS),
             debug_verbose=optional(doc, "debug_verbose", bool, where, False),
             print_header=optional(doc, "print_header", bool, where, True),
             extra=extra_keys(doc, cls.FIELDS))

@@ -130,8 +130,8 @@ class Package:
         (`pkg.open(targ_pid=42)`); `autoload={"prog": False}` leaves programs out of the
         load (e.g. a kprobe on a kernel without kprobes). Returns an
         eunomia.loaded.LoadedPackage, a context manager that closes everything."""
-        from ..loaded import LoadedPackage
-        return LoadedPackage.open(self, values or None, autoload)
+        from ..loaded import load_package
+        return load_package(self, values or None, autoload)
 
 
 def check_text(value: Any, where: str) -> None:

@@ -24,10 +24,11 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from ..defaults import POLL_TIMEOUT_MS
 from ..errors import EunomiaError
-from ..events import BackgroundDrainer, EventPoller, EventSource, untyped_hint
+from ..events import EventReader, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE
-from ..loaded import LoadedPackage
+from ..loaded import LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
 from .flags import RunSettings
 
@@ -123,7 +124,7 @@ class Session:
         self.error: str | None = None
         self._event_maps = None if event_maps is None else set(event_maps)
         self._sample_maps = sample_maps
-        self._drainer: BackgroundDrainer | None = None
+        self._reader: EventReader | None = None    # None: no event map to read
         self._trace_fd: int | None = None
         self._stop = threading.Event()
         self._stop_deadline: float | None = None     # monotonic; set by the stop request
@@ -138,24 +139,20 @@ class Session:
     def start(self) -> Session:
         """Opens, loads and attaches every program, opens the readers and samplers; on
         any failure everything made so far is closed and the error raised."""
-        loaded = LoadedPackage.open(self.package, self.settings.values, btf=self.settings.btf)
+        loaded = load_package(self.package, self.settings.values, btf=self.settings.btf)
         try:
             # the readers before the programs: a perf buffer drops what comes earlier
-            every = loaded.event_sources(self.settings.record_types)
-            self.sources = [s for s in every
-                            if self._event_maps is None or s.map_name in self._event_maps]
+            reader = loaded.event_reader(self.settings.record_types, self._event_maps)
+            self.sources = reader.sources
             loaded.attach(options=self.settings.attach)
             self.delivered = {s.map_name: 0 for s in self.sources}
             if self.sources:
-                self._drainer = BackgroundDrainer(EventPoller(self.sources),
-                                                  self.settings.queue_bytes)
+                self._reader = reader.background(self.settings.queue_bytes)
             self.samplers = loaded.samplers() if self._sample_maps else []
             if self.settings.trace:
                 self._trace_fd = _open_trace_pipe()
         except BaseException:
-            if self._drainer is not None:
-                self._drainer.close()
-                self._drainer = None
+            self._reader = None
             loaded.close()
             raise
         self.loaded = loaded
@@ -169,7 +166,7 @@ class Session:
     def backlog(self) -> int:
         """Records read from the kernel and not yet handed to the sink (no lock taken:
         a signal handler may ask)."""
-        queued = self._drainer.queued_records if self._drainer is not None else 0
+        queued = self._reader.queued_records if self._reader is not None else 0
         return queued + self._pending
 
     def stack_lookup(self, stack_id: int) -> list[int] | None:
@@ -196,8 +193,8 @@ class Session:
         if self._stop_deadline is None:
             self._stop_deadline = time.monotonic() + self.stop_bound
         self._stop.set()
-        if self._drainer is not None:
-            self._drainer.wake()
+        if self._reader is not None:
+            self._reader.wake()
 
     def abandon(self) -> None:
         """Gives up on the records left, if finishing is under way or about to be."""
@@ -280,7 +277,7 @@ class Session:
         return self.report
 
     def _poll_seconds(self) -> float:
-        return max(int(self.package.meta.poll_timeout_ms or 100), 1) / 1000.0
+        return max(int(self.package.meta.poll_timeout_ms or POLL_TIMEOUT_MS), 1) / 1000.0
 
     def _loop(self) -> None:
         poll_s = self._poll_seconds()
@@ -295,7 +292,7 @@ class Session:
                 wait = min(wait, max(0.0, min(next_sample.values()) - now))
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - now))
-            if self._drainer is not None:
+            if self._reader is not None:
                 self._deliver(wait)
                 self._report_losses()
             elif self._trace_fd is not None:
@@ -315,7 +312,7 @@ class Session:
     def _deliver(self, timeout: float) -> int:
         """Hands the batches read so far (waiting up to `timeout` s) to the sink, in
         chunks; returns how many records that was."""
-        batches = self._drainer.poll(timeout)
+        batches = self._reader.read(timeout)
         self._pending = sum(len(raws) for _, raws in batches)
         wall = time.time()
         count = 0
@@ -394,8 +391,8 @@ class Session:
         try:
             try:
                 self.loaded.detach()     # from here on nothing reaches the rings
-                if self._drainer is not None:
-                    self._drainer.finish()
+                if self._reader is not None:
+                    self._reader.finish()
                     self.sink.stopping(max(0.0, self._stop_deadline - time.monotonic()))
                     while not self.gave_up() and self._deliver(0):
                         pass
@@ -404,8 +401,8 @@ class Session:
                 pass
             if self.gave_up():
                 reason = "abandoned" if self._abandon.is_set() else "bound"
-            if reason and self._drainer is not None:
-                unwritten = self._pending + self._drainer.discard()
+            if reason and self._reader is not None:
+                unwritten = self._pending + self._reader.discard()
                 self._pending = 0
             self._report_losses()
             if unwritten:
@@ -423,10 +420,8 @@ class Session:
         """Closes everything without writing what is left (after a failure)."""
         with self._lock:
             try:
-                if self._drainer is not None:
-                    self._drainer.close()
                 if self.loaded is not None:
-                    self.loaded.close()
+                    self.loaded.close()     # its event reader too
             finally:
                 if self._trace_fd is not None:
                     os.close(self._trace_fd)

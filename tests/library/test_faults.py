@@ -12,6 +12,7 @@ import pytest
 
 from eunomia import _libbpf, loaded
 from eunomia.errors import EunomiaError
+from eunomia.loaded import live
 from eunomia.runtime.maps import BpfMap
 from eunomia.runtime.object import BpfObject
 from eunomia.runtime.program import BpfProgram
@@ -34,7 +35,7 @@ STEPS = [
     ("reading a map at open", BpfMap, "__init__"),
     ("setting a global", loaded.OpenPackage, "set_global"),
     ("loading into the kernel", BpfObject, "load"),
-    ("opening the event readers", loaded, "open_event_sources"),
+    ("opening the event readers", live, "open_event_sources"),
     ("attaching a program", BpfProgram, "attach"),
 ]
 

@@ -1,0 +1,163 @@
+"""EventReader: the records of a loaded package's ring buffers and perf event arrays, apart
+from the loaded object (as cilium/ebpf keeps ringbuf.Reader apart from Collection).
+
+It owns the sources, the one epoll set of a run, the background drainer with its
+bounded queues, the loss counts, and the stop: finish() once the programs are detached,
+then read() or rest() until nothing is left, then close().
+
+    reader = prog.event_reader()
+    reader.background()                 # copy out of the rings in a thread from now on
+    for map_name, record in reader.records(timeout=0.1):
+        ...
+    prog.detach()
+    reader.finish()
+    for map_name, record in reader.rest():
+        ...                             # what was sent before the detach
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Iterator
+
+from ..errors import ArgumentError
+from ..runtime.ringbuf import RecordBatch
+from .drainer import DEFAULT_QUEUE_BYTES, BackgroundDrainer, EventPoller
+from .sources import EventSource
+
+
+class EventReader:
+    def __init__(self, sources: list[EventSource]):
+        self.sources = sources
+        self._poller: EventPoller | BackgroundDrainer = EventPoller(sources)
+        self._held: list[list] = []     # [source, records, next index] read, not handed out
+        self._closed = False
+
+    # -- how records leave the rings ---------------------------------------------------
+
+    def background(self, max_bytes: int = DEFAULT_QUEUE_BYTES) -> EventReader:
+        """Copies records out of the kernel's rings in a thread of its own from now on, so
+        that slow processing queues them in memory (up to `max_bytes` per event map;
+        past that they are dropped and counted in `dropped()`) instead of letting the
+        rings overflow. Does nothing if the thread runs already."""
+        if not isinstance(self._poller, BackgroundDrainer):
+            self._poller = BackgroundDrainer(self._poller, max_bytes)
+        return self
+
+    @property
+    def queued_records(self) -> int:
+        """Records copied out of the rings and not read yet (no lock: a signal handler
+        may ask)."""
+        poller = self._poller
+        return poller.queued_records if isinstance(poller, BackgroundDrainer) else 0
+
+    def wake(self) -> None:
+        """Makes a waiting read() return now (from any thread or a signal handler)."""
+        if isinstance(self._poller, BackgroundDrainer):
+            self._poller.wake()
+
+    def fileno(self) -> int:
+        """Readable when records wait (for an event loop's add_reader)."""
+        return self._poller.fileno()
+
+    # -- reading ---------------------------------------------------------------------
+
+    def source(self, map: str | None) -> EventSource | None:
+        """The source of event map `map` (None: none asked); ArgumentError if no such map."""
+        if map is None:
+            return None
+        for source in self.sources:
+            if source.map_name == map:
+                return source
+        names = ", ".join(s.map_name for s in self.sources) or "none"
+        raise ArgumentError(f"package has no event map '{map}' (its ring buffers and "
+                            f"perf event arrays: {names})")
+
+    def read(self, timeout: float, map: str | None = None) -> list[tuple[EventSource, list]]:
+        """Raw records in batches per source (every source, or the one named `map`: the
+        others keep theirs), waiting up to `timeout` s for the first."""
+        only = self.source(map)
+        if only is None:
+            return self._poller.poll(timeout)
+        if isinstance(self._poller, BackgroundDrainer):
+            return self._poller.poll(timeout, only=only)
+        records = only.reader.read(0)
+        if not records and select.select([only.reader.fileno()], [], [], timeout)[0]:
+            records = only.reader.read(0)
+        return [(only, records)] if records else []
+
+    def records(self, timeout: float, map: str | None = None) -> Iterator:
+        """(map name, decoded record) of the batches read but not yet handed out (first),
+        then of new ones read within `timeout`. Batches are held here, not in the
+        generator, so a generator left half way (a consumer that stopped iterating) keeps
+        nothing from the next reader: each record is handed out once, by whoever asks
+        next."""
+        held = self._held
+        if not any(map is None or entry[0].map_name == map for entry in held):
+            held.extend([source, records, 0] for source, records in self.read(timeout, map))
+        for entry in list(held):
+            source, records, _ = entry
+            if map is not None and source.map_name != map:
+                continue
+            decode, name = source.codec.decode, source.map_name
+            if isinstance(records, RecordBatch):     # decode in place: no slice each
+                blob, first, stride = records.blob, records.first, records.stride
+                while entry[2] < records.count:
+                    index = entry[2]
+                    entry[2] = index + 1
+                    yield name, decode(blob, first + index * stride)
+            else:
+                while entry[2] < len(records):
+                    index = entry[2]
+                    entry[2] = index + 1
+                    yield name, decode(records[index])
+            for position, other in enumerate(held):
+                if other is entry:      # another reader may have finished it meanwhile
+                    del held[position]
+                    break
+
+    # -- stopping --------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Ends the background thread (call it once the programs are detached): reads
+        then give what is queued, then what is left in the rings, until both are empty."""
+        if isinstance(self._poller, BackgroundDrainer):
+            self._poller.finish()
+
+    def rest(self, map: str | None = None) -> Iterator:
+        """(map name, decoded record) of everything left, without waiting (after
+        finish())."""
+        self.finish()
+        while True:
+            got = False
+            for item in self.records(0, map):
+                got = True
+                yield item
+            if not got:
+                return
+
+    def discard(self) -> int:
+        """Throws away what is queued and left in the rings; returns how many records."""
+        self.finish()
+        count = sum(len(records) - index for _, records, index in self._held)
+        self._held.clear()
+        if isinstance(self._poller, BackgroundDrainer):
+            return count + self._poller.discard()
+        while batches := self._poller.poll(0):
+            count += sum(len(records) for _, records in batches)
+        return count
+
+    def dropped(self, map: str) -> int:
+        """Records of event map `map` dropped because the in-memory queue was full."""
+        return self.source(map).dropped
+
+    def close(self) -> None:
+        """Ends the thread and closes the epoll set and every source's reader."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._poller.close()
+        finally:
+            for source in self.sources:
+                source.close()
