@@ -14,6 +14,12 @@ class EunomiaError(Exception):
     """Base of every error raised by eunomia."""
 
 
+class FlowControl(Exception):
+    """Not an error: a signal that ends a step early on purpose (help was asked for, a
+    stop abandoned the rest, an exporter decoder dropped an event). Never an
+    EunomiaError, so `except EunomiaError` never swallows one by accident."""
+
+
 class PackageError(EunomiaError):
     """A package is broken, truncated, or does not match the format."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from ..errors import ArgumentError, EunomiaError
+from ..errors import ArgumentError, FlowControl
 from ..output.formats import formatter
 
 
@@ -25,7 +25,7 @@ class DecoderError(ArgumentError):
     """A decoder is configured wrongly."""
 
 
-class Drop(EunomiaError):
+class Drop(FlowControl):
     """The event is dropped (a regexp did not match); counted by the caller."""
 
 

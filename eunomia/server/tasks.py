@@ -400,5 +400,5 @@ class TaskManager:
                 pass    # the rest must still stop
 
 
-class TaskLimitError(ArgumentError):
+class TaskLimitError(EunomiaError):
     """The server runs as many tasks as it may."""

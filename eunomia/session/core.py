@@ -25,7 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..defaults import POLL_TIMEOUT_MS
-from ..errors import EunomiaError
+from ..errors import EunomiaError, FlowControl
 from ..events import EventReader, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE
 from ..loaded import LoadedPackage, load_package
@@ -48,7 +48,7 @@ class SessionState(str, enum.Enum):
     FAILED = "failed"
 
 
-class Abandoned(EunomiaError):
+class Abandoned(FlowControl):
     """Finishing gave up on the records left (a second Ctrl-C, or the stop bound). A sink
     interrupted in the middle of a batch sets `delivered` to the records it did write."""
 

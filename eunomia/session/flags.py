@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..attach_plan import AttachOptions
-from ..errors import ArgumentError, DecodeError, EunomiaError
+from ..errors import ArgumentError, DecodeError, FlowControl
 from ..events import DEFAULT_QUEUE_BYTES
 from ..kinds import TRACE_PIPE
 from ..output.lines import LinePrinter
@@ -38,7 +38,7 @@ _FALSE = {"0", "false", "no", "off"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
 
 
-class HelpRequested(EunomiaError):
+class HelpRequested(FlowControl):
     """`--help` was given: `text` is the help to show (the caller prints it)."""
 
     def __init__(self, text: str):

@@ -40,12 +40,12 @@ def test_the_layer_contract_is_kept():
 
 def test_a_library_module_importing_the_cli_breaks_it(tmp_path):
     tree = copy_of_tree(tmp_path)
-    loaded = tree / "eunomia" / "loaded.py"
-    loaded.write_text(loaded.read_text() + "\nfrom .cli import run as _cli_run  # noqa\n")
+    loaded = tree / "eunomia" / "loaded" / "live.py"
+    loaded.write_text(loaded.read_text() + "\nfrom ..cli import run as _cli_run  # noqa\n")
     result = lint(tree)
     assert result.returncode != 0
     assert "the library never imports the command line BROKEN" in result.stdout
-    assert "eunomia.loaded -> eunomia.cli" in result.stdout
+    assert "eunomia.loaded.live -> eunomia.cli" in result.stdout
 
 
 def test_the_decode_cycle_stays_gone(tmp_path):
@@ -57,17 +57,19 @@ def test_the_decode_cycle_stays_gone(tmp_path):
     assert "no cycle) BROKEN" in result.stdout
 
 
-def test_every_library_exception_is_a_eunomia_error():
-    """Every exception class the library defines derives from EunomiaError (private
-    control-flow ones, named with a leading underscore, aside)."""
+def test_every_library_exception_is_a_eunomia_error_or_flow_control():
+    """Every exception class the library defines derives from EunomiaError, except the
+    signals that end a step on purpose, which derive from FlowControl and never from
+    EunomiaError (an `except EunomiaError` must not swallow a --help or a Ctrl-C's
+    abandon). Private control-flow ones, named with a leading underscore, aside."""
     import importlib
     import inspect
     import pkgutil
 
     import eunomia
-    from eunomia.errors import EunomiaError
+    from eunomia.errors import EunomiaError, FlowControl
 
-    strays = []
+    strays, signals = [], []
     for info in pkgutil.walk_packages(eunomia.__path__, "eunomia."):
         if info.name.startswith("eunomia.cli"):
             continue
@@ -77,7 +79,14 @@ def test_every_library_exception_is_a_eunomia_error():
             continue        # an optional extra (e.g. the exporter's) not installed
         for name, value in vars(module).items():
             if (inspect.isclass(value) and issubclass(value, BaseException)
-                    and value.__module__ == module.__name__ and not name.startswith("_")
-                    and not issubclass(value, EunomiaError)):
-                strays.append(f"{module.__name__}.{name}")
+                    and value.__module__ == module.__name__ and not name.startswith("_")):
+                if issubclass(value, FlowControl):
+                    assert not issubclass(value, EunomiaError), name
+                    signals.append(name)
+                elif not issubclass(value, EunomiaError):
+                    strays.append(f"{module.__name__}.{name}")
     assert strays == []
+    assert sorted(signals) == ["Abandoned", "Drop", "FlowControl", "HelpRequested"]
+    from eunomia.errors import ArgumentError
+    from eunomia.server.tasks import TaskLimitError
+    assert not issubclass(TaskLimitError, ArgumentError)     # a 429, not a bad request
