@@ -121,3 +121,20 @@ class MapError(LibbpfError):
 
 class PermissionDeniedError(LibbpfError):
     """The kernel refused for lack of privilege (not root, or lockdown)."""
+
+
+def validation_line(errors, whole: str = "the value") -> str:
+    """pydantic's first complaint (a ValidationError's errors()) as one line: where,
+    then what. `whole` names the document when the complaint is about all of it."""
+    if not errors:
+        return f"{whole} is not valid"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return f"{whole} is not JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    if kind == "extra_forbidden":
+        return f"unknown field '{where}'"
+    if kind == "missing":
+        return f"'{where}' is required"
+    return f"{where or whole}: {first.get('msg', 'not valid')}"

@@ -10,10 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from .. import defaults
-from ..errors import ArgumentError, EunomiaError
+from ..errors import ArgumentError, EunomiaError, validation_line
 from ..files import read_bounded
 from ..package.source import MAX_PACKAGE_BYTES
+from ..server.models import LogReply, TaskList, TaskSummary
+from ..session import SessionState
 from .server import read_token
 from .sigfiles import SIGNATURE_HELP, read_signature
 
@@ -157,32 +161,44 @@ def run_client(args) -> int:
         show(reply, f"started task {reply['id']} ({reply['name']}){replaced}")
     elif args.action == "list":
         reply = client.call("GET", "/task")
+        tasks = _parsed(TaskList, reply).tasks
         rows = [f"{'ID':<5} {'NAME':<20} STATUS"] + [
-            f"{t['id']:<5} {t['name']:<20} {t['status']}" for t in reply["tasks"]]
+            f"{t.id:<5} {t.name:<20} {t.status.value}" for t in tasks]
         show(reply, "\n".join(rows))
     elif args.action == "log":
         return _log(client, args)
     else:
         reply = client.call("POST", f"/{args.action}", {"id": args.id})
-        show(reply, f"task {reply['id']} {reply['status']}")
+        task = _parsed(TaskSummary, reply)
+        show(reply, f"task {task.id} {task.status.value}")
     return 0
+
+
+def _parsed(model, reply):
+    """The server's reply as `model` (the shapes of server.models); ClientError in one
+    line when it is not one (another program, or a server of another version)."""
+    try:
+        return model.model_validate(reply)
+    except ValidationError as exc:
+        raise ClientError("the server's reply is not what this client expects: "
+                          f"{validation_line(exc.errors(), 'the reply')}") from None
 
 
 def _log(client: Client, args) -> int:
     cursor = args.cursor
     while True:
-        reply = client.call("POST", "/log", {"id": args.id, "log_cursor": cursor,
-                                             "wait_ms": 1000 if args.follow else 0})
-        for entry in reply["log"]:
+        reply = _parsed(LogReply, client.call("POST", "/log", {
+            "id": args.id, "log_cursor": cursor, "wait_ms": 1000 if args.follow else 0}))
+        for entry in reply.log:
             if args.json:
-                print(json.dumps(entry))
+                print(entry.model_dump_json())
             else:
-                print(entry["text"] if entry["kind"] == "event"
-                      else f"[{entry['kind']}] {entry['text']}")
+                print(entry.text if entry.kind == "event"
+                      else f"[{entry.kind}] {entry.text}")
         sys.stdout.flush()
-        cursor = reply["next_cursor"]
-        ended = reply["status"] in ("stopped", "failed")
-        if not args.follow or (ended and not reply["log"]):
+        cursor = reply.next_cursor
+        ended = reply.status in (SessionState.STOPPED, SessionState.FAILED)
+        if not args.follow or (ended and not reply.log):
             return 0
-        if not reply["log"]:
+        if not reply.log:
             time.sleep(0.1)

@@ -21,10 +21,11 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ..errors import EunomiaError, PackageError
 from ..server.tasks import StartRequest, TaskManager
+from ..session import SessionState
 from .model import Desired, Keys, NodeRecord, TaskStatus, matches
 from .store import Store, StoreUnavailable
 
@@ -106,8 +107,9 @@ class FleetAgent:
     def _register(self) -> None:
         """A lease, then the node record under it; waits while another live agent holds
         this node name (a restart before the old lease expired)."""
-        record = NodeRecord(self.node, self.labels, os.uname().release, _features(),
-                            time.time(), self.api_url).to_json()
+        record = NodeRecord(node=self.node, labels=self.labels, kernel=os.uname().release,
+                            features=_features(), started_at=time.time(),
+                            api=self.api_url).to_json()
         while not self._stop.is_set():
             lease = self.store.grant(self.lease_ttl)
             if self.store.put_if(self.keys.node(self.node), record, 0, lease) is not None:
@@ -221,8 +223,7 @@ class FleetAgent:
                     continue
                 task = self._lookup(running)
                 if task is None or task.finished:
-                    why = getattr(getattr(task, "session", None), "error", "") or \
-                        (task.status.value if task is not None else "gone")
+                    why = (task.error or task.status.value) if task is not None else "gone"
                     self._failed(running, f"{name}: the task ended ({why})")
             due = any(running.due() for running in self._running.values())
         if due:
@@ -288,8 +289,8 @@ class FleetAgent:
         """The fleet as this agent reads it from etcd (GET /fleet, the dashboard)."""
         from .control import Fleet
         fleet = Fleet(self.store, self.keys)
-        return {"nodes": [asdict(n) for n in fleet.nodes()],
-                "status": [asdict(s) for s in fleet.status()],
+        return {"nodes": [n.model_dump(mode="json") for n in fleet.nodes()],
+                "status": [s.model_dump(mode="json") for s in fleet.status()],
                 "desired": [{"name": d.name, "version": d.version, "selector": d.selector,
                              "args": d.args, "source": d.source, "digest": d.digest,
                              "applied_at": d.applied_at} for d in fleet.desired()]}
@@ -298,13 +299,15 @@ class FleetAgent:
         out = []
         for name, running in list(self._running.items()):
             task = self._lookup(running)
-            counters = task.summary() if task is not None else {}
-            state = "failed" if running.error else \
-                (counters.get("status", "failed") if task is not None else "failed")
-            out.append(TaskStatus(self.node, name, running.version, state, running.since,
-                                  counters.get("events", 0), counters.get("lost", 0),
-                                  counters.get("dropped", 0), running.error,
-                                  running.running_version))
+            summary = task.summary() if task is not None else None
+            state = SessionState.FAILED if running.error or summary is None \
+                else summary.status
+            out.append(TaskStatus(
+                node=self.node, name=name, version=running.version, state=state,
+                since=running.since, events=summary.events if summary else 0,
+                lost=summary.lost if summary else 0,
+                dropped=summary.dropped if summary else 0, error=running.error,
+                running_version=running.running_version))
         return out
 
     def publish(self) -> None:

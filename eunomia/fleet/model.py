@@ -14,11 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass, field
 
-from ..errors import ArgumentError, PackageError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ArgumentError, PackageError, validation_line
+from ..session import SessionState
 from . import DEFAULT_PREFIX
 
 MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default
@@ -88,20 +89,40 @@ class Keys:
         return key[len(prefix):]
 
 
-@dataclass
-class Desired:
+class _Record(BaseModel):
+    """A record kept in etcd as a JSON object of its fields. Strict: a value of the wrong
+    kind (written by hand, or by another version) is refused, never coerced; unknown
+    keys (a newer agent's) are kept and written back."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, doc):
+        """The record, or None for a document that is not one."""
+        if not isinstance(doc, dict):
+            return None
+        try:
+            return cls.model_validate(doc)
+        except ValidationError:
+            return None
+
+
+class Desired(_Record):
     """One package the fleet should run, on the nodes its selector picks."""
 
     name: str
     package: str                    # base64 of the package file
-    args: list[str] = field(default_factory=list)
-    selector: dict[str, str] = field(default_factory=dict)
+    args: list[str] = Field(default_factory=list)
+    selector: dict[str, str] = Field(default_factory=dict)
     source: str = ""                # where apply read it (file, URL, image reference)
     digest: str = ""                # sha256 of the package bytes
     applied_at: float = 0.0
     signature: str = ""             # of the package bytes (ecli sign FILE), if signed
-    image: dict = field(default_factory=dict)   # oci Images.proof, if applied from one
-    version: int = 0                # the etcd revision of this entry (not stored)
+    image: dict = Field(default_factory=dict)   # oci Images.proof, if applied from one
+    version: int = Field(0, exclude=True)   # the etcd revision of this entry (not stored)
 
     @classmethod
     def of(cls, name: str, content: bytes, args, selector, source: str, now: float,
@@ -110,8 +131,9 @@ class Desired:
             raise ArgumentError(f"the package is {len(content)} bytes; the fleet carries "
                                 f"packages up to {MAX_PACKAGE_BYTES // 1024} KiB in etcd "
                                 "(etcd's request limit is 1.5 MiB)")
-        return cls(name, base64.b64encode(content).decode(), list(args), dict(selector),
-                   source, digest_of(content), now, signature, dict(image or {}))
+        return cls(name=name, package=base64.b64encode(content).decode(), args=list(args),
+                   selector=dict(selector), source=source, digest=digest_of(content),
+                   applied_at=now, signature=signature, image=dict(image or {}))
 
     def same_spec(self, other: Desired) -> bool:
         return (self.digest, self.args, self.selector, self.signature, self.image) == \
@@ -130,11 +152,6 @@ class Desired:
                                "fleet apply`, or altered since")
         return content
 
-    def to_json(self) -> bytes:
-        doc = asdict(self)
-        doc.pop("version")
-        return json.dumps(doc).encode()
-
     @classmethod
     def from_entry(cls, entry) -> Desired | None:
         """None for an entry that is not a desired package (written by hand, broken)."""
@@ -145,69 +162,29 @@ class Desired:
 
     @classmethod
     def read(cls, entry) -> Desired:
-        """The entry as a desired package; PackageError saying why it is not one."""
+        """The entry as a desired package; PackageError naming the field that is wrong."""
         if len(entry.value) > MAX_ENTRY_BYTES:
             raise PackageError(f"the entry is {len(entry.value)} bytes: more than an apply "
                                f"writes ({MAX_ENTRY_BYTES >> 10} KiB)")
         doc = entry.json()
         if not isinstance(doc, dict):
             raise PackageError("the entry is not a JSON object (written by hand?)")
+        doc.pop("version", None)        # the revision says it, not the entry
         try:
-            desired = cls(name=str(doc["name"]), package=str(doc["package"]),
-                          args=[str(a) for a in doc.get("args") or []],
-                          selector={str(k): str(v) for k, v in
-                                    (doc.get("selector") or {}).items()},
-                          source=str(doc.get("source", "")), digest=str(doc.get("digest", "")),
-                          applied_at=float(doc.get("applied_at", 0)),
-                          signature=str(doc.get("signature", "")),
-                          image=doc.get("image") or {})
-            if not isinstance(desired.image, dict):
-                raise TypeError("image")
-        except KeyError as exc:
-            raise PackageError(f"the entry has no {exc.args[0]!r}") from None
-        except (TypeError, ValueError, AttributeError):
-            raise PackageError("the entry's fields are of the wrong kinds") from None
+            desired = cls.model_validate(doc)
+        except ValidationError as exc:
+            raise PackageError(f"the entry: {validation_line(exc.errors())}") from None
         desired.version = entry.mod_revision
         return desired
 
 
-class _JsonRecord:
-    """A record kept in etcd as a JSON object of its fields; from_json() gives None for
-    one that is not (written by hand, or by another version)."""
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def from_json(cls, doc: dict | None):
-        if not isinstance(doc, dict):
-            return None
-        values = {}
-        for name, spec in cls.__dataclass_fields__.items():
-            if name not in doc:
-                continue
-            if not isinstance(doc[name], _KINDS[str(spec.type).split("[")[0]]) or \
-                    isinstance(doc[name], bool) and "bool" not in str(spec.type):
-                return None         # a hand-written value of the wrong kind
-            values[name] = doc[name]
-        try:
-            return cls(**values)
-        except TypeError:           # a field without a default is missing
-            return None
-
-
-# what each annotated field type accepts from JSON
-_KINDS = {"int": int, "float": (int, float), "str": str, "dict": dict, "list": list}
-
-
-@dataclass
-class TaskStatus(_JsonRecord):
+class TaskStatus(_Record):
     """What one node runs of one desired package."""
 
     node: str
     name: str
     version: int
-    state: str                      # starting, running, paused, failed, stopped
+    state: SessionState = Field(strict=False)   # its value in JSON: "running"
     since: float
     events: int = 0
     lost: int = 0
@@ -216,8 +193,7 @@ class TaskStatus(_JsonRecord):
     running_version: int = 0        # the version still running after a failed update
 
 
-@dataclass
-class NodeRecord(_JsonRecord):
+class NodeRecord(_Record):
     node: str
     labels: dict[str, str]
     kernel: str

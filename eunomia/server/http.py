@@ -12,132 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal, Optional
 
 from fastapi import Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .. import __version__, defaults
 from ..errors import SignatureError
 from ..web import ERRORS_DOC, ServerConfigError, WebService, check_bind, json_app, require_token
 from .dashboard import add_dashboard
+from .models import (
+    FleetView,
+    Health,
+    LogQuery,
+    LogReply,
+    MapTables,
+    Samples,
+    StartBody,
+    Started,
+    TaskDetail,
+    TaskList,
+    TaskRef,
+    TaskSummary,
+)
 from .stream import add_event_stream
 from .tasks import StartRequest, TaskLimitError, TaskManager, UnknownTaskError
 
 DEFAULT_ADDR, DEFAULT_PORT = defaults.SERVER_ADDR, defaults.SERVER_PORT
 DEFAULT_BODY_LIMIT = defaults.BODY_LIMIT
 LONG_POLL_STEP_S = 0.05     # how often a waiting POST /log looks for new entries
-TaskState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StartBody(_Body):
-    """POST /task, as eunomia-bpf's server takes it; `program_ref` instead of
-    `program_data_buf` has the server fetch the package (an http(s) URL or an image)."""
-
-    program_data_buf: Optional[StrictStr] = Field(None, min_length=1,
-                                                  description="the package, base64")
-    program_ref: Optional[StrictStr] = Field(None, min_length=1, max_length=2048,
-                                             description="an http(s) URL or an image "
-                                             "reference HOST[:PORT]/NAME[:TAG] to fetch "
-                                             "the package from (not a server path)")
-    program_type: Literal["json", "yaml"] = "json"
-    program_name: Optional[StrictStr] = None
-    extra_args: list[StrictStr] = Field(default_factory=list,
-                                        description="the program's flags, as for ecli run")
-    export_json: StrictBool = False
-    replace: Optional[StrictInt] = Field(None, description="a task to stop once this one "
-                                                           "is attached (hot update)")
-    btf_archive_path: Optional[StrictStr] = Field(None, description="accepted, not used")
-    program_signature: Optional[StrictStr] = Field(
-        None, max_length=1024, description="base64 signature of the package's bytes "
-        "(`ecli sign --key KEY FILE` writes it to FILE.sig), for servers that run only "
-        "signed code (--verify-key)")
-
-
-class TaskRef(_Body):
-    id: StrictInt
-
-
-class LogQuery(_Body):
-    id: StrictInt
-    log_cursor: StrictInt = Field(0, ge=0, le=1 << 62)
-    maximum_count: StrictInt = Field(1000, ge=1, le=100_000)
-    wait_ms: StrictInt = Field(0, ge=0, le=30_000, description="wait this long for a "
-                                                                "first entry")
-
-
-class TaskSummary(BaseModel):
-    id: int
-    name: str
-    status: TaskState
-    log_entries: int = Field(description="entries written to the log so far")
-    log_dropped: int = Field(description="old entries pushed out of the bounded log")
-    events: int = Field(description="records written to the task's log")
-    lost: int = Field(description="records the kernel reported lost (perf buffers full)")
-    dropped: int = Field(description="records dropped because the task's queue was full")
-
-
-class TaskList(BaseModel):
-    tasks: list[TaskSummary]
-
-
-class ProgramInfo(BaseModel):
-    name: str
-    section: str
-
-
-class TaskDetail(TaskSummary):
-    programs: list[ProgramInfo]
-    event_fields: dict[str, list[str]] = Field(description="each event map's fields: the "
-                                                           "columns of its events")
-    sampled: list[str] = Field(description="maps sampled at intervals (GET .../samples)")
-    maps: list[str] = Field(description="maps shown as tables (GET .../maps)")
-
-
-class Samples(BaseModel):
-    samples: list[dict] = Field(description="the latest reading of each sampled map: "
-                                            "histograms with buckets, or key/value rows")
-
-
-class MapTables(BaseModel):
-    maps: list[dict] = Field(description="each map's entries now (up to 200; `count` and "
-                                         "`more` say how many there are)")
-
-
-class FleetView(BaseModel):
-    nodes: list[dict]
-    status: list[dict]
-    desired: list[dict]
-
-
-class Started(BaseModel):
-    id: int
-    name: str
-    status: TaskState
-    replaced: Optional[int] = None
-
-
-class LogEntry(BaseModel):
-    cursor: int
-    timestamp: float
-    kind: Literal["event", "info", "error"]
-    text: str
-
-
-class LogReply(BaseModel):
-    id: int
-    status: TaskState
-    next_cursor: int
-    dropped: int
-    log: list[LogEntry]
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
 
 
 def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
@@ -163,8 +64,8 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
                                list(body.extra_args), body.export_json, body.replace,
                                body.program_ref, body.program_signature)
         task = tasks.start(request)
-        return {"id": task.id, "name": task.name, "status": task.status.value,
-                "replaced": body.replace}
+        return Started(id=task.id, name=task.name, status=task.status,
+                       replaced=body.replace)
 
     def task_action(path: str, act):
         """POST path {"id": N}: act(id) (the manager's, which keeps --state-dir in step),
@@ -188,7 +89,7 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
             await asyncio.sleep(LONG_POLL_STEP_S)
         entries = task.log.read(body.log_cursor, body.maximum_count)
         following = entries[-1].cursor + 1 if entries else body.log_cursor
-        return {"id": task.id, "status": task.status.value, "next_cursor": following,
+        return {"id": task.id, "status": task.status, "next_cursor": following,
                 "dropped": task.log.dropped, "log": [e.to_dict() for e in entries]}
 
     @app.get("/task/{task_id}", response_model=TaskDetail, dependencies=auth,

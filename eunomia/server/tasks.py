@@ -16,6 +16,7 @@ from ..output.lines import LinePrinter
 from ..package import Package
 from ..runtime.untrusted import check_untrusted
 from ..session import Session, SessionState, Sink, parse_run_args
+from .models import ProgramInfo, TaskDetail, TaskSummary
 from .tasklog import TaskLog
 from .views import event_fields, map_names, maps_view, sample_view
 
@@ -174,6 +175,11 @@ class Task:
         return self.session.state
 
     @property
+    def error(self) -> str | None:
+        """Why the task failed while running (None while it has not)."""
+        return self.session.error
+
+    @property
     def finished(self) -> bool:
         return self.status in (SessionState.STOPPED, SessionState.FAILED)
 
@@ -204,18 +210,17 @@ class Task:
         kernel's RCU grace periods (~0.1 s), which a hot update need not wait for."""
         threading.Thread(target=self.stop, name=f"stop-{self.id}", daemon=True).start()
 
-    def details(self) -> dict:
+    def details(self) -> TaskDetail:
         """The summary, plus what the dashboard lays out: programs, the fields of each
         event map, the sampled maps and the maps shown as tables."""
         with self._lock:
             maps = [] if self.finished else map_names(self.session.loaded.maps)
         skel = self.session.package.meta.bpf_skel
-        return {**self.summary(),
-                "programs": [{"name": p.name, "section": p.attach or ""}
-                             for p in skel.progs or []],
-                "event_fields": event_fields(self.session.sources),
-                "sampled": [s.name for s in self.session.samplers],
-                "maps": maps}
+        return TaskDetail(**dict(self.summary()),
+                          programs=[ProgramInfo(name=p.name, section=p.attach or "")
+                                    for p in skel.progs or []],
+                          event_fields=event_fields(self.session.sources),
+                          sampled=[s.name for s in self.session.samplers], maps=maps)
 
     def samples(self) -> list[dict]:
         return list(self.sink.samples.values())
@@ -227,13 +232,13 @@ class Task:
                 return []
             return maps_view(self.session.loaded.maps)
 
-    def summary(self) -> dict:
+    def summary(self) -> TaskSummary:
         sources = self.session.sources
-        return {"id": self.id, "name": self.name, "status": self.status.value,
-                "log_entries": self.log.next_cursor, "log_dropped": self.log.dropped,
-                "events": sum(self.session.delivered.values()),
-                "lost": sum(s.lost for s in sources),
-                "dropped": sum(s.dropped for s in sources)}
+        return TaskSummary(id=self.id, name=self.name, status=self.status,
+                           log_entries=self.log.next_cursor, log_dropped=self.log.dropped,
+                           events=sum(self.session.delivered.values()),
+                           lost=sum(s.lost for s in sources),
+                           dropped=sum(s.dropped for s in sources))
 
 
 class UnrestoredTask:
@@ -245,6 +250,7 @@ class UnrestoredTask:
 
     def __init__(self, task_id: int, request: StartRequest | None, problem: str):
         self.id = task_id
+        self.error = f"not restored: {problem}"
         self.name = (request.program_name if request is not None else None) or "unknown"
         self.log = TaskLog(10, 1 << 16)
         self.log.add("error", [f"not restored: {problem}"])
@@ -259,14 +265,14 @@ class UnrestoredTask:
 
     stop_in_background = stop
 
-    def summary(self) -> dict:
-        return {"id": self.id, "name": self.name, "status": self.status.value,
-                "log_entries": self.log.next_cursor, "log_dropped": 0, "events": 0,
-                "lost": 0, "dropped": 0}
+    def summary(self) -> TaskSummary:
+        return TaskSummary(id=self.id, name=self.name, status=self.status,
+                           log_entries=self.log.next_cursor, log_dropped=0, events=0,
+                           lost=0, dropped=0)
 
-    def details(self) -> dict:
-        return {**self.summary(), "programs": [], "event_fields": {}, "sampled": [],
-                "maps": []}
+    def details(self) -> TaskDetail:
+        return TaskDetail(**dict(self.summary()), programs=[], event_fields={},
+                          sampled=[], maps=[])
 
     def samples(self) -> list[dict]:
         return []

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import EunomiaError, LibbpfError
+from ..errors import EunomiaError, LibbpfError, validation_line
 
 log = logging.getLogger("eunomia.server")
 BODY_TIMEOUT_S = 30         # a body that stops short of its length is given up on
@@ -62,7 +62,7 @@ def json_app(title: str, version: str, body_limit: int,
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        return _error(HTTPStatus.BAD_REQUEST, _validation_line(exc.errors()))
+        return _error(HTTPStatus.BAD_REQUEST, validation_line(exc.errors(), "the body"))
 
     @app.exception_handler(EunomiaError)
     async def library_error(request, exc):
@@ -81,22 +81,6 @@ def json_app(title: str, version: str, body_limit: int,
 
 def _error(status: int, text: str) -> JSONResponse:
     return JSONResponse({"error": text}, status_code=int(status))
-
-
-def _validation_line(errors) -> str:
-    """pydantic's first complaint as one line: where, then what."""
-    if not errors:
-        return "the request is not valid"
-    first = errors[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-    kind = first.get("type", "")
-    if kind == "json_invalid":
-        return f"the body is not JSON: {first.get('ctx', {}).get('error', first['msg'])}"
-    if kind == "extra_forbidden":
-        return f"unknown field '{where}'"
-    if kind == "missing":
-        return f"'{where}' is required"
-    return f"{where or 'the body'}: {first.get('msg', 'not valid')}"
 
 
 _SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
