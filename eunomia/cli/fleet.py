@@ -183,7 +183,7 @@ def run_fleet(args, program_args: list[str]) -> int:
     for s in statuses:
         error = s.error + (f" (version {s.running_version} still runs)"
                            if s.running_version else "")
-        say(f"{s.node:<16} {s.name:<20} {s.version:<8} {s.state:<9} {_since(s.since):<6} "
+        say(f"{s.node:<16} {s.name:<20} {s.version:<8} {s.state.value:<9} {_since(s.since):<6} "
               f"{s.events:<9} {error}")
     return 0
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, EunomiaError
+from ..session import SessionState
 from .model import Desired, Keys, NodeRecord, TaskStatus, check_name, matches
 from .store import Store
 
@@ -87,9 +88,9 @@ class Fleet:
             selected = self.selected_nodes(desired.selector)
             statuses = {s.node: s for s in self.status(desired.name)}
             done = [statuses[n] for n in selected if n in statuses and
-                    statuses[n].version >= desired.version and statuses[n].state == "running"]
+                    statuses[n].version >= desired.version and statuses[n].state is SessionState.RUNNING]
             failed = [statuses[n] for n in selected if n in statuses and
-                      statuses[n].version >= desired.version and statuses[n].state == "failed"]
+                      statuses[n].version >= desired.version and statuses[n].state is SessionState.FAILED]
             if selected and len(done) == len(selected):
                 return done
             if time.monotonic() >= deadline or (failed and len(done) + len(failed) ==
