@@ -18,7 +18,9 @@ then read() or rest() until nothing is left, then close().
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import ArgumentError
 from ..runtime.ringbuf import RecordBatch
@@ -31,6 +33,7 @@ class EventReader:
         self.sources = sources
         self._poller: EventPoller | BackgroundDrainer = EventPoller(sources)
         self._held: list[list] = []     # [source, records, next index] read, not handed out
+        self._callbacks: list[tuple[str | None, Callable]] = []
         self._closed = False
 
     # -- how records leave the rings ---------------------------------------------------
@@ -115,6 +118,63 @@ class EventReader:
                 if other is entry:      # another reader may have finished it meanwhile
                     del held[position]
                     break
+
+    def follow(self, timeout: float | None = None, map: str | None = None) -> Iterator:
+        """Decoded records (of `map` only, if given) as they arrive, copied out of the
+        rings in the background meanwhile; stops after `timeout` s without any (never
+        when None)."""
+        self.source(map)
+        self.background()
+        step = 0.1 if timeout is None else min(timeout, 0.1)
+        idle_since = time.monotonic()
+        while True:
+            got = False
+            for _, record in self.records(step, map):
+                got = True
+                yield record
+            if got:
+                idle_since = time.monotonic()
+            elif timeout is not None and time.monotonic() - idle_since >= timeout:
+                return
+
+    async def afollow(self, timeout: float | None = None, map: str | None = None):
+        """follow() for asyncio: waits on the event loop (no thread of its own)."""
+        import asyncio  # imported on use: it costs start-up time the CLI never needs
+        self.source(map)
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        fd = self.fileno()
+        loop.add_reader(fd, ready.set)
+        try:
+            while True:
+                ready.clear()
+                got = False
+                for _, record in self.records(0, map):
+                    got = True
+                    yield record
+                if got:
+                    continue
+                try:
+                    await asyncio.wait_for(ready.wait(), timeout)
+                except asyncio.TimeoutError:
+                    return
+        finally:
+            loop.remove_reader(fd)
+
+    def on_event(self, callback: Callable[[Any], Any], map: str | None = None) -> None:
+        """Hands each record call_back() is given (of `map` only, if given) to `callback`."""
+        self.source(map)
+        self._callbacks.append((map, callback))
+
+    def call_back(self, records: Iterable) -> int:
+        """Hands (map name, record) pairs to the on_event callbacks; returns how many."""
+        count = 0
+        for map_name, record in records:
+            count += 1
+            for wanted, callback in self._callbacks:
+                if wanted is None or wanted == map_name:
+                    callback(record)
+        return count
 
     # -- stopping --------------------------------------------------------------------
 

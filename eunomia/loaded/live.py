@@ -5,7 +5,6 @@ thin ways to the same reader."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,6 +30,21 @@ def _annotations(meta) -> dict[str, Any]:
     return dict(getattr(meta, "extra", {}) or {}) if meta is not None else {}
 
 
+def _typed_maps(loaded: LoadedPackage) -> dict[str, Any]:
+    """{name: typed map} of every map of `loaded`'s object."""
+    from ..maps import typed_map  # imported on use: `ecli run` may never need it
+    metas = {m.name: m for m in loaded.package.meta.bpf_skel.maps or []}
+    by_raw: dict[int, Any] = {}
+    typed = {}
+    for name, bpf_map in loaded.raw_maps.items():
+        if id(bpf_map) not in by_raw:   # a data section is reachable by two names
+            by_raw[id(bpf_map)] = typed_map(
+                bpf_map, loaded.btf, programs=loaded.programs, events=loaded.events,
+                record_type=export_type_name(metas.get(bpf_map.name)))
+        typed[name] = by_raw[id(bpf_map)]
+    return typed
+
+
 class LoadedPackage:
     """Live kernel objects of one package; closes everything it owns on close()."""
 
@@ -42,7 +56,6 @@ class LoadedPackage:
         self._reader: EventReader | None = None
         self._reader_choice: tuple | None = None
         self._typed_maps: dict[str, Any] | None = None
-        self._callbacks: list[tuple[str | None, Callable]] = []
 
     # -- programs and maps -----------------------------------------------------------
 
@@ -56,17 +69,7 @@ class LoadedPackage:
         """{name: typed map} (eunomia.maps): dict-like maps encoded from BTF, queues,
         stacks, program arrays, stack traces, event maps and user ring buffers."""
         if self._typed_maps is None:
-            from ..maps import typed_map
-            metas = {m.name: m for m in self.package.meta.bpf_skel.maps or []}
-            by_raw: dict[int, Any] = {}
-            typed = {}
-            for name, bpf_map in self._obj.maps.items():
-                if id(bpf_map) not in by_raw:   # a data section is reachable by two names
-                    by_raw[id(bpf_map)] = typed_map(
-                        bpf_map, self.btf, programs=self.programs, events=self.events,
-                        record_type=export_type_name(metas.get(bpf_map.name)))
-                typed[name] = by_raw[id(bpf_map)]
-            self._typed_maps = typed
+            self._typed_maps = _typed_maps(self)
         return self._typed_maps
 
     @property
@@ -164,95 +167,49 @@ class LoadedPackage:
         """Decoded records from every event map (or `map`) as they arrive; stops after
         `timeout` s without any (never when None). Records are copied out of the rings
         in a thread meanwhile, so a slow loop body queues them instead of losing them."""
-        reader = self.event_reader()
-        reader.source(map)
-        reader.background()
-        step = 0.1 if timeout is None else min(timeout, 0.1)
-        idle_since = time.monotonic()
-        while True:
-            got = False
-            for _, record in reader.records(step, map):
-                got = True
-                yield record
-            if got:
-                idle_since = time.monotonic()
-            elif timeout is not None and time.monotonic() - idle_since >= timeout:
-                return
+        return self.event_reader().follow(timeout, map)
+
+    def aevents(self, timeout: float | None = None, map: str | None = None):
+        """events() for asyncio: `async for ev in prog.aevents(): ...`; waits on the
+        event loop (no thread) and stops after `timeout` s without records."""
+        return self.event_reader().afollow(timeout, map)
 
     def drain(self, map: str | None = None) -> Iterator:
         """Detaches every program, then yields every record still queued or left in the
-        kernel's rings (of `map` only, if given), without waiting; the way to stop
-        without losing what was already sent:
-
-            for ev in prog.drain():
-                handle(ev)
-        """
+        kernel's rings (of `map` only, if given), without waiting: the way to stop
+        without losing what was already sent."""
         self.detach()
         reader = self.event_reader()
         reader.source(map)
-        for _, record in reader.rest(map):
-            yield record
+        return (record for _, record in reader.rest(map))
 
     def on_event(self, callback: Callable[[Any], Any] | None = None, map: str | None = None):
         """Calls `callback(record)` for each record poll() reads (from `map` only, if
         given). Also a decorator: `@prog.on_event` or `@prog.on_event(map="events")`."""
-        self.event_reader().source(map)
         if callback is None:
+            self.event_reader().source(map)
             return lambda function: self.on_event(function, map)
-        self._callbacks.append((map, callback))
+        self.event_reader().on_event(callback, map)
         return callback
 
     def poll(self, timeout: float = 0.1) -> int:
         """Waits up to `timeout` s for records and hands each to the on_event callbacks;
         returns how many records were read."""
-        return self._call_back(self.event_reader().records(timeout))
+        reader = self.event_reader()
+        return reader.call_back(reader.records(timeout))
 
     def flush(self) -> int:
         """drain() for on_event callbacks: detaches, then hands every record left to the
         callbacks; returns how many there were."""
         self.detach()
-        return self._call_back(self.event_reader().rest())
-
-    def _call_back(self, records: Iterator) -> int:
-        count = 0
-        for map_name, record in records:
-            count += 1
-            for wanted, callback in self._callbacks:
-                if wanted is None or wanted == map_name:
-                    callback(record)
-        return count
-
-    async def aevents(self, timeout: float | None = None, map: str | None = None):
-        """events() for asyncio: `async for ev in prog.aevents(): ...`; waits on the
-        event loop (no thread) and stops after `timeout` s without records."""
-        import asyncio
         reader = self.event_reader()
-        reader.source(map)
-        loop = asyncio.get_running_loop()
-        ready = asyncio.Event()
-        fd = reader.fileno()
-        loop.add_reader(fd, ready.set)
-        try:
-            while True:
-                ready.clear()
-                got = False
-                for _, record in reader.records(0, map):
-                    got = True
-                    yield record
-                if got:
-                    continue
-                try:
-                    await asyncio.wait_for(ready.wait(), timeout)
-                except asyncio.TimeoutError:
-                    return
-        finally:
-            loop.remove_reader(fd)
+        return reader.call_back(reader.rest())
 
     def readable(self, record, map: str | None = None) -> dict:
         """A record's values as `ecli run` shows them: fields typed with
         <eunomia/types.bpf.h> (or `/// @format`) made readable, e.g. {"ret": "ENOENT"}.
         `map` names the event map the record came from (needed when there are several)."""
-        from ..output.formats import field_formats, member_formats, readable
+        from ..output.formats import field_formats, member_formats, readable  # on use: start-up
         reader = self.event_reader()
         source = reader.source(map) or next(iter(reader.sources), None)
         if source is None:
