@@ -10,13 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from .. import defaults
 from ..errors import ArgumentError, EunomiaError, validation_line
 from ..files import read_bounded
 from ..package.source import MAX_PACKAGE_BYTES
-from ..server.models import LogReply, TaskList, TaskSummary
 from ..session import SessionState
 from .server import read_token
 from .sigfiles import SIGNATURE_HELP, read_signature
@@ -161,7 +158,7 @@ def run_client(args) -> int:
         show(reply, f"started task {reply['id']} ({reply['name']}){replaced}")
     elif args.action == "list":
         reply = client.call("GET", "/task")
-        tasks = _parsed(TaskList, reply).tasks
+        tasks = _parsed("TaskList", reply).tasks
         rows = [f"{'ID':<5} {'NAME':<20} STATUS"] + [
             f"{t.id:<5} {t.name:<20} {t.status.value}" for t in tasks]
         show(reply, "\n".join(rows))
@@ -169,16 +166,21 @@ def run_client(args) -> int:
         return _log(client, args)
     else:
         reply = client.call("POST", f"/{args.action}", {"id": args.id})
-        task = _parsed(TaskSummary, reply)
+        task = _parsed("TaskSummary", reply)
         show(reply, f"task {task.id} {task.status.value}")
     return 0
 
 
-def _parsed(model, reply):
-    """The server's reply as `model` (the shapes of server.models); ClientError in one
-    line when it is not one (another program, or a server of another version)."""
+def _parsed(model: str, reply):
+    """The server's reply as server.models' `model`; ClientError in one line when it is
+    not one (another program, or a server of another version)."""
+    # imported on use: pydantic costs `ecli run` ~170 ms of start-up, and a standalone
+    # tool (a zipapp of eunomia) carries no pydantic
+    from pydantic import ValidationError
+
+    from ..server import models
     try:
-        return model.model_validate(reply)
+        return getattr(models, model).model_validate(reply)
     except ValidationError as exc:
         raise ClientError("the server's reply is not what this client expects: "
                           f"{validation_line(exc.errors(), 'the reply')}") from None
@@ -187,7 +189,7 @@ def _parsed(model, reply):
 def _log(client: Client, args) -> int:
     cursor = args.cursor
     while True:
-        reply = _parsed(LogReply, client.call("POST", "/log", {
+        reply = _parsed("LogReply", client.call("POST", "/log", {
             "id": args.id, "log_cursor": cursor, "wait_ms": 1000 if args.follow else 0}))
         for entry in reply.log:
             if args.json:

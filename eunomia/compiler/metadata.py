@@ -105,8 +105,8 @@ def build_doc(docs: dict) -> Doc | None:
     doc = docs.get("LICENSE")
     if not doc:
         return None
-    fields = {k: _text(doc.get(k)) for k in Doc.FIELDS}
-    return Doc(**fields, extra={k: v for k, v in doc.items() if k not in Doc.FIELDS})
+    fields = {k: _text(doc.get(k)) for k in Doc.field_names()}
+    return Doc(**fields, extra={k: v for k, v in doc.items() if k not in Doc.field_names()})
 
 
 def record_type_configs(info: ObjectInfo, source: str, docs: dict,

@@ -30,7 +30,9 @@ def expect_object(value: Any, where: str) -> dict:
     return value
 
 
-def _check(value: Any, kind: type, where: str) -> Any:
+def check_kind(value: Any, kind: type, where: str) -> Any:
+    """`value` itself, checked to be of `kind` (str, int, float, bool, dict or list;
+    bool is no int, an int is a float)."""
     if kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
@@ -46,7 +48,7 @@ def required(doc: dict, key: str, kind: type, where: str) -> Any:
     """doc[key], which must be present and of `kind`."""
     if key not in doc:
         raise PackageError(f"{where}: missing '{key}'")
-    return _check(doc[key], kind, f"{where}.{key}")
+    return check_kind(doc[key], kind, f"{where}.{key}")
 
 
 def optional(doc: dict, key: str, kind: type | None, where: str, default: Any = None) -> Any:
@@ -56,25 +58,16 @@ def optional(doc: dict, key: str, kind: type | None, where: str, default: Any = 
         return default
     if kind is None:
         return value
-    return _check(value, kind, f"{where}.{key}")
+    return check_kind(value, kind, f"{where}.{key}")
 
 
-def text(doc: dict, key: str, where: str) -> str | None:
-    """A free-text field; numbers are accepted and kept as text (`@version 1`)."""
-    value = doc.get(key)
-    if value is None:
-        return None
+def text_value(value: Any, where: str) -> str:
+    """A free-text value; numbers are accepted and kept as text (`@version 1`)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise PackageError(f"{where}.{key}: expected a string, got {_type_name(value)}")
+        raise PackageError(f"{where}: expected a string, got {_type_name(value)}")
     return str(value)
 
 
 def extra_keys(doc: dict, known: tuple[str, ...]) -> dict:
     """The keys of `doc` this format does not define, kept to be written back."""
     return {k: v for k, v in doc.items() if k not in known}
-
-
-def put(out: dict, key: str, value: Any) -> None:
-    """Sets out[key] unless value is None (absent optional fields stay absent)."""
-    if value is not None:
-        out[key] = value

@@ -90,3 +90,18 @@ def test_every_library_exception_is_a_eunomia_error_or_flow_control():
     from eunomia.errors import ArgumentError
     from eunomia.server.tasks import TaskLimitError
     assert not issubclass(TaskLimitError, ArgumentError)     # a 429, not a bad request
+
+
+def test_ecli_run_and_the_library_import_no_web_stack():
+    """`ecli run`'s modules (the command line, the run core, the library) never import
+    pydantic, FastAPI or the OpenTelemetry SDK: a standalone tool (a zipapp) carries none
+    of them, and importing pydantic alone costs more start-up than the rest of ecli."""
+    import subprocess
+    import sys
+    code = ("import sys, eunomia.cli.ecli, eunomia.cli.run, eunomia.session, eunomia.loaded,"
+            " eunomia.package, eunomia.output.settings; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pydantic', 'pydantic_core', 'fastapi', 'starlette', 'opentelemetry'}))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True, cwd=ROOT)
+    assert shown.stdout.strip() == "[]", shown.stdout
