@@ -137,4 +137,21 @@ def validation_line(errors, whole: str = "the value") -> str:
         return f"unknown field '{where}'"
     if kind == "missing":
         return f"'{where}' is required"
-    return f"{where or whole}: {first.get('msg', 'not valid')}"
+    if kind in _EXPECTED:
+        return f"{where or whole}: expected {_EXPECTED[kind]}, got " \
+               f"{_kind_of(first.get('input'))}"
+    message = str(first.get("msg", "not valid")).removeprefix("Value error, ")
+    return f"{where or whole}: {message}"
+
+
+# pydantic's error types for a value of the wrong kind -> what was expected
+_EXPECTED = {"string_type": "a string", "int_type": "an integer", "bool_type": "true or false",
+             "float_type": "a number", "list_type": "a list", "dict_type": "an object",
+             "model_type": "an object", "model_attributes_type": "an object"}
+
+
+def _kind_of(value) -> str:
+    if value is None:
+        return "null"
+    return {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+            dict: "an object", list: "a list"}.get(type(value), type(value).__name__)

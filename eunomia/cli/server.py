@@ -99,7 +99,7 @@ def run_server(args) -> int:
     server = Server(args.addr, args.port, token=read_token(args.token_file), tasks=tasks,
                     body_limit=args.body_limit,
                     tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
-                    verbose=args.verbose, fleet=agent.view if agent is not None else None)
+                    verbose=args.verbose, **_fleet_view(agent))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
@@ -146,3 +146,11 @@ def _fleet_agent(args, tasks):
     store, keys = store_from_args(args, args.fleet)
     logging.getLogger("eunomia.fleet").setLevel(logging.INFO)
     return FleetAgent(store, keys, args.node, labels, tasks, args.lease_ttl)
+
+
+def _fleet_view(agent) -> dict:
+    """What the server's GET /fleet shows: an agent's view, typed by its model."""
+    if agent is None:
+        return {}
+    from ..fleet.model import FleetView
+    return {"fleet": agent.view, "fleet_model": FleetView}

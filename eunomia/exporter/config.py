@@ -17,28 +17,26 @@ Every error names the file, the program and the entry that is wrong, in one line
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from .. import defaults
 from ..btf import Array, Const, Struct, Typedef, Union, Volatile
 from ..btf.maps import defined_maps
-from ..errors import ArgumentError, EunomiaError
+from ..errors import ArgumentError, EunomiaError, validation_line
 from ..events import record_type_id
 from ..files import read_text_bounded
 from ..kinds import EVENT_MAP_TYPES
 from ..package import Package
 from .decoders import DecoderError, decoder_chain
+from .schema import ConfigFile, LabelEntry, MetricEntry, ProgramEntry, bucket_bounds
 
 DEFAULT_MAX_SERIES = defaults.MAX_SERIES
 MAX_CONFIG_BYTES = 16 << 20
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class ConfigError(ArgumentError):
@@ -103,16 +101,15 @@ def load_config(path: str, max_series: int = DEFAULT_MAX_SERIES) -> ExporterConf
     except (ValueError, RecursionError) as exc:     # an int of 5,000 digits; nesting
         raise ConfigError(f"{path}: not YAML or JSON: {str(exc)[:100] or 'nested too deeply'}") \
             from None
-    if not isinstance(data, dict) or not isinstance(data.get("programs"), list):
+    if not isinstance(data, dict):
         raise ConfigError(f"{path}: needs a 'programs' list")
-    unknown = sorted(set(data) - {"programs"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown key '{unknown[0]}'")
+    try:
+        config = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {problem_line(exc, data)}") from None
     base = Path(path).resolve().parent
     programs = [parse_program(entry, f"{path}: programs[{i}]", base, max_series)
-                for i, entry in enumerate(data["programs"])]
-    if not programs:
-        raise ConfigError(f"{path}: 'programs' is empty")
+                for i, entry in enumerate(config.programs)]
     check_unique_metrics(programs, path)
     return ExporterConfig(programs, path)
 
@@ -150,55 +147,64 @@ def check_unique_metrics(programs: list[ProgramConfig], where: str,
                 seen[name] = program.name
 
 
-def parse_program(entry, where: str, base: Path | None = None,
+def parse_program(entry: ProgramEntry | dict, where: str, base: Path | None = None,
                   max_series: int = DEFAULT_MAX_SERIES, remote: bool = False) -> ProgramConfig:
     """One `programs` entry (also the body of the management POST /start, `remote`: it
-    may name no file of this machine, as a package or in its args)."""
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: must be a mapping")
-    name = entry.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: needs a 'name'")
-    where = f"{where} ({name})"
-    unknown = sorted(set(entry) - {"name", "compiled_ebpf_filename", "ebpf_data", "args",
-                                   "metrics"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
-    filename = entry.get("compiled_ebpf_filename")
-    if remote and filename is not None and not _is_image(str(filename), None):
+    may name no file of this machine, as a package or in its args), checked against its
+    package."""
+    if not isinstance(entry, ProgramEntry):
+        try:
+            entry = ProgramEntry.model_validate(entry)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {problem_line(exc, entry)}") from None
+    where = f"{where} ({entry.name})"
+    filename = entry.compiled_ebpf_filename
+    if remote and filename is not None and not _is_image(filename, None):
         raise ConfigError(f"{where}: compiled_ebpf_filename must be an image reference "
                           "here (a remote client names no file of the exporter's machine); "
                           "send the package itself as ebpf_data")
     package = _package(entry, where, base, remote)
-    args = entry.get("args", [])
-    if not isinstance(args, list) or not all(isinstance(a, (str, int)) for a in args):
-        raise ConfigError(f"{where}: 'args' must be a list of strings")
-    args = [str(a) for a in args]
-    _check_args(package, args, where, remote)
-    metrics_entry = entry.get("metrics") or {}
-    if not isinstance(metrics_entry, dict):
-        raise ConfigError(f"{where}: 'metrics' must be a mapping")
-    unknown = sorted(set(metrics_entry) - {"counters", "histograms", "gauges"})
-    if unknown:
-        raise ConfigError(f"{where}: metrics: unknown kind '{unknown[0]}' (counters, "
-                          "histograms, gauges)")
+    _check_args(package, entry.args, where, remote)
     layout = PackageLayout(package)
     metrics = []
     for kind_plural, kind in (("counters", "counter"), ("histograms", "histogram"),
                               ("gauges", "gauge")):
-        entries = metrics_entry.get(kind_plural) or []
-        if not isinstance(entries, list):
-            raise ConfigError(f"{where}: metrics.{kind_plural} must be a list")
-        for i, metric in enumerate(entries):
-            metrics.append(_metric(kind, metric, f"{where}: metrics.{kind_plural}[{i}]",
-                                   layout, max_series))
+        for i, metric in enumerate(getattr(entry.metrics, kind_plural)):
+            metrics.append(_metric(kind, metric, f"{where}: metrics.{kind_plural}[{i}] "
+                                                 f"({metric.name})", layout, max_series))
     if not metrics:
         raise ConfigError(f"{where}: defines no metrics")
-    return ProgramConfig(name, package, args, metrics)
+    return ProgramConfig(entry.name, package, list(entry.args), metrics)
 
 
-def _package(entry: dict, where: str, base: Path | None, remote: bool = False) -> Package:
-    filename, data = entry.get("compiled_ebpf_filename"), entry.get("ebpf_data")
+def problem_line(exc: ValidationError, doc: Any) -> str:
+    """pydantic's first complaint about `doc` as one line, each list item named by its
+    'name' where it has one: "programs[0] (p): metrics.counters[1] (c): max_series:
+    must be at least 1"."""
+    error = exc.errors(include_url=False)[0]
+    location, kind = list(error["loc"]), error["type"]
+    missing = location.pop() if kind in ("missing", "extra_forbidden") else None
+    text, here = "", doc
+    for step in location:
+        if isinstance(step, int):
+            text += f"[{step}]"
+            here = here[step] if isinstance(here, list) and step < len(here) else None
+            if isinstance(here, dict) and isinstance(here.get("name"), str):
+                text += f" ({here['name']}): "
+            continue
+        here = here.get(step) if isinstance(here, dict) else None
+        text += step if not text or text.endswith(": ") else f".{step}"
+    text = text.removesuffix(": ")
+    if kind == "missing":
+        what = f"missing '{missing}'"
+    elif kind == "extra_forbidden":
+        what = f"unknown key '{missing}'"
+    else:
+        what = validation_line([{**error, "loc": ()}], "").removeprefix(": ")
+    return f"{text}: {what}" if text else what
+def _package(entry: ProgramEntry, where: str, base: Path | None,
+             remote: bool = False) -> Package:
+    filename, data = entry.compiled_ebpf_filename, entry.ebpf_data
     if (filename is None) == (data is None):
         raise ConfigError(f"{where}: give one of 'compiled_ebpf_filename' or 'ebpf_data'")
     try:
@@ -283,30 +289,14 @@ class PackageLayout:
         return isinstance(t, Array)
 
 
-def _metric(kind: str, entry, where: str, layout: PackageLayout, max_series: int) -> Metric:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: must be a mapping")
-    name = entry.get("name")
-    if not isinstance(name, str) or not METRIC_NAME.match(name):
-        raise ConfigError(f"{where}: 'name' must be a Prometheus metric name, not {name!r}")
-    where = f"{where} ({name})"
-    allowed = {"name", "description", "labels", "value", "map", "max_series", "buckets",
-               "slots", "type", "base", "step", "sum"}
-    unknown = sorted(set(entry) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}'")
-    for key in ("map", "value", "slots", "sum"):
-        if entry.get(key) is not None and not isinstance(entry[key], str):
-            raise ConfigError(f"{where}: '{key}' must be a name, not {entry[key]!r}")
-    description = str(entry.get("description") or name)
-    limit = entry.get("max_series", max_series)
-    if not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"{where}: 'max_series' must be a positive integer")
-    from_map = kind == "gauge" or (kind == "histogram" and "value" not in entry)
-    if from_map:
-        return _map_metric(kind, entry, where, layout, name, description, limit)
+def _metric(kind: str, entry: MetricEntry, where: str, layout: PackageLayout,
+            max_series: int) -> Metric:
+    description = entry.description or entry.name
+    limit = entry.max_series or max_series
+    if kind == "gauge" or (kind == "histogram" and entry.value is None):
+        return _map_metric(kind, entry, where, layout, description, limit)
     event_maps = layout.event_maps()
-    map_name = entry.get("map")
+    map_name = entry.map
     if map_name is None:
         if len(event_maps) != 1:
             raise ConfigError(f"{where}: say which map's events to count with 'map' (one "
@@ -319,19 +309,17 @@ def _metric(kind: str, entry, where: str, layout: PackageLayout, max_series: int
         fields = layout.record_fields(map_name)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    labels = _labels(entry.get("labels"), where, fields, layout, kind=kind)
-    value = entry.get("value")
-    if value is not None:
-        _field(value, fields, where, "value")
-    buckets: list[float] = []
-    if kind == "histogram":
-        buckets = parse_buckets(entry.get("buckets", "exp2"), where)
-    return Metric(kind, name, description, labels, "event", map_name, value=value,
-                  buckets=buckets, max_series=limit)
+    labels = _labels(entry.labels, where, fields, layout, kind=kind)
+    if entry.value is not None:
+        _field(entry.value, fields, where, "value")
+    buckets = bucket_bounds(entry.buckets) if kind == "histogram" else []
+    return Metric(kind, entry.name, description, labels, "event", map_name,
+                  value=entry.value, buckets=buckets, max_series=limit)
 
 
-def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
-    map_name = entry.get("map")
+def _map_metric(kind: str, entry: MetricEntry, where: str, layout: PackageLayout,
+                description: str, limit: int) -> Metric:
+    map_name = entry.map
     if map_name not in layout.maps or layout.maps[map_name]["type"] in EVENT_MAP_TYPES:
         plain = [n for n, m in layout.maps.items() if m["type"] not in EVENT_MAP_TYPES]
         what = "a histogram needs 'value' (a field of the events) or 'map'" if (
@@ -343,18 +331,18 @@ def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
     if not key_fields and found["key"] is not None:
         key_fields = {"key": found["key"]}     # a scalar key: label it `from: key`
     value_fields = layout.fields(found["value"])
-    labels = _labels(entry.get("labels"), where, key_fields, layout, what="key", kind=kind)
-    metric = Metric(kind, name, description, labels, "map", map_name, max_series=limit)
+    labels = _labels(entry.labels, where, key_fields, layout, what="key", kind=kind)
+    metric = Metric(kind, entry.name, description, labels, "map", map_name,
+                    max_series=limit)
     if kind == "gauge":
-        value = entry.get("value")
-        if value is not None:
-            _field(value, value_fields, where, "value", what="value")
+        if entry.value is not None:
+            _field(entry.value, value_fields, where, "value", what="value")
         elif value_fields:
             raise ConfigError(f"{where}: map '{map_name}' holds a struct: say which field "
                               f"with 'value' ({', '.join(value_fields)})")
-        metric.value = value
+        metric.value = entry.value
         return metric
-    slots = entry.get("slots")
+    slots = entry.slots
     if slots is None and value_fields:
         slots = "slots" if "slots" in value_fields else None
         if slots is None:
@@ -367,83 +355,35 @@ def _map_metric(kind, entry, where, layout, name, description, limit) -> Metric:
         array_type = found["value"]
     if not layout.is_array(array_type):
         raise ConfigError(f"{where}: the slots of map '{map_name}' must be an array")
-    metric.slots = slots
-    metric.slot_type = entry.get("type", "log2")
-    if metric.slot_type not in ("log2", "linear"):
-        raise ConfigError(f"{where}: 'type' is log2 or linear, not {metric.slot_type!r}")
-    for key in ("base", "step"):
-        if not isinstance(entry.get(key, 0), int):
-            raise ConfigError(f"{where}: '{key}' must be an integer")
-    metric.base, metric.step = entry.get("base", 0), entry.get("step", 1)
-    if metric.step < 1:
-        raise ConfigError(f"{where}: 'step' must be at least 1")
-    if entry.get("sum") is not None:
-        _field(entry["sum"], value_fields, where, "sum", what="value")
-        metric.sum = entry["sum"]
+    metric.slots, metric.slot_type = slots, entry.type
+    metric.base, metric.step = entry.base, entry.step
+    if entry.sum is not None:
+        _field(entry.sum, value_fields, where, "sum", what="value")
+        metric.sum = entry.sum
     return metric
 
 
-def _field(name, fields: dict, where: str, key: str, what: str = "event") -> None:
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: {key} must be a field name, not {name!r}")
+def _field(name: str, fields: dict, where: str, key: str, what: str = "event") -> None:
     if name not in fields:
         known = ", ".join(fields) or "none: it is not a struct"
         raise ConfigError(f"{where}: {key}: no field '{name}' in the {what} ({known})")
 
 
-def _labels(entries, where: str, fields: dict, layout: PackageLayout,
-            what: str = "event", kind: str = "counter") -> list[Label]:
-    if entries is None:
-        return []
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where}: 'labels' must be a list")
+def _labels(entries: list[LabelEntry] | None, where: str, fields: dict,
+            layout: PackageLayout, what: str = "event", kind: str = "counter") -> list[Label]:
     labels = []
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(entries or []):
         here = f"{where}: labels[{i}]"
-        if isinstance(entry, str):
-            entry = {"name": entry}
-        if not isinstance(entry, dict) or not LABEL_NAME.match(str(entry.get("name", ""))):
-            raise ConfigError(f"{here}: needs a 'name' that is a Prometheus label name")
-        unknown = sorted(set(entry) - {"name", "from", "decoders"})
-        if unknown:
-            raise ConfigError(f"{here}: unknown key '{unknown[0]}'")
-        if entry["name"].startswith("__") or (kind == "histogram" and entry["name"] == "le"):
-            raise ConfigError(f"{here}: the label name '{entry['name']}' is reserved")
-        source = entry.get("from", entry["name"])
+        if kind == "histogram" and entry.name == "le":
+            raise ConfigError(f"{here}: the label name 'le' is reserved")
+        source = entry.source or entry.name
         _field(source, fields, here, "from", what=what)
         try:
-            decode = decoder_chain(entry.get("decoders") or [], layout.size(fields[source]))
+            decode = decoder_chain(entry.decoders, layout.size(fields[source]))
         except DecoderError as exc:
             raise ConfigError(f"{here}: {exc}") from None
-        labels.append(Label(entry["name"], source, decode))
+        labels.append(Label(entry.name, source, decode))
     names = [label.name for label in labels]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: a label name is used twice")
     return labels
-
-
-def parse_buckets(spec, where: str) -> list[float]:
-    """exp2 | {type: exp2, count} | {type: linear, start, width, count} | [bounds...]:
-    the upper bounds of the buckets (+Inf is implied)."""
-    if spec == "exp2":
-        spec = {"type": "exp2"}
-    if isinstance(spec, list):
-        if not spec or not all(isinstance(b, (int, float)) and math.isfinite(b)
-                               for b in spec) or sorted(spec) != spec or \
-                len(set(spec)) != len(spec):
-            raise ConfigError(f"{where}: explicit buckets must be increasing finite numbers")
-        return [float(b) for b in spec]
-    if not isinstance(spec, dict) or spec.get("type") not in ("exp2", "linear"):
-        raise ConfigError(f"{where}: 'buckets' is exp2, {{type: exp2, count: N}}, "
-                          "{type: linear, start, width, count} or a list of bounds")
-    count = spec.get("count", 64 if spec["type"] == "exp2" else 10)
-    if not isinstance(count, int) or not 1 <= count <= 1000:
-        raise ConfigError(f"{where}: buckets.count must be in 1..1000")
-    if spec["type"] == "exp2":
-        return [float(1 << i) for i in range(count)]
-    start, width = spec.get("start", 0), spec.get("width", 1)
-    if not isinstance(start, (int, float)) or not isinstance(width, (int, float)) or \
-            width <= 0:
-        raise ConfigError(f"{where}: linear buckets need a number 'start' and a positive "
-                          "'width'")
-    return [float(start + width * i) for i in range(count)]

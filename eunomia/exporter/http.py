@@ -5,9 +5,8 @@ root and so always need the bearer token; GET /health answers without one."""
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated, Any
 
-from fastapi import Body, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, StrictInt
@@ -17,13 +16,10 @@ from ..web import ERRORS_DOC, WebService, json_app, require_token
 from .config import parse_program
 from .exporter import Exporter, UnknownProgramError
 from .prometheus import render
+from .schema import ProgramEntry
 
 DEFAULT_ADDR, DEFAULT_PORT = defaults.EXPORTER_ADDR, defaults.EXPORTER_PORT
 DEFAULT_BODY_LIMIT = defaults.BODY_LIMIT
-
-
-# a program, as in the config file
-ProgramBody = Annotated[dict[str, Any], Body(description="a program, as in the config file")]
 
 
 class ProgramRef(BaseModel):
@@ -78,7 +74,7 @@ def api(exporter: Exporter, token: str | None, max_series: int, body_limit: int)
         return {"programs": exporter.list()}
 
     @app.post("/start", response_model=Started, dependencies=manage, responses=ERRORS_DOC)
-    def start(body: ProgramBody):
+    def start(body: ProgramEntry):
         config = parse_program(body, "POST /start", max_series=max_series, remote=True)
         return {"id": exporter.start(config)}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..errors import EunomiaError, PackageError
 from ..server.tasks import StartRequest, TaskManager
 from ..session import SessionState
-from .model import Desired, Keys, NodeRecord, TaskStatus, matches
+from .model import Desired, DesiredSummary, FleetView, Keys, NodeRecord, TaskStatus, matches
 from .store import Store, StoreUnavailable
 
 log = logging.getLogger("eunomia.fleet")
@@ -285,15 +285,14 @@ class FleetAgent:
 
     # -- status -----------------------------------------------------------------------
 
-    def view(self) -> dict:
+    def view(self) -> FleetView:
         """The fleet as this agent reads it from etcd (GET /fleet, the dashboard)."""
         from .control import Fleet
         fleet = Fleet(self.store, self.keys)
-        return {"nodes": [n.model_dump(mode="json") for n in fleet.nodes()],
-                "status": [s.model_dump(mode="json") for s in fleet.status()],
-                "desired": [{"name": d.name, "version": d.version, "selector": d.selector,
-                             "args": d.args, "source": d.source, "digest": d.digest,
-                             "applied_at": d.applied_at} for d in fleet.desired()]}
+        return FleetView(nodes=fleet.nodes(), status=fleet.status(), desired=[
+            DesiredSummary(name=d.name, version=d.version, selector=d.selector, args=d.args,
+                           source=d.source, digest=d.digest, applied_at=d.applied_at)
+            for d in fleet.desired()])
 
     def statuses(self) -> list[TaskStatus]:
         out = []

@@ -200,3 +200,23 @@ class NodeRecord(_Record):
     features: dict[str, bool]
     started_at: float
     api: str = ""                   # the agent's local API (for the dashboard)
+
+
+class DesiredSummary(BaseModel):
+    """A desired package as GET /fleet lists it (without the package itself)."""
+
+    name: str
+    version: int
+    selector: dict[str, str]
+    args: list[str]
+    source: str
+    digest: str
+    applied_at: float
+
+
+class FleetView(BaseModel):
+    """GET /fleet on an agent: the fleet as it reads it from etcd."""
+
+    nodes: list[NodeRecord]
+    status: list[TaskStatus]
+    desired: list[DesiredSummary]

@@ -41,9 +41,10 @@ DEFAULT_BODY_LIMIT = defaults.BODY_LIMIT
 LONG_POLL_STEP_S = 0.05     # how often a waiting POST /log looks for new entries
 
 
-def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
+def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None,
+        fleet_model=FleetView):
     """The FastAPI app of `ecli server` over `tasks`; `fleet()`, when given, is what
-    GET /fleet shows (the agent's view of its fleet)."""
+    GET /fleet shows (the agent's view of its fleet, a `fleet_model`)."""
     app = json_app("eunomia server", __version__, body_limit,
                    {UnknownTaskError: 404, TaskLimitError: 429, SignatureError: 403}, token)
     auth = [Depends(require_token(token))]
@@ -109,7 +110,7 @@ def api(tasks: TaskManager, token: str | None, body_limit: int, fleet=None):
 
     add_event_stream(app, tasks, auth)
 
-    @app.get("/fleet", response_model=FleetView, dependencies=auth, responses=ERRORS_DOC)
+    @app.get("/fleet", response_model=fleet_model, dependencies=auth, responses=ERRORS_DOC)
     def fleet_view():
         if fleet is None:
             raise UnknownTaskError("this server is not a fleet agent (ecli server --fleet)")
@@ -125,9 +126,9 @@ class Server(WebService):
     def __init__(self, addr: str = DEFAULT_ADDR, port: int = DEFAULT_PORT,
                  token: str | None = None, tasks: TaskManager | None = None,
                  body_limit: int = DEFAULT_BODY_LIMIT, tls: tuple[str, str] | None = None,
-                 verbose: bool = False, fleet=None):
+                 verbose: bool = False, fleet=None, fleet_model=FleetView):
         self.tasks = tasks or TaskManager()
-        super().__init__(api(self.tasks, token, body_limit, fleet), addr, port, token, tls,
+        super().__init__(api(self.tasks, token, body_limit, fleet, fleet_model), addr, port, token, tls,
                          verbose)
 
     def shutdown_all(self) -> None:

@@ -131,6 +131,9 @@ class MapTables(BaseModel):
 
 
 class FleetView(BaseModel):
+    """GET /fleet of a server that is no fleet agent (it answers 404); an agent's
+    server is given fleet.model.FleetView, typed all the way down."""
+
     nodes: list[dict]
     status: list[dict]
     desired: list[dict]

@@ -221,6 +221,15 @@ def test_management_endpoints_need_the_token(exporter, packages, tmp_path):
     status, body = running.request("POST", "/start", dict(program, args=["--btf", "/etc/shadow"]),
                                    token="s3cret-token")
     assert status == 400 and "names a path on the server" in body
+    # the body's shape is checked by its model, and the OpenAPI document says it
+    status, body = running.request("POST", "/start", dict(program, metrics={
+        "counters": [{"name": "x", "max_series": True}]}), token="s3cret-token")
+    assert status == 400 and "max_series: expected an integer, got a boolean" in body, body
+    spec = json.loads(running.request("GET", "/openapi.json", token="s3cret-token")[1])
+    start = spec["paths"]["/start"]["post"]["requestBody"]["content"]["application/json"]
+    assert start["schema"]["$ref"].endswith("/ProgramEntry")
+    metric = spec["components"]["schemas"]["MetricEntry"]["properties"]
+    assert {"name", "labels", "max_series", "buckets"} <= set(metric)
 
 
 def test_pages_of_other_sites_are_refused(exporter, packages, tmp_path):

@@ -44,6 +44,14 @@ def test_apply_update_select_and_remove_on_three_agents(etcd, agents, example_pa
                    what=f"pid {pid} in the log of {node.node}")
     status = fleet(store.urls, "status", "exits").stdout
     assert all(f"node-{i}" in status for i in range(3)) and "running" in status
+    # an agent's GET /fleet: the same records, typed in its OpenAPI document
+    view = nodes[0].client.call("GET", "/fleet")
+    assert {s["node"] for s in view["status"] if s["name"] == "exits"} == \
+        {"node-0", "node-1", "node-2"}
+    assert {s["state"] for s in view["status"]} == {"running"}
+    assert [d["name"] for d in view["desired"]] == ["exits"]
+    schemas = nodes[0].client.call("GET", "/openapi.json")["components"]["schemas"]
+    assert schemas["FleetView"]["properties"]["nodes"]["items"]["$ref"].endswith("NodeRecord")
 
     # v2: other flags -> each agent replaces its task, and ends with one copy
     applied(fleet(store.urls, "apply", package, "--name", "exits", "--wait", "--",

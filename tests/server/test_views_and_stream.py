@@ -75,6 +75,14 @@ def test_details_samples_and_maps_of_a_task(server, example_package):
                                                ["slots"]) == 26
     client.call("POST", "/stop", {"id": task["id"]})
     assert client.call("GET", f"/task/{task['id']}/maps") == {"maps": []}
+    # the replies are typed all the way down in the OpenAPI document
+    schemas = client.call("GET", "/openapi.json")["components"]["schemas"]
+    assert schemas["Samples"]["properties"]["samples"]["items"]["$ref"].endswith("SampleView")
+    assert {"low", "high", "count"} <= set(schemas["Bucket"]["properties"])
+    assert schemas["MapTables"]["properties"]["maps"]["items"]["$ref"].endswith("MapView")
+    assert schemas["TaskSummary"]["properties"]["status"]["$ref"].endswith("SessionState")
+    assert set(schemas["SessionState"]["enum"]) == {
+        "starting", "running", "paused", "stopping", "stopped", "failed"}
 
 
 def test_start_from_a_url_but_never_from_a_server_path(server, exitsnoop_package,
