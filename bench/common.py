@@ -40,6 +40,16 @@ def ms_until_stderr_says(command: list[str], word: bytes, timeout: float = 60) -
         proc.wait()
 
 
+def median_call_ms(function, rounds: int) -> float:
+    """The median time of `rounds` calls of `function`, in milliseconds."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples), 1)
 

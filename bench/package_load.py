@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from common import median_call_ms
+
 from eunomia import Package, compile
 from eunomia.package.meta import Meta
 
 EXAMPLES = ("exitsnoop", "opensnoop", "bootstrap", "filetop")
-
-
-def median_us(function, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1e6)
-    return statistics.median(times)
 
 
 def packages(names) -> dict[str, bytes]:
@@ -53,9 +44,9 @@ def main(argv=None) -> int:
     results = {}
     for name, content in packages(EXAMPLES).items():
         doc = json.loads(content)
-        floor = median_us(lambda c=content: json.loads(c), args.rounds)
-        meta = median_us(lambda d=doc: Meta.from_dict(d["meta"]), args.rounds)
-        load = median_us(lambda c=content: Package.load(c), args.rounds)
+        floor = 1000 * median_call_ms(lambda c=content: json.loads(c), args.rounds)
+        meta = 1000 * median_call_ms(lambda d=doc: Meta.from_dict(d["meta"]), args.rounds)
+        load = 1000 * median_call_ms(lambda c=content: Package.load(c), args.rounds)
         results[name] = {"json_loads_us": floor, "meta_us": meta, "load_us": load,
                          "meta_ratio": meta / floor, "load_ratio": load / floor}
     if args.json:

@@ -8,26 +8,17 @@ the same package in-process, which a start does anyway.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from common import median_call_ms
+
 from eunomia import Package, compile
 from eunomia.runtime.untrusted import check_untrusted, warm_up
-
-
-def median_ms(function, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main(argv=None) -> int:
@@ -47,8 +38,8 @@ def main(argv=None) -> int:
 
     def in_process():
         Package.load(content).btf()
-    reference = median_ms(in_process, args.rounds)
-    checked = median_ms(lambda: check_untrusted(content), args.rounds)
+    reference = median_call_ms(in_process, args.rounds)
+    checked = median_call_ms(lambda: check_untrusted(content), args.rounds)
     print(f"{'':40} {'median ms':>10} {'x ref':>6}")
     print(f"{'read in-process (reference)':40} {reference:10.1f} {1.0:6.2f}")
     print(f"{'checked in a child (fork server)':40} {checked:10.1f} {checked / reference:6.2f}")
