@@ -36,7 +36,7 @@ from .decoders import DecoderError, decoder_chain
 from .schema import ConfigFile, LabelEntry, MetricEntry, ProgramEntry, bucket_bounds
 
 DEFAULT_MAX_SERIES = defaults.MAX_SERIES
-MAX_CONFIG_BYTES = 16 << 20
+MAX_CONFIG_BYTES = defaults.BODY_LIMIT     # a config file is read as a request body is
 
 
 class ConfigError(ArgumentError):

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Sequence
 
 from .. import _libbpf
+from ..defaults import PERF_BUFFER_PAGES
 from ..errors import MapError
 from .cpus import online_cpus
 from .perf_events import PERF_EVENT_IOC_ENABLE, bpf_output_attr
@@ -86,7 +87,7 @@ def _parse(blob: bytes, out: list[bytes]) -> int:
 
 
 class PerfBufferReader:
-    def __init__(self, bpf_map, page_count: int = 64):
+    def __init__(self, bpf_map, page_count: int = PERF_BUFFER_PAGES):
         if page_count & (page_count - 1):
             raise MapError(f"perf buffer of '{bpf_map.name}': page count {page_count} is not "
                            "a power of two")

@@ -38,6 +38,18 @@ def test_exitsnoop_reports_the_childs_pid_and_exit_code(example_package, ecli):
     assert run.stop(signal.SIGINT) == 0
 
 
+def test_a_run_waits_on_one_epoll_set(example_package, ecli):
+    """One EventReader per run: its epoll set, plus each ring reader's own (a perf
+    buffer waits on its per-CPU rings with one); no second set over the same rings."""
+    run = ecli("--json", example_package("exitsnoop"))      # one ring buffer
+    run.wait_attached()
+    fds = f"/proc/{run.proc.pid}/fd"
+    epolls = [fd for fd in os.listdir(fds)
+              if os.readlink(f"{fds}/{fd}") == "anon_inode:[eventpoll]"]
+    assert len(epolls) == 2, epolls         # the reader's set and the ring's
+    assert run.stop(signal.SIGINT) == 0
+
+
 def test_exitsnoop_table_has_a_header_and_rows(example_package, ecli):
     run = ecli(example_package("exitsnoop"))
     run.wait_attached()
