@@ -54,9 +54,6 @@ class LinePrinter:
         for name in self.formats.values():
             formatter(name)
         shapers = [self._shaper(source) for source in sources]
-        # made again on first use: the stack lookup is set once the maps exist
-        self._formatters.clear()
-        self._formats_of.clear()
         if self.output == "folded" and not any(s.has_stacks for s in shapers):
             raise ArgumentError("--stacks folded needs a stack field: type it "
                                 "eunomia_kstack_t, or say --format FIELD=kstack")
@@ -90,9 +87,15 @@ class LinePrinter:
         formats = self._formats_of.get(source.map_name)
         if formats is None:
             chosen = {**self.type_formats.get(source.type_name, {}), **self.formats}
-            formats = field_formats(source.codec, chosen, self.stack_lookup)
+            formats = field_formats(source.codec, chosen, self._stack_addresses)
             self._formats_of[source.map_name] = formats
         return formats
+
+    def _stack_addresses(self, stack_id: int):
+        """`stack_lookup`, looked up when a stack is shown: the printer is made and
+        checked before the maps exist, and the formats it makes then are kept."""
+        lookup = self.stack_lookup
+        return lookup(stack_id) if lookup is not None else None
 
     def _kept(self, source, raws) -> list:
         """The records every --filter condition holds for (on readable values)."""
