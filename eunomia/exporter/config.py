@@ -147,16 +147,11 @@ def check_unique_metrics(programs: list[ProgramConfig], where: str,
                 seen[name] = program.name
 
 
-def parse_program(entry: ProgramEntry | dict, where: str, base: Path | None = None,
+def parse_program(entry: ProgramEntry, where: str, base: Path | None = None,
                   max_series: int = DEFAULT_MAX_SERIES, remote: bool = False) -> ProgramConfig:
     """One `programs` entry (also the body of the management POST /start, `remote`: it
     may name no file of this machine, as a package or in its args), checked against its
-    package."""
-    if not isinstance(entry, ProgramEntry):
-        try:
-            entry = ProgramEntry.model_validate(entry)
-        except ValidationError as exc:
-            raise ConfigError(f"{where}: {problem_line(exc, entry)}") from None
+    package (its shape is checked by the model already)."""
     where = f"{where} ({entry.name})"
     filename = entry.compiled_ebpf_filename
     if remote and filename is not None and not _is_image(filename, None):
@@ -202,6 +197,8 @@ def problem_line(exc: ValidationError, doc: Any) -> str:
     else:
         what = validation_line([{**error, "loc": ()}], "").removeprefix(": ")
     return f"{text}: {what}" if text else what
+
+
 def _package(entry: ProgramEntry, where: str, base: Path | None,
              remote: bool = False) -> Package:
     filename, data = entry.compiled_ebpf_filename, entry.ebpf_data

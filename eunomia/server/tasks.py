@@ -253,7 +253,7 @@ class UnrestoredTask:
         self.error = f"not restored: {problem}"
         self.name = (request.program_name if request is not None else None) or "unknown"
         self.log = TaskLog(10, 1 << 16)
-        self.log.add("error", [f"not restored: {problem}"])
+        self.log.add("error", [self.error])
 
     def pause(self) -> None:
         raise ArgumentError(f"task {self.id} did not restore: nothing to pause")
