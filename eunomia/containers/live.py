@@ -1,0 +1,205 @@
+"""ContainerMap: the node's containers by mount namespace and cgroup ID, kept live.
+
+    containers = ContainerMap()
+    containers.by_mntns(4026532250)      # Container(name='web', pod='web-0', ...) or None
+    containers.by_cgroup(6521)           # (Container or None, "ssh.service" or "")
+
+It scans /proc for each process's mount namespace and cgroup paths (the container ID and
+pod UID are in the paths the runtimes make), and asks the runtimes' APIs (runtimes.py)
+for names, images and labels of the IDs it finds. A lookup that misses rescans /proc at
+once (at most every MISS_RESCAN seconds), so a container started a moment ago is found
+from its first record; `refresh()` (the run core calls it every second while a kernel
+filter is on) reads only the processes started since the last look.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from .model import Container, ContainerSelection
+from .procfs import CgroupOwner, Process, cgroup2_root, cgroup_paths, process
+from .runtimes import runtimes
+
+log = logging.getLogger("eunomia.containers")
+log.addHandler(logging.NullHandler())
+
+MISS_RESCAN = 0.05          # seconds between two rescans caused by lookups that missed
+MISS_MEMORY = 1.0           # a key no process has is looked for again after this
+RUNTIME_ASK = 2.0           # seconds between two askings of the runtimes for unnamed IDs
+LIMIT = 4096                # containers (and cgroups) the map holds at most
+
+
+class ContainerMap:
+    """See the module's docstring. Thread-safe: a server's tasks share one."""
+
+    def __init__(self, sockets: dict[str, str] | None = None, proc: str = "/proc",
+                 limit: int = LIMIT):
+        self._proc = proc
+        self._limit = limit
+        self._runtimes = runtimes(sockets)
+        self._lock = threading.RLock()
+        self._pids: dict[int, Process] = {}
+        self._by_mntns: dict[int, str] = {}         # mount namespace -> container ID
+        self._by_cgroup: dict[int, CgroupOwner] = {}
+        self._details: dict[str, Container] = {}    # container ID -> what runtimes say
+        self._missed: dict[int, float] = {}         # key -> when no process had it
+        self._last_rescan = 0.0
+        self._last_ask = 0.0
+        self._cgroup_root = cgroup2_root()
+        self._warned_limit = False
+        self.scans = 0                              # full /proc scans made (for tests)
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def by_mntns(self, mntns: int) -> Container | None:
+        """The container whose processes are in mount namespace `mntns`; None for the
+        host's (and any namespace no container owns)."""
+        with self._lock:
+            if mntns not in self._by_mntns and self._may_rescan(("m", mntns)):
+                self.rescan()
+            container_id = self._by_mntns.get(mntns, "")
+            return self._container(container_id) if container_id else None
+
+    def by_cgroup(self, cgroup_id: int) -> tuple[Container | None, str]:
+        """The container and the systemd unit of cgroup `cgroup_id` (a cgroup v2 ID, as
+        bpf_get_current_cgroup_id gives it): (None, "ssh.service") for a host unit."""
+        with self._lock:
+            if cgroup_id not in self._by_cgroup and self._may_rescan(("c", cgroup_id)):
+                self.rescan()
+                if cgroup_id not in self._by_cgroup:
+                    self._walk_cgroups()        # a cgroup no process is in right now
+            owner = self._by_cgroup.get(cgroup_id)
+            if owner is None:
+                return None, ""
+            container = self._container(owner.container_id) if owner.container_id else None
+            return container, owner.unit
+
+    def containers(self) -> list[Container]:
+        """Every container with a process now."""
+        with self._lock:
+            return [self._container(cid) for cid in sorted(set(self._by_mntns.values()))
+                    if cid]
+
+    def mount_namespaces(self, selection: ContainerSelection) -> set[int]:
+        """The mount namespaces of the containers `selection` picks (for a kernel
+        filter)."""
+        with self._lock:
+            return {mntns for mntns, cid in self._by_mntns.items()
+                    if cid and selection.matches(self._container(cid))}
+
+    # -- keeping it live -----------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reads the processes started since the last look, forgets those gone."""
+        with self._lock:
+            try:
+                pids = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+            except OSError:
+                return
+            for pid in list(self._pids):
+                if pid not in pids:
+                    del self._pids[pid]
+            for pid in pids - self._pids.keys():
+                found = process(pid, self._proc)
+                if found is not None:
+                    self._pids[pid] = found
+            self._index()
+
+    def rescan(self) -> None:
+        """Reads every process again (a pid may have been reused since)."""
+        with self._lock:
+            self._pids.clear()
+            self._last_rescan = time.monotonic()
+            self.scans += 1
+            self.refresh()
+
+    def _may_rescan(self, key) -> bool:
+        """Whether a lookup of `key` that missed may rescan now: not when it missed
+        less than MISS_MEMORY ago, nor within MISS_RESCAN of the last rescan (it may
+        then the next time it is looked up)."""
+        now = time.monotonic()
+        missed = self._missed.get(key)
+        if missed is not None and now - missed < MISS_MEMORY or \
+                now - self._last_rescan < MISS_RESCAN:
+            return False
+        if len(self._missed) > self._limit:
+            self._missed.clear()
+        self._missed[key] = now
+        return True
+
+    def _index(self) -> None:
+        """The lookups, from the processes seen; runtimes asked for IDs new to them."""
+        by_mntns: dict[int, str] = {}
+        by_cgroup: dict[int, CgroupOwner] = {}
+        root = self._cgroup_root
+        for found in self._pids.values():
+            container_id = found.owner.container_id
+            if container_id or found.mntns not in by_mntns:
+                by_mntns[found.mntns] = container_id
+            if root is not None and found.unified is not None:
+                cgroup_id = self._cgroup_id(root, found.unified)
+                if cgroup_id is not None:
+                    by_cgroup.setdefault(cgroup_id, found.owner)
+        ids = {cid for cid in by_mntns.values() if cid}
+        if len(ids) > self._limit:
+            ids = set(sorted(ids)[:self._limit])
+            by_mntns = {m: c for m, c in by_mntns.items() if not c or c in ids}
+            if not self._warned_limit:
+                log.warning("more than %d containers: the rest are shown without names",
+                            self._limit)
+                self._warned_limit = True
+        self._by_mntns = by_mntns
+        self._by_cgroup = dict(list(by_cgroup.items())[:self._limit])
+        self._details = {cid: c for cid, c in self._details.items() if cid in ids}
+        unnamed = [cid for cid in ids if cid not in self._details]
+        if unnamed and time.monotonic() - self._last_ask >= RUNTIME_ASK or \
+                unnamed and self._last_ask == 0.0:
+            self._ask_runtimes(unnamed)
+
+    def _cgroup_id(self, root: str, path: str) -> int | None:
+        try:
+            return os.stat(root + path.rstrip("/") if path != "/" else root).st_ino
+        except OSError:
+            return None
+
+    def _walk_cgroups(self) -> None:
+        from .procfs import owner_of_path
+        if self._cgroup_root is None:
+            return
+        for cgroup_id, path in cgroup_paths(self._cgroup_root, self._limit).items():
+            self._by_cgroup.setdefault(cgroup_id, owner_of_path(path))
+
+    def _ask_runtimes(self, unnamed: list[str]) -> None:
+        self._last_ask = time.monotonic()
+        wanted = set(unnamed)
+        for runtime in self._runtimes:
+            for container in runtime.containers(unnamed):
+                if container.id in wanted:
+                    self._details[container.id] = container
+
+    def _container(self, container_id: str) -> Container:
+        known = self._details.get(container_id)
+        if known is not None:
+            return known
+        owner = next((p.owner for p in self._pids.values()
+                      if p.owner.container_id == container_id), CgroupOwner())
+        return Container(id=container_id, runtime=owner.runtime, name=container_id[:12],
+                         pod_uid=owner.pod_uid)
+
+
+_SHARED: dict[tuple, ContainerMap] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_map(sockets: dict[str, str] | None = None) -> ContainerMap:
+    """One ContainerMap per set of runtime sockets in this process: a server's tasks and
+    a run's printer and kernel filter share its scans."""
+    key = tuple(sorted((sockets or {}).items()))
+    with _SHARED_LOCK:
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = ContainerMap(sockets)
+        return found
