@@ -6,10 +6,11 @@
 
 It scans /proc for each process's mount namespace and cgroup paths (the container ID and
 pod UID are in the paths the runtimes make), and asks the runtimes' APIs (runtimes.py)
-for names, images and labels of the IDs it finds. A lookup that misses rescans /proc at
-once (at most every MISS_RESCAN seconds), so a container started a moment ago is found
-from its first record; `refresh()` (the run core calls it every second while a kernel
-filter is on) reads only the processes started since the last look.
+for names, images and labels of the IDs it finds. A lookup that misses reads the
+processes started since the last look at once, so a container started a moment ago is
+found from its first record; the run core does the same every second while a kernel
+filter is on. A container stays known for GRACE seconds after its last process is gone,
+for the records read after that (its exits).
 """
 
 from __future__ import annotations
@@ -20,16 +21,26 @@ import threading
 import time
 
 from .model import Container, ContainerSelection
-from .procfs import CgroupOwner, Process, cgroup2_root, cgroup_paths, process
+from .procfs import (
+    CgroupOwner,
+    Process,
+    cgroup2_root,
+    cgroup_paths,
+    host_mntns,
+    owner_of_path,
+    process,
+)
 from .runtimes import runtimes
 
 log = logging.getLogger("eunomia.containers")
 log.addHandler(logging.NullHandler())
 
-MISS_RESCAN = 0.05          # seconds between two rescans caused by lookups that missed
 MISS_MEMORY = 1.0           # a key no process has is looked for again after this
-RUNTIME_ASK = 2.0           # seconds between two askings of the runtimes for unnamed IDs
+RUNTIME_ASK = 2.0           # seconds before the runtimes are asked again for an ID they
+                            # did not name
 LIMIT = 4096                # containers (and cgroups) the map holds at most
+GRACE = 10.0                # seconds a container is remembered after its last process:
+                            # its exit records are read after it is gone
 
 
 class ContainerMap:
@@ -46,9 +57,11 @@ class ContainerMap:
         self._by_cgroup: dict[int, CgroupOwner] = {}
         self._details: dict[str, Container] = {}    # container ID -> what runtimes say
         self._missed: dict[int, float] = {}         # key -> when no process had it
-        self._last_rescan = 0.0
-        self._last_ask = 0.0
+        self._gone: dict[int, tuple[str, float]] = {}   # mount namespace -> (ID, when)
+        self._asked: dict[str, float] = {}         # container ID -> when runtimes were
+                                                    # asked (again after RUNTIME_ASK)
         self._cgroup_root = cgroup2_root()
+        self._host_mntns = host_mntns(proc)
         self._warned_limit = False
         self.scans = 0                              # full /proc scans made (for tests)
 
@@ -58,19 +71,20 @@ class ContainerMap:
         """The container whose processes are in mount namespace `mntns`; None for the
         host's (and any namespace no container owns)."""
         with self._lock:
-            if mntns not in self._by_mntns and self._may_rescan(("m", mntns)):
-                self.rescan()
-            container_id = self._by_mntns.get(mntns, "")
+            if mntns not in self._by_mntns and mntns not in self._gone:
+                self._look_again(("m", mntns))
+            container_id = self._by_mntns.get(mntns)
+            if container_id is None:
+                container_id = self._gone.get(mntns, ("", 0.0))[0]
             return self._container(container_id) if container_id else None
 
     def by_cgroup(self, cgroup_id: int) -> tuple[Container | None, str]:
         """The container and the systemd unit of cgroup `cgroup_id` (a cgroup v2 ID, as
         bpf_get_current_cgroup_id gives it): (None, "ssh.service") for a host unit."""
         with self._lock:
-            if cgroup_id not in self._by_cgroup and self._may_rescan(("c", cgroup_id)):
-                self.rescan()
-                if cgroup_id not in self._by_cgroup:
-                    self._walk_cgroups()        # a cgroup no process is in right now
+            if cgroup_id not in self._by_cgroup and self._look_again(("c", cgroup_id)) \
+                    and cgroup_id not in self._by_cgroup:
+                self._walk_cgroups()        # a cgroup no process is in right now
             owner = self._by_cgroup.get(cgroup_id)
             if owner is None:
                 return None, ""
@@ -83,12 +97,12 @@ class ContainerMap:
             return [self._container(cid) for cid in sorted(set(self._by_mntns.values()))
                     if cid]
 
-    def mount_namespaces(self, selection: ContainerSelection) -> set[int]:
-        """The mount namespaces of the containers `selection` picks (for a kernel
-        filter)."""
+    def verdicts(self, selection: ContainerSelection) -> dict[int, bool]:
+        """{mount namespace: whether `selection` picks it} for every namespace a process
+        is in now (for a kernel filter)."""
         with self._lock:
-            return {mntns for mntns, cid in self._by_mntns.items()
-                    if cid and selection.matches(self._container(cid))}
+            return {mntns: bool(cid) and selection.matches(self._container(cid))
+                    for mntns, cid in self._by_mntns.items()}
 
     # -- keeping it live -----------------------------------------------------------------
 
@@ -103,7 +117,7 @@ class ContainerMap:
                 if pid not in pids:
                     del self._pids[pid]
             for pid in pids - self._pids.keys():
-                found = process(pid, self._proc)
+                found = process(pid, self._proc, self._host_mntns)
                 if found is not None:
                     self._pids[pid] = found
             self._index()
@@ -112,21 +126,20 @@ class ContainerMap:
         """Reads every process again (a pid may have been reused since)."""
         with self._lock:
             self._pids.clear()
-            self._last_rescan = time.monotonic()
             self.scans += 1
             self.refresh()
 
-    def _may_rescan(self, key) -> bool:
-        """Whether a lookup of `key` that missed may rescan now: not when it missed
-        less than MISS_MEMORY ago, nor within MISS_RESCAN of the last rescan (it may
-        then the next time it is looked up)."""
+    def _look_again(self, key) -> bool:
+        """After a lookup of `key` missed: reads the processes started since the last
+        look, unless `key` missed less than MISS_MEMORY ago (no process had it then:
+        its records come from processes gone). Returns whether it read."""
         now = time.monotonic()
         missed = self._missed.get(key)
-        if missed is not None and now - missed < MISS_MEMORY or \
-                now - self._last_rescan < MISS_RESCAN:
+        if missed is not None and now - missed < MISS_MEMORY:
             return False
         if len(self._missed) > self._limit:
             self._missed.clear()
+        self.refresh()
         self._missed[key] = now
         return True
 
@@ -151,13 +164,30 @@ class ContainerMap:
                 log.warning("more than %d containers: the rest are shown without names",
                             self._limit)
                 self._warned_limit = True
+        self._remember_gone(by_mntns)
         self._by_mntns = by_mntns
         self._by_cgroup = dict(list(by_cgroup.items())[:self._limit])
-        self._details = {cid: c for cid, c in self._details.items() if cid in ids}
-        unnamed = [cid for cid in ids if cid not in self._details]
-        if unnamed and time.monotonic() - self._last_ask >= RUNTIME_ASK or \
-                unnamed and self._last_ask == 0.0:
+        kept = ids | {cid for cid, _ in self._gone.values()}
+        self._details = {cid: c for cid, c in self._details.items() if cid in kept}
+        now = time.monotonic()
+        self._asked = {cid: when for cid, when in self._asked.items() if cid in ids}
+        unnamed = [cid for cid in ids if cid not in self._details and
+                   now - self._asked.get(cid, -RUNTIME_ASK) >= RUNTIME_ASK]
+        if unnamed:
             self._ask_runtimes(unnamed)
+
+    def _remember_gone(self, by_mntns: dict[int, str]) -> None:
+        """Containers with no process left stay known for GRACE seconds (at most
+        LIMIT of them)."""
+        now = time.monotonic()
+        for mntns, cid in self._by_mntns.items():
+            if cid and mntns not in by_mntns:
+                self._gone[mntns] = (cid, now)
+        self._gone = {mntns: entry for mntns, entry in self._gone.items()
+                      if now - entry[1] < GRACE and mntns not in by_mntns}
+        if len(self._gone) > self._limit:
+            newest = sorted(self._gone.items(), key=lambda item: -item[1][1])
+            self._gone = dict(newest[:self._limit])
 
     def _cgroup_id(self, root: str, path: str) -> int | None:
         try:
@@ -166,14 +196,14 @@ class ContainerMap:
             return None
 
     def _walk_cgroups(self) -> None:
-        from .procfs import owner_of_path
         if self._cgroup_root is None:
             return
         for cgroup_id, path in cgroup_paths(self._cgroup_root, self._limit).items():
             self._by_cgroup.setdefault(cgroup_id, owner_of_path(path))
 
     def _ask_runtimes(self, unnamed: list[str]) -> None:
-        self._last_ask = time.monotonic()
+        now = time.monotonic()
+        self._asked.update((cid, now) for cid in unnamed)
         wanted = set(unnamed)
         for runtime in self._runtimes:
             for container in runtime.containers(unnamed):

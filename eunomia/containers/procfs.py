@@ -68,12 +68,16 @@ def _read(path: str) -> str | None:
         return None
 
 
-def process(pid: int, proc: str = "/proc") -> Process | None:
-    """What /proc says of `pid`; None when it is gone (or a kernel thread)."""
+def process(pid: int, proc: str = "/proc", skip_mntns: int | None = None) -> Process | None:
+    """What /proc says of `pid`; None when it is gone. A process in mount namespace
+    `skip_mntns` (the host's: no container's) is not read further: reading every host
+    process's cgroup file would fill a file tracer's output with ecli's own opens."""
     try:
         mntns = os.stat(f"{proc}/{pid}/ns/mnt").st_ino
     except OSError:
         return None
+    if mntns == skip_mntns:
+        return Process(pid, mntns, CgroupOwner(), None)
     text = _read(f"{proc}/{pid}/cgroup")
     if text is None:
         return None
@@ -90,17 +94,14 @@ def process(pid: int, proc: str = "/proc") -> Process | None:
     return Process(pid, mntns, owner, unified)
 
 
-def processes(proc: str = "/proc"):
-    """Every process /proc lists now (those gone meanwhile left out)."""
-    try:
-        names = os.listdir(proc)
-    except OSError:
-        return
-    for name in names:
-        if name.isdigit():
-            found = process(int(name), proc)
-            if found is not None:
-                yield found
+def host_mntns(proc: str = "/proc") -> int | None:
+    """The mount namespace of pid 1 (or, in a pid namespace of our own, of ours)."""
+    for pid in ("1", "self"):
+        try:
+            return os.stat(f"{proc}/{pid}/ns/mnt").st_ino
+        except OSError:
+            continue
+    return None
 
 
 def cgroup2_root() -> str | None:

@@ -163,38 +163,16 @@ def _account(module: str, lookup: str, field: str) -> Callable:
 def _cgroup(_size: int) -> Callable:
     """A cgroup id (bpf_get_current_cgroup_id: the inode of its cgroup v2 directory) as
     its path, "/system.slice/ssh.service"; the id when no directory has it."""
+    from ..containers.procfs import cgroup2_root, cgroup_paths
     paths: dict[int, str] = {}
 
-    def scan() -> None:
-        import os
-        root = _cgroup2_root()
-        if root is None:
-            return
-        for directory, _, _ in os.walk(root):
-            try:
-                paths[os.stat(directory).st_ino] = directory[len(root):] or "/"
-            except OSError:
-                continue
-
     def show(value):
-        if int(value) not in paths:
-            scan()          # a cgroup made since the last look
+        if int(value) not in paths:     # a cgroup made since the last look
+            root = cgroup2_root()
+            if root is not None:
+                paths.update(cgroup_paths(root, 1 << 16))
         return paths.get(int(value), str(value))
     return show
-
-
-def _cgroup2_root() -> str | None:
-    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on hybrid
-    systems), from /proc/self/mounts."""
-    try:
-        with open("/proc/self/mounts") as mounts:
-            for line in mounts:
-                fields = line.split()
-                if len(fields) > 2 and fields[2] == "cgroup2":
-                    return fields[1]
-    except OSError:
-        pass
-    return None
 
 
 def _mntns(_size: int) -> Callable:
@@ -313,15 +291,26 @@ def format_of_type(c_type: str) -> str | None:
     return None
 
 
+def format_names(codec, chosen: dict[str, str] | None = None) -> dict[str, str]:
+    """{field: format name} for a record codec: from its typedefs, then `chosen` ({field:
+    format}, --format) over them (names the record lacks are left to the caller)."""
+    chosen = chosen or {}
+    names = {}
+    for name, c_type, _ in getattr(codec, "fields", ()):
+        wanted = chosen.get(name) or format_of_type(c_type)
+        if wanted:
+            names[name] = wanted
+    return names
+
+
 def field_formats(codec, chosen: dict[str, str] | None = None,
                   stack_lookup=None) -> dict[str, Callable]:
-    """{field: function} for a record codec: from its typedefs, then `chosen` ({field:
-    format}, --format) over them (names the record lacks are left to the caller)."""
+    """{field: function} for a record codec, by format_names."""
     result = {}
-    chosen = chosen or {}
     from ..decode.codecs import BytesCodec
-    for name, c_type, field in getattr(codec, "fields", ()):
-        wanted = chosen.get(name) or format_of_type(c_type)
+    wanted_of = format_names(codec, chosen)
+    for name, _, field in getattr(codec, "fields", ()):
+        wanted = wanted_of.get(name)
         if wanted:
             show = formatter(wanted, getattr(field, "size", 8), stack_lookup)
             result[name] = _from_hex(show) if wanted == "text" and \

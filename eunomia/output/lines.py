@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+from ..containers import ContainerSelection
 from ..errors import ArgumentError
+from .containers import EnrichedCodec, check_selection, key_field
 from .filters import record_filter
-from .formats import check_field_names, field_formats, formatter, readable
+from .formats import check_field_names, field_formats, format_names, formatter, readable
 from .histogram import key_label
 from .records import CsvFormatter, FoldedFormatter, JsonFormatter, TableFormatter, YamlFormatter
 
@@ -40,14 +42,20 @@ class LinePrinter:
         self.type_formats: dict[str, dict[str, str]] = {}   # struct -> {field: format}
         self.sort: str | None = None    # --sort FIELD: sampled maps, largest first
         self.top: int | None = None     # --top N: the first N entries of each sample
+        self.selection = ContainerSelection()      # --container, --k8s-*
+        self.kernel_filter = False      # the package filters containers in the kernel
+        self.runtime_sockets: dict[str, str] = {}  # --runtime-socket
+        self.container_map = None       # a ContainerMap, made on first use
         self._formatters: dict[str, object] = {}
         self._formats_of: dict[str, dict] = {}
+        self._codecs: dict[str, object] = {}
         self._last_type = None
 
     def check(self, sources) -> None:
         """ArgumentError for --format/--fields/--filter names that no record of `sources`
         (EventSources or events.RecordSpecs) has."""
-        codecs = [source.codec for source in sources]
+        codecs = [self._codec(source) for source in sources]
+        check_selection(self.selection, codecs, self.kernel_filter)
         check_field_names(codecs, self.formats, "--format")
         check_field_names(codecs, self.fields or (), "--fields")
         check_field_names(codecs, [c.field for c in self.filters], "--filter")
@@ -61,7 +69,8 @@ class LinePrinter:
     def records(self, source, raws, now: float) -> list[str]:
         """Lines for a batch of raw records of one event source (EventSource)."""
         shaper = self._shaper(source)
-        if self.filters:
+        if self.filters or self.selection and \
+                isinstance(self._codec(source), EnrichedCodec):
             raws = self._kept(source, raws)
         lines = []
         if self.output in ("table", "csv") and self.header and \
@@ -75,9 +84,10 @@ class LinePrinter:
         """The formatter of `source`'s records (made on first use)."""
         shaper = self._formatters.get(source.map_name)
         if shaper is None:
-            names = [name for name, _, _ in source.codec.fields]
+            codec = self._codec(source)
+            names = [name for name, _, _ in codec.fields]
             fields = None if self.fields is None else [f for f in self.fields if f in names]
-            shaper = _SHAPERS[self.output](source.codec, self._field_formats(source), fields)
+            shaper = _SHAPERS[self.output](codec, self._field_formats(source), fields)
             self._formatters[source.map_name] = shaper
         return shaper
 
@@ -86,10 +96,30 @@ class LinePrinter:
         kallsyms): the package's formats, then --format over them."""
         formats = self._formats_of.get(source.map_name)
         if formats is None:
-            chosen = {**self.type_formats.get(source.type_name, {}), **self.formats}
-            formats = field_formats(source.codec, chosen, self._stack_addresses)
+            formats = field_formats(source.codec, self._chosen(source), self._stack_addresses)
             self._formats_of[source.map_name] = formats
         return formats
+
+    def _chosen(self, source) -> dict[str, str]:
+        return {**self.type_formats.get(source.type_name, {}), **self.formats}
+
+    def _codec(self, source):
+        """`source`'s codec, with the container fields when a field names a container
+        (output.containers)."""
+        codec = self._codecs.get(source.map_name)
+        if codec is None:
+            codec = source.codec
+            key = key_field(codec, format_names(codec, self._chosen(source)))
+            if key is not None:
+                codec = EnrichedCodec(codec, *key, self._containers)
+            self._codecs[source.map_name] = codec
+        return codec
+
+    def _containers(self):
+        if self.container_map is None:
+            from ..containers import shared_map
+            self.container_map = shared_map(self.runtime_sockets)
+        return self.container_map
 
     def _stack_addresses(self, stack_id: int):
         """`stack_lookup`, looked up when a stack is shown: the printer is made and
@@ -100,11 +130,17 @@ class LinePrinter:
     def _kept(self, source, raws) -> list:
         """The records every --filter condition holds for (on readable values)."""
         formats = self._field_formats(source)
-        decode, to_json = source.codec.decode, source.codec.to_json
+        codec = self._codec(source)
+        decode, to_json = codec.decode, codec.to_json
+        select = self.selection.matches if self.selection and \
+            isinstance(codec, EnrichedCodec) else None
         kept = []
         for raw in raws:
             record = decode(raw)        # numbers as numbers (128-bit too), for number tests
-            if self._keep(readable(to_json(record), formats), record):
+            values = to_json(record)
+            if select is not None and not select(codec.owner(values)[0]):
+                continue
+            if self._keep(readable(values, formats), record):
                 kept.append(raw)
         return kept
 

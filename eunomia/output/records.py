@@ -138,7 +138,8 @@ class TableFormatter:
 
     def _join(self, cells: list[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], self._widths)]
-        return " ".join(padded + cells[-1:])
+        line = " ".join(padded + cells[-1:])
+        return line if cells[-1:] != [""] else line.rstrip(" ")    # no padding at the end
 
     def rows(self, raws, when: float | None = None) -> list[str]:
         if isinstance(raws, RecordBatch) and self._batches is not None:

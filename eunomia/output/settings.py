@@ -1,5 +1,6 @@
 """OutputSettings: how a run shows its records and samples (--output, --json, --stacks,
---no-header, --format, --fields, --filter, --sort, --top). Every front end builds its
+--no-header, --format, --fields, --filter, --sort, --top) and which containers' records
+it keeps (--container, --k8s-*, output.containers). Every front end builds its
 printer here, so every front end checks these settings the same way, against the
 package's record types, before anything is loaded."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..btf.maps import defined_maps
+from ..containers import ContainerSelection
 from ..events import record_specs
 from .formats import member_formats
 from .lines import LinePrinter
@@ -22,6 +25,8 @@ class OutputSettings:
     filters: tuple = ()                     # --filter conditions (output.filters)
     sort: str | None = None                 # --sort (sampled maps)
     top: int | None = None                  # --top (sampled maps)
+    containers: ContainerSelection = field(default_factory=ContainerSelection)
+    runtime_sockets: dict[str, str] = field(default_factory=dict)  # --runtime-socket
 
     def replace(self, **changes) -> OutputSettings:
         return dataclasses.replace(self, **changes)
@@ -35,5 +40,17 @@ class OutputSettings:
         printer = LinePrinter(self.output, header, self.formats, self.fields, self.filters)
         printer.type_formats = member_formats(package)
         printer.sort, printer.top = self.sort, self.top
+        printer.selection, printer.runtime_sockets = self.containers, self.runtime_sockets
+        printer.kernel_filter = has_container_filter(package)
         printer.check(record_specs(package, record_types))
         return printer
+
+
+# the map <eunomia/containers.bpf.h> defines: mount namespaces a program keeps records of
+CONTAINER_FILTER_MAP = "eunomia_mntns_filter"
+
+
+def has_container_filter(package) -> bool:
+    """Whether the package's programs filter containers in the kernel (they include
+    <eunomia/containers.bpf.h>)."""
+    return any(m.name == CONTAINER_FILTER_MAP for m in defined_maps(package.btf()))

@@ -30,6 +30,7 @@ from ..events import EventReader, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE
 from ..loaded import LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
+from .container_filter import container_filter
 from .flags import RunSettings
 
 CHUNK_RECORDS = 4096        # records handed to a sink at once: bounds its memory and the
@@ -133,6 +134,7 @@ class Session:
         self._thread: threading.Thread | None = None
         self._pending = 0                   # records taken from the queue, not yet written
         self._own_tids = {str(os.getpid())}     # trace lines of our own writes are dropped
+        self._container_filter = None       # fills <eunomia/containers.bpf.h>'s map
 
     # -- start -----------------------------------------------------------------------
 
@@ -144,6 +146,7 @@ class Session:
             # the readers before the programs: a perf buffer drops what comes earlier
             reader = loaded.event_reader(self.settings.record_types, self._event_maps)
             self.sources = reader.sources
+            self._start_container_filter(loaded)
             loaded.attach(options=self.settings.attach)
             self.delivered = {s.map_name: 0 for s in self.sources}
             if self.sources:
@@ -161,6 +164,15 @@ class Session:
             if source.untyped:
                 self.sink.warning(untyped_hint(source, self.package))
         return self
+
+    def _start_container_filter(self, loaded) -> None:
+        output = self.settings.output
+        if output.containers:
+            from ..containers import shared_map
+            self._container_filter = container_filter(
+                loaded, output.containers, shared_map(output.runtime_sockets))
+            if self._container_filter is not None:
+                self._container_filter.sync(rescan=True)
 
     @property
     def backlog(self) -> int:
@@ -300,6 +312,8 @@ class Session:
             else:
                 self._stop.wait(wait)
             self._read_trace()
+            if self._container_filter is not None:
+                self._container_filter.tick()
             now = time.monotonic()
             for sampler in self.samplers:
                 if now >= next_sample[sampler.name]:

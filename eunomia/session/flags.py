@@ -197,6 +197,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="at a stop, how long writing the records already sent may "
                              "take before the rest is abandoned (default 5; a second "
                              "Ctrl-C abandons at once)")
+    add_container_options(parser)
     hooks = parser.add_argument_group("where to attach (overrides the package's annotations)")
     hooks.add_argument("--ifname", metavar="IF", help="interface for XDP and tc programs "
                        "(default: lo)")
@@ -205,6 +206,49 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     hooks.add_argument("--binary", metavar="PATH", help="binary for uprobes that name none")
     hooks.add_argument("--sample-freq", type=_positive_int, metavar="HZ",
                        help="frequency of perf_event programs (default: 49)")
+
+
+def _label_pairs(text: str) -> list[tuple[str, str]]:
+    return list(_pairs("KEY=VALUE")(text).items())
+
+
+def _socket(text: str) -> tuple[str, str]:
+    from ..containers import RUNTIMES
+    runtime, sep, path = text.partition("=")
+    if not sep or runtime not in RUNTIMES:
+        raise argparse.ArgumentTypeError(f"expected RUNTIME=PATH with RUNTIME one of "
+                                          f"{', '.join(RUNTIMES)}, not '{text[:80]}'")
+    return runtime, path
+
+
+def add_container_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "containers (records with a mount-namespace or cgroup field get container, pod "
+        "and namespace: docs/containers.md)")
+    group.add_argument("--container", action="append", default=[], metavar="NAME",
+                       help="only records of containers named NAME (a glob, or an ID's "
+                            "first characters); repeatable: any of them")
+    group.add_argument("--k8s-namespace", action="append", default=[], metavar="NS",
+                       help="only records of pods in Kubernetes namespace NS (a glob; "
+                            "repeatable)")
+    group.add_argument("--k8s-pod", action="append", default=[], metavar="NAME",
+                       help="only records of pod NAME (a glob; repeatable)")
+    group.add_argument("--k8s-selector", action="append", default=[], metavar="K=V,...",
+                       type=_label_pairs,
+                       help="only records of containers whose labels have every K=V")
+    group.add_argument("--runtime-socket", action="append", default=[],
+                       metavar="RUNTIME=PATH", type=_socket,
+                       help="where a runtime's API listens (podman, docker, crio; "
+                            "defaults: /run/podman/podman.sock, /run/docker.sock, "
+                            "/var/run/crio/crio.sock); an empty PATH leaves it out")
+
+
+def container_selection(args: argparse.Namespace):
+    from ..containers import ContainerSelection
+    return ContainerSelection(
+        names=tuple(args.container), namespaces=tuple(args.k8s_namespace),
+        pods=tuple(args.k8s_pod),
+        selector=tuple(pair for pairs in args.k8s_selector for pair in pairs))
 
 
 @dataclass
@@ -248,7 +292,7 @@ def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[s
 
 
 # Options whose value is a path on the machine that runs the program
-LOCAL_PATH_OPTIONS = ("--btf", "--binary")
+LOCAL_PATH_OPTIONS = ("--btf", "--binary", "--runtime-socket")
 
 
 def parse_run_args(package, argv: list[str], service: bool = False,
@@ -260,8 +304,9 @@ def parse_run_args(package, argv: list[str], service: bool = False,
     files exist there, and a FIFO or device could stall the service."""
     parser, dests = program_parser(package, prog)
     args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
-    if remote and (args.btf is not None or args.binary is not None):
-        option = "--btf" if args.btf is not None else "--binary"
+    if remote and (args.btf is not None or args.binary is not None or args.runtime_socket):
+        option = "--btf" if args.btf is not None else \
+            "--binary" if args.binary is not None else "--runtime-socket"
         raise ArgumentError(f"{option} names a path on the server: not available to remote "
                             "clients (a tar package from `ecc --btfgen` carries BTF; a "
                             "uprobe's binary goes in the package's /// @binary)")
@@ -277,7 +322,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
             header=not args.no_header,
             formats={k: v for chosen in args.format for k, v in chosen.items()},
             fields=tuple(args.fields) if args.fields else None,
-            filters=tuple(args.filter), sort=args.sort, top=args.top),
+            filters=tuple(args.filter), sort=args.sort, top=args.top,
+            containers=container_selection(args), runtime_sockets=dict(args.runtime_socket)),
         duration=args.duration, trace=args.trace, verbose=args.verbose,
         queue_bytes=args.queue_size, stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},

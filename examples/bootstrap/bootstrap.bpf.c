@@ -3,6 +3,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <eunomia/containers.bpf.h>
 #include "bootstrap.h"
 
 /// minimum process duration (ns) to report
@@ -33,6 +34,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct event *e;
 
 	bpf_map_update_elem(&exec_start, &pid, &ts, BPF_ANY);
+	if (!eunomia_container_selected())	/* ecli run --container NAME */
+		return 0;
 
 	/* Unlike libbpf-bootstrap, exec events are reported whatever
 	 * min_duration_ns says: the filter applies to exits only. */
@@ -44,6 +47,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = 0;
 	e->duration_ns = 0;
+	e->mntns = eunomia_current_mntns();
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	bpf_probe_read_str(&e->filename, sizeof(e->filename), (void *)ctx + fname_off);
 	bpf_ringbuf_submit(e, 0);
@@ -72,6 +76,8 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 
 	if (min_duration_ns && duration_ns < min_duration_ns)
 		return 0;
+	if (!eunomia_container_selected())
+		return 0;
 
 	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
 	if (!e)
@@ -84,6 +90,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	e->exit_code = (BPF_CORE_READ(task, exit_code) >> 8) & 0xff;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	e->filename[0] = '\0';
+	e->mntns = eunomia_current_mntns();
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -2,6 +2,8 @@
 #ifndef BOOTSTRAP_H
 #define BOOTSTRAP_H
 
+#include <eunomia/types.bpf.h>
+
 #define TASK_COMM_LEN 16
 #define MAX_FILENAME_LEN 127
 
@@ -13,6 +15,7 @@ struct event {
 	char comm[TASK_COMM_LEN];
 	char filename[MAX_FILENAME_LEN];
 	bool exit_event;
+	eunomia_mntns_t mntns;		/* ecli adds CONTAINER, POD and NAMESPACE */
 };
 
 #endif /* BOOTSTRAP_H */

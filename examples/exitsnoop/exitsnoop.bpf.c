@@ -3,6 +3,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <eunomia/containers.bpf.h>
 #include "exitsnoop.h"
 
 /// process ID to trace (0 = every process)
@@ -29,6 +30,8 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		return 0;
 	if (targ_pid && pid != targ_pid)
 		return 0;
+	if (!eunomia_container_selected())	/* ecli run --container NAME */
+		return 0;
 
 	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
 	if (!e)
@@ -41,6 +44,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	e->exit_code = (BPF_CORE_READ(task, exit_code) >> 8) & 0xff;
 	e->duration_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->mntns = eunomia_current_mntns();
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -12,6 +12,7 @@ struct event {
 	unsigned int exit_code;
 	eunomia_duration_t duration_ns;	/* nanoseconds; ecli shows "1.128ms" */
 	char comm[TASK_COMM_LEN];
+	eunomia_mntns_t mntns;		/* ecli adds CONTAINER, POD and NAMESPACE */
 };
 
 #endif /* EXITSNOOP_H */

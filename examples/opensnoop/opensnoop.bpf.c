@@ -2,6 +2,8 @@
 /* opensnoop: trace openat() calls, after libbpf-tools' opensnoop. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <eunomia/containers.bpf.h>
 #include "opensnoop.h"
 
 /// thread ID to trace, the kernel's pid (0 = every thread)
@@ -45,7 +47,7 @@ static __always_inline bool trace_allowed(u32 tgid, u32 pid)
 		return false;
 	if (targ_uid >= 0 && (u32)targ_uid != (u32)bpf_get_current_uid_gid())
 		return false;
-	return true;
+	return eunomia_container_selected();	/* ecli run --container NAME */
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -85,6 +87,7 @@ int tracepoint__syscalls__sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 	event.flags = ap->flags;
 	bpf_get_current_comm(event.comm, sizeof(event.comm));
 	bpf_probe_read_user_str(event.fname, sizeof(event.fname), ap->fname);
+	event.mntns = eunomia_current_mntns();
 	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &event, sizeof(event));
 cleanup:
 	bpf_map_delete_elem(&start, &id);

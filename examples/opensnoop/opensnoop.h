@@ -15,6 +15,7 @@ struct event {
 	int flags;
 	char comm[TASK_COMM_LEN];
 	char fname[NAME_MAX];
+	eunomia_mntns_t mntns;          /* ecli adds CONTAINER, POD and NAMESPACE */
 };
 
 #endif /* OPENSNOOP_H */
