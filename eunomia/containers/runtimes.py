@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import EunomiaError
 from ..net import HeadersDeadline
 from .model import Container
 
@@ -29,8 +30,8 @@ MAX_ANSWER = 8 << 20        # bytes of one answer
 RETRY_SECONDS = 30.0        # a runtime that failed is not asked again before this
 
 
-class RuntimeError_(Exception):
-    """A runtime's API did not answer usefully (internal: it becomes a warning)."""
+class RuntimeAPIError(EunomiaError):
+    """A runtime's API did not answer usefully (a warning, and no names from it)."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -52,7 +53,7 @@ class _UnixConnection(http.client.HTTPConnection):
 def get_json(path: str, url: str, seconds: float = CALL_SECONDS,
              limit: int = MAX_ANSWER):
     """GET `url` on the unix socket `path` and parse its JSON answer, within `seconds`
-    in all and `limit` bytes; RuntimeError_ says why not."""
+    in all and `limit` bytes; RuntimeAPIError says why not."""
     connection = _UnixConnection(path, seconds)
     sockets: list = []
     deadline = HeadersDeadline(sockets, seconds)
@@ -65,21 +66,21 @@ def get_json(path: str, url: str, seconds: float = CALL_SECONDS,
             body = response.read(limit + 1)
     except (OSError, http.client.HTTPException) as exc:
         if deadline.expired:
-            raise RuntimeError_(f"no answer within {seconds:g} s") from None
-        raise RuntimeError_(getattr(exc, "strerror", None) or str(exc) or
+            raise RuntimeAPIError(f"no answer within {seconds:g} s") from None
+        raise RuntimeAPIError(getattr(exc, "strerror", None) or str(exc) or
                             type(exc).__name__) from None
     finally:
         connection.close()
     if deadline.expired:
-        raise RuntimeError_(f"no answer within {seconds:g} s")
+        raise RuntimeAPIError(f"no answer within {seconds:g} s")
     if response.status != 200:
-        raise RuntimeError_(f"HTTP {response.status} for {url}")
+        raise RuntimeAPIError(f"HTTP {response.status} for {url}")
     if len(body) > limit:
-        raise RuntimeError_(f"an answer over {limit >> 20} MiB")
+        raise RuntimeAPIError(f"an answer over {limit >> 20} MiB")
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
-        raise RuntimeError_("an answer that is not JSON") from None
+        raise RuntimeAPIError("an answer that is not JSON") from None
 
 
 def _text(value) -> str:
@@ -159,7 +160,7 @@ class Runtime:
         try:
             found = self.lister(self.path, wanted) if self.name == "crio" else \
                 self.lister(self.path)
-        except RuntimeError_ as exc:
+        except RuntimeAPIError as exc:
             self._failed(str(exc))
             return []
         self.failed_at = None

@@ -138,8 +138,7 @@ class TableFormatter:
 
     def _join(self, cells: list[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], self._widths)]
-        line = " ".join(padded + cells[-1:])
-        return line if cells[-1:] != [""] else line.rstrip(" ")    # no padding at the end
+        return " ".join(padded + cells[-1:])
 
     def rows(self, raws, when: float | None = None) -> list[str]:
         if isinstance(raws, RecordBatch) and self._batches is not None:
