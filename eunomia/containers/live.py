@@ -104,6 +104,14 @@ class ContainerMap:
             return {mntns: bool(cid) and selection.matches(self._container(cid))
                     for mntns, cid in self._by_mntns.items()}
 
+    def sizes(self) -> dict[str, int]:
+        """How many entries each part of the map holds (each is bounded by `limit`,
+        but the processes of the node)."""
+        with self._lock:
+            return {"containers": len(self._details), "gone": len(self._gone),
+                    "cgroups": len(self._by_cgroup), "missed": len(self._missed),
+                    "asked": len(self._asked)}
+
     # -- keeping it live -----------------------------------------------------------------
 
     def refresh(self) -> None:

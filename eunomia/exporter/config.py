@@ -318,7 +318,8 @@ def _map_metric(kind: str, entry: MetricEntry, where: str, layout: PackageLayout
                 description: str, limit: int) -> Metric:
     map_name = entry.map
     if map_name not in layout.maps or layout.maps[map_name]["type"] in EVENT_MAP_TYPES:
-        plain = [n for n, m in layout.maps.items() if m["type"] not in EVENT_MAP_TYPES]
+        plain = [n for n, m in layout.maps.items() if m["type"] not in EVENT_MAP_TYPES
+                 and not n.startswith("eunomia_")]      # ours (containers.bpf.h)
         what = "a histogram needs 'value' (a field of the events) or 'map'" if (
             kind == "histogram" and map_name is None) else "'map' must name a map"
         raise ConfigError(f"{where}: {what} (maps read at scrape time: "

@@ -104,7 +104,33 @@ def _regexp(config: dict, _size: int) -> Callable:
     return decode
 
 
+def _container(part: str) -> Callable[[dict, int], Callable]:
+    """container, pod, namespace, unit: what the node's container map says of a mount
+    namespace (a field typed eunomia_mntns_t), or with `of: cgroup` of a cgroup id;
+    "" for host processes."""
+    def make(config: dict, _size: int) -> Callable:
+        kind = config.get("of", "mntns")
+        if kind not in ("mntns", "cgroup") or (part == "unit" and kind != "cgroup"):
+            raise DecoderError(f"{part} reads a mount namespace (of: mntns) or a cgroup id "
+                               "(of: cgroup); unit only a cgroup id")
+        from ..containers import shared_map
+        containers = shared_map()
+
+        def decode(value):
+            if kind == "mntns":
+                found, unit = containers.by_mntns(int(value)), ""
+            else:
+                found, unit = containers.by_cgroup(int(value))
+            if part == "unit":
+                return unit
+            return found.fields()[part] if found is not None else ""
+        return decode
+    return make
+
+
 DECODERS: dict[str, Callable[[dict, int], Callable]] = {
+    "container": _container("container"), "pod": _container("pod"),
+    "namespace": _container("namespace"), "unit": _container("unit"),
     "string": _string, "uint": _uint, "ksym": _registered("ksym"),
     "errno": _registered("errno"), "syscall": _registered("syscall"),
     "static_map": _static_map, "regexp": _regexp, "inet_ip": _registered("ip"),

@@ -20,27 +20,29 @@ COLUMNS = ("container", "pod", "namespace")
 _COLUMN_TYPE = "char[16]"               # how wide the table makes them
 
 
-def key_field(codec, formats: dict[str, str]) -> tuple[str, str] | None:
-    """(field, "mntns" or "cgroup"): the first field of `codec` whose format ({field:
-    format name}) names a container; None when none does."""
+def key_fields(codec, formats: dict[str, str]) -> dict[str, str]:
+    """{"mntns": field, "cgroup": field}: the first field of `codec` of each format that
+    names a container ({field: format name}); empty when none does."""
+    keys: dict[str, str] = {}
     for name, _, _ in getattr(codec, "fields", ()):
-        if formats.get(name) in KEY_FORMATS:
-            return name, formats[name]
-    return None
+        kind = formats.get(name)
+        if kind in KEY_FORMATS:
+            keys.setdefault(kind, name)
+    return keys
 
 
 class EnrichedCodec:
     """`codec` with the container fields after its own (those it has already are left
-    out). `containers` is called for the ContainerMap on first use, so a record type
+    out): the container from the mount namespace (else the cgroup), the unit from the
+    cgroup. `containers` is called for the ContainerMap on first use, so a record type
     that is never printed costs no /proc scan."""
 
-    def __init__(self, codec, key: str, kind: str, containers: Callable):
+    def __init__(self, codec, keys: dict[str, str], containers: Callable):
         self._codec = codec
-        self._key = key
-        self._kind = kind
+        self._keys = keys
         self._containers = containers
         own = {name for name, _, _ in codec.fields}
-        self.extra = [name for name in (*COLUMNS, *(("unit",) if kind == "cgroup" else ()))
+        self.extra = [name for name in (*COLUMNS, *(("unit",) if "cgroup" in keys else ()))
                       if name not in own]
         self.fields = [*codec.fields, *((name, _COLUMN_TYPE, CharArrayCodec(_COLUMN_TYPE, 16))
                                         for name in self.extra)]
@@ -54,16 +56,23 @@ class EnrichedCodec:
     def decode(self, buf, offset: int = 0):
         return self._codec.decode(buf, offset)
 
+    def _key(self, values: dict, kind: str) -> int | None:
+        try:
+            return int(values[self._keys[kind]])
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def owner(self, values: dict) -> tuple[Container | None, str]:
         """The container (None for the host) and the unit of a record's JSON values."""
-        try:
-            key = int(values[self._key])
-        except (KeyError, TypeError, ValueError):
-            return None, ""
         containers = self._containers()
-        if self._kind == "mntns":
-            return containers.by_mntns(key), ""
-        return containers.by_cgroup(key)
+        container, unit = None, ""
+        cgroup = self._key(values, "cgroup")
+        if cgroup is not None:
+            container, unit = containers.by_cgroup(cgroup)
+        mntns = self._key(values, "mntns")
+        if mntns is not None:
+            container = containers.by_mntns(mntns)
+        return container, unit
 
     def to_json(self, record) -> dict:
         values = self._codec.to_json(record)

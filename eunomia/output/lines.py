@@ -8,7 +8,7 @@ import time
 
 from ..containers import ContainerSelection
 from ..errors import ArgumentError
-from .containers import EnrichedCodec, check_selection, key_field
+from .containers import EnrichedCodec, check_selection, key_fields
 from .filters import record_filter
 from .formats import check_field_names, field_formats, format_names, formatter, readable
 from .histogram import key_label
@@ -109,9 +109,9 @@ class LinePrinter:
         codec = self._codecs.get(source.map_name)
         if codec is None:
             codec = source.codec
-            key = key_field(codec, format_names(codec, self._chosen(source)))
-            if key is not None:
-                codec = EnrichedCodec(codec, *key, self._containers)
+            keys = key_fields(codec, format_names(codec, self._chosen(source)))
+            if keys:
+                codec = EnrichedCodec(codec, keys, self._containers)
             self._codecs[source.map_name] = codec
         return codec
 
