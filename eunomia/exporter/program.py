@@ -70,6 +70,7 @@ class RunningProgram:
                                event_maps=set(self._event_metrics), sample_maps=False,
                                name=self.name)
         self.session.start()
+        self._selected = self._container_selectors(settings)
         self.start_seconds = time.monotonic() - started
         try:
             self._maps = {m.map: self.session.loaded.maps[m.map] for m in self._map_metrics}
@@ -91,9 +92,28 @@ class RunningProgram:
             self.counters.set_at_least("eunomia_exporter_queue_dropped_events",
                                        (self.name, source.map_name), source.dropped)
 
+    def _container_selectors(self, settings) -> dict:
+        """{event map: record -> kept} for --container / --k8s-* in the program's args,
+        by the records' mount-namespace or cgroup field (output.containers)."""
+        from ..containers import shared_map
+        from ..output.containers import record_selector
+        from ..output.formats import format_names, member_formats
+        selection = settings.output.containers
+        chosen = member_formats(self.config.package)
+        selectors = {}
+        for source in self.session.sources:
+            formats = format_names(source.codec, {**chosen.get(source.type_name, {}),
+                                                  **settings.output.formats})
+            keep = record_selector(source.codec, formats, selection,
+                                   lambda: shared_map(settings.output.runtime_sockets))
+            if keep is not None:
+                selectors[source.map_name] = keep
+        return selectors
+
     def _count(self, source, raws: list) -> None:
         decode = source.codec.decode
         metrics = self._event_metrics.get(source.map_name, ())
+        selected = self._selected.get(source.map_name)
         self.counters.add("eunomia_exporter_events", (self.name, source.map_name), len(raws))
         with self._lock:
             for raw in raws:
@@ -102,6 +122,8 @@ class RunningProgram:
                 except EunomiaError:    # e.g. a short record: count it, keep going
                     self.counters.add("eunomia_exporter_decoder_errors",
                                       (self.name, source.map_name, "<record>"))
+                    continue
+                if selected is not None and not selected(record):
                     continue
                 for metric, store in metrics:
                     labels = self._labels(metric, record)

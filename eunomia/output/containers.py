@@ -93,3 +93,15 @@ def check_selection(selection: ContainerSelection, codecs, kernel_filter: bool) 
             "came from; give it a field typed eunomia_mntns_t (or eunomia_cgroup_t), say "
             "--format FIELD=mntns for one it has, or include <eunomia/containers.bpf.h> to "
             "filter in the kernel")
+
+
+def record_selector(codec, formats: dict[str, str], selection: ContainerSelection,
+                    containers: Callable) -> Callable[[dict], bool] | None:
+    """record -> whether `selection` keeps it, for front ends that count records rather
+    than print them (the exporter); None when nothing is selected or the records say no
+    container (the kernel filter, if any, did the work)."""
+    keys = key_fields(codec, formats)
+    if not selection or not keys:
+        return None
+    enriched = EnrichedCodec(codec, keys, containers)
+    return lambda record: selection.matches(enriched.owner(record)[0])

@@ -63,6 +63,30 @@ def podman_socket(tmp_path_factory) -> str:
             service.kill()
 
 
+DEFAULT_SOCKET = "/run/podman/podman.sock"
+
+
+@pytest.fixture
+def default_podman_socket():
+    """podman's API on its default socket, as `systemctl start podman.socket` gives it:
+    what the server, the exporter and the fleet agent ask without being told."""
+    if os.path.exists(DEFAULT_SOCKET):
+        yield DEFAULT_SOCKET        # the machine's own service
+        return
+    os.makedirs(os.path.dirname(DEFAULT_SOCKET), exist_ok=True)
+    service = subprocess.Popen(["podman", "system", "service", "--time=0",
+                                f"unix://{DEFAULT_SOCKET}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.path.exists(DEFAULT_SOCKET), 30, what="podman's API socket")
+        yield DEFAULT_SOCKET
+    finally:
+        service.terminate()
+        service.wait(10)
+        if os.path.exists(DEFAULT_SOCKET):
+            os.unlink(DEFAULT_SOCKET)
+
+
 class Containers:
     """Starts containers for one test and removes them all after it."""
 

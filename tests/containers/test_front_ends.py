@@ -1,0 +1,41 @@
+"""--container through the other front ends: a server task started by `ecli client
+start`, with the server asking podman on its default socket."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+
+from tests.cli.conftest import wait_until
+from tests.server.conftest import ECLI, server  # noqa: F401 (fixture)
+
+from .conftest import needs_podman
+
+pytestmark = needs_podman
+
+
+def test_client_start_selects_a_container(server, example_package, tmp_path,  # noqa: F811
+                                          default_podman_socket, containers):
+    running = server()
+    keep, other = containers.name("eu-task"), containers.name("eu-other")
+    path = f"/etc/eunomia-{uuid.uuid4().hex[:12]}"
+    loop = f"while true; do cat {path}; sleep 0.05; done"
+
+    def client(*args):
+        return subprocess.run([*ECLI, "client", "-e", running.url, *map(str, args)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    started = client("start", "--export-json", example_package("opensnoop"),
+                     "--container", keep)
+    assert started.returncode == 0, started.stderr
+    task_id = re.search(r"started task (\d+)", started.stdout).group(1)
+    containers.start(other, loop)
+    containers.start(keep, loop)
+    wait_until(lambda: client("log", task_id).stdout.count(f'"container":"{keep}"') >= 5,
+               30, what="the selected container's opens in the task log")
+    log = client("log", task_id).stdout
+    assert other not in log
+    refused = client("start", example_package("opensnoop"), "--runtime-socket",
+                     "podman=/tmp/x.sock")
+    assert refused.returncode == 1
+    assert "--runtime-socket names a path on the server" in refused.stderr
