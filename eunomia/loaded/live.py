@@ -207,15 +207,20 @@ class LoadedPackage:
 
     def readable(self, record, map: str | None = None) -> dict:
         """A record's values as `ecli run` shows them: fields typed with
-        <eunomia/types.bpf.h> (or `/// @format`) made readable, e.g. {"ret": "ENOENT"}.
-        `map` names the event map the record came from (needed when there are several)."""
-        from ..output.formats import field_formats, member_formats, readable  # on use: start-up
+        <eunomia/types.bpf.h> (or `/// @format`) made readable, e.g. {"ret": "ENOENT"},
+        and container, pod and namespace for a record with a mount-namespace or cgroup
+        field (docs/containers.md). `map` names the event map the record came from
+        (needed when there are several)."""
+        from ..containers import shared_map  # on use: start-up
+        from ..output.containers import enriched
+        from ..output.formats import field_formats, format_names, member_formats, readable
         reader = self.event_reader()
         source = reader.source(map) or next(iter(reader.sources), None)
         if source is None:
             raise ArgumentError("the package has no ring buffer or perf event array")
         chosen = member_formats(self.package).get(source.type_name, {})
-        return readable(source.codec.to_json(record), field_formats(source.codec, chosen))
+        codec = enriched(source.codec, format_names(source.codec, chosen), shared_map)
+        return readable(codec.to_json(record), field_formats(source.codec, chosen))
 
     def dropped(self, map: str) -> int:
         """Records of event map `map` dropped because the in-memory queue was full."""

@@ -83,6 +83,13 @@ class EnrichedCodec:
         return values
 
 
+def enriched(codec, formats: dict[str, str], containers: Callable):
+    """`codec` as an EnrichedCodec when a field of it names a container ({field: format
+    name}), else `codec` itself."""
+    keys = key_fields(codec, formats)
+    return EnrichedCodec(codec, keys, containers) if keys else codec
+
+
 def check_selection(selection: ContainerSelection, codecs, kernel_filter: bool) -> None:
     """ArgumentError when `selection` asks for containers but neither a record has a
     container field nor the package filters in the kernel."""
@@ -100,8 +107,7 @@ def record_selector(codec, formats: dict[str, str], selection: ContainerSelectio
     """record -> whether `selection` keeps it, for front ends that count records rather
     than print them (the exporter); None when nothing is selected or the records say no
     container (the kernel filter, if any, did the work)."""
-    keys = key_fields(codec, formats)
-    if not selection or not keys:
+    found = enriched(codec, formats, containers) if selection else codec
+    if not isinstance(found, EnrichedCodec):
         return None
-    enriched = EnrichedCodec(codec, keys, containers)
-    return lambda record: selection.matches(enriched.owner(record)[0])
+    return lambda record: selection.matches(found.owner(record)[0])

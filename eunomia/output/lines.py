@@ -8,7 +8,7 @@ import time
 
 from ..containers import ContainerSelection
 from ..errors import ArgumentError
-from .containers import EnrichedCodec, check_selection, key_fields
+from .containers import EnrichedCodec, check_selection, enriched
 from .filters import record_filter
 from .formats import check_field_names, field_formats, format_names, formatter, readable
 from .histogram import key_label
@@ -108,11 +108,9 @@ class LinePrinter:
         (output.containers)."""
         codec = self._codecs.get(source.map_name)
         if codec is None:
-            codec = source.codec
-            keys = key_fields(codec, format_names(codec, self._chosen(source)))
-            if keys:
-                codec = EnrichedCodec(codec, keys, self._containers)
-            self._codecs[source.map_name] = codec
+            codec = self._codecs[source.map_name] = enriched(
+                source.codec, format_names(source.codec, self._chosen(source)),
+                self._containers)
         return codec
 
     def _containers(self):

@@ -39,3 +39,21 @@ def test_client_start_selects_a_container(server, example_package, tmp_path,  # 
                      "podman=/tmp/x.sock")
     assert refused.returncode == 1
     assert "--runtime-socket names a path on the server" in refused.stderr
+
+
+def test_library_readable_values_name_the_container(example_package, default_podman_socket,
+                                                    containers):
+    from eunomia import Package
+    name, path = containers.name("eu-lib"), f"/etc/eunomia-{uuid.uuid4().hex[:12]}"
+    with Package.load(str(example_package("opensnoop"))).open() as prog:
+        prog.attach()
+        containers.start(name, f"while true; do cat {path}; sleep 0.05; done")
+
+        def found():
+            for event in prog.events(timeout=0.5):
+                if event.fname == path:
+                    return prog.readable(event)
+            return None
+        shown = wait_until(found, 30, what="the container's open through the library")
+    assert (shown["container"], shown["pod"], shown["namespace"]) == (name, "", "")
+    assert shown["mntns"].startswith("mnt:[")
