@@ -1,7 +1,7 @@
 """The benchmark suite: every figure side by side with its reference measured in the
 same run, as a ratio. One command runs it all:
 
-    sudo python3 bench/run.py [--only throughput,startup,compile,maps] [--records N]
+    sudo python3 bench/run.py [--only throughput,startup,compile,maps,containers] [--records N]
     sudo python3 bench/run.py --smoke      # every section, tiny sizes, one round
 
 prints one table per section and writes bench/results.json (with the machine it ran on).
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import common
 import compile_time
+import containers
 import maps
 import startup
 import throughput
 
-SECTIONS = ("throughput", "startup", "compile", "maps")
+SECTIONS = ("throughput", "startup", "compile", "maps", "containers")
 
 
 def machine() -> str:
@@ -81,6 +82,10 @@ def main(argv=None) -> int:
         if "maps" in chosen:
             results["maps"] = maps.run(workdir, args.rounds)
             print(maps.table(results["maps"]) + "\n")
+        if "containers" in chosen:
+            results["containers"] = containers.run(workdir, args.rounds,
+                                                   min(args.records, 100_000))
+            print(containers.table(results["containers"]) + "\n")
     Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.json_out}")
     return 0
