@@ -15,6 +15,7 @@ for the records read after that (its exits).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -47,8 +48,13 @@ class ContainerMap:
     """See the module's docstring. Thread-safe: a server's tasks share one."""
 
     def __init__(self, sockets: dict[str, str] | None = None, proc: str = "/proc",
-                 limit: int = LIMIT):
+                 limit: int = LIMIT, kubeconfig: str | None = None):
+        """`sockets`: {runtime: path} over the default sockets ("" leaves one out);
+        `kubeconfig`: where pod labels come from (default: the service account in a pod,
+        else $KUBECONFIG; none found: no pod labels)."""
         self._proc = proc
+        self._kubeconfig = kubeconfig
+        self._pod_labels = None         # kubernetes.PodLabels, made when a pod is seen
         self._limit = limit
         self._runtimes = runtimes(sockets)
         self._lock = threading.RLock()
@@ -216,7 +222,23 @@ class ContainerMap:
         for runtime in self._runtimes:
             for container in runtime.containers(unnamed):
                 if container.id in wanted:
-                    self._details[container.id] = container
+                    self._details[container.id] = self._with_pod_labels(container)
+
+    def _with_pod_labels(self, container: Container) -> Container:
+        if not container.pod or not container.namespace:
+            return container
+        if self._pod_labels is None:
+            from .kubernetes import KubeConfigError, PodLabels, api_server
+            try:
+                server = api_server(self._kubeconfig)
+            except (KubeConfigError, OSError) as exc:
+                log.warning("%s; pod labels are not used", exc)
+                server = None
+            self._pod_labels = PodLabels(server) if server is not None else False
+        if not self._pod_labels:
+            return container
+        labels = self._pod_labels.labels(container.namespace, container.pod)
+        return dataclasses.replace(container, pod_labels=labels) if labels else container
 
     def _container(self, container_id: str) -> Container:
         known = self._details.get(container_id)
@@ -232,12 +254,13 @@ _SHARED: dict[tuple, ContainerMap] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_map(sockets: dict[str, str] | None = None) -> ContainerMap:
-    """One ContainerMap per set of runtime sockets in this process: a server's tasks and
-    a run's printer and kernel filter share its scans."""
-    key = tuple(sorted((sockets or {}).items()))
+def shared_map(sockets: dict[str, str] | None = None,
+               kubeconfig: str | None = None) -> ContainerMap:
+    """One ContainerMap per set of runtime sockets (and kubeconfig) in this process: a
+    server's tasks and a run's printer and kernel filter share its scans."""
+    key = (tuple(sorted((sockets or {}).items())), kubeconfig)
     with _SHARED_LOCK:
         found = _SHARED.get(key)
         if found is None:
-            found = _SHARED[key] = ContainerMap(sockets)
+            found = _SHARED[key] = ContainerMap(sockets, kubeconfig=kubeconfig)
         return found

@@ -27,6 +27,7 @@ class Container:
     namespace: str = ""
     pod_uid: str = ""
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    pod_labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def short_id(self) -> str:
@@ -81,7 +82,8 @@ class ContainerSelection:
         if self.pods and not any(fnmatch.fnmatchcase(container.pod, pattern)
                                  for pattern in self.pods):
             return False
-        return all(container.labels.get(key) == value for key, value in self.selector)
+        labels = {**container.labels, **container.pod_labels}
+        return all(labels.get(key) == value for key, value in self.selector)
 
     def describe(self) -> str:
         parts = [*(f"--container {n}" for n in self.names),

@@ -54,21 +54,27 @@ def get_json(path: str, url: str, seconds: float = CALL_SECONDS,
              limit: int = MAX_ANSWER):
     """GET `url` on the unix socket `path` and parse its JSON answer, within `seconds`
     in all and `limit` bytes; RuntimeAPIError says why not."""
-    connection = _UnixConnection(path, seconds)
+    return fetch_json(_UnixConnection(path, seconds), url, {}, seconds, limit)
+
+
+def fetch_json(connection: http.client.HTTPConnection, url: str, headers: dict,
+               seconds: float = CALL_SECONDS, limit: int = MAX_ANSWER):
+    """GET `url` through `connection` (not connected yet) and parse its JSON answer,
+    within `seconds` in all and `limit` bytes; RuntimeAPIError says why not."""
     sockets: list = []
     deadline = HeadersDeadline(sockets, seconds)
     try:
         with deadline:
             connection.connect()
             sockets.append(connection.sock)
-            connection.request("GET", url, headers={"Accept": "application/json"})
+            connection.request("GET", url, headers={"Accept": "application/json", **headers})
             response = connection.getresponse()
             body = response.read(limit + 1)
     except (OSError, http.client.HTTPException) as exc:
         if deadline.expired:
             raise RuntimeAPIError(f"no answer within {seconds:g} s") from None
         raise RuntimeAPIError(getattr(exc, "strerror", None) or str(exc) or
-                            type(exc).__name__) from None
+                              type(exc).__name__) from None
     finally:
         connection.close()
     if deadline.expired:

@@ -95,7 +95,6 @@ class RunningProgram:
     def _container_selectors(self, settings) -> dict:
         """{event map: record -> kept} for --container / --k8s-* in the program's args,
         by the records' mount-namespace or cgroup field (output.containers)."""
-        from ..containers import shared_map
         from ..output.containers import record_selector
         from ..output.formats import format_names, member_formats
         selection = settings.output.containers
@@ -105,7 +104,7 @@ class RunningProgram:
             formats = format_names(source.codec, {**chosen.get(source.type_name, {}),
                                                   **settings.output.formats})
             keep = record_selector(source.codec, formats, selection,
-                                   lambda: shared_map(settings.output.runtime_sockets))
+                                   settings.output.container_map)
             if keep is not None:
                 selectors[source.map_name] = keep
         return selectors

@@ -44,7 +44,7 @@ class LinePrinter:
         self.top: int | None = None     # --top N: the first N entries of each sample
         self.selection = ContainerSelection()      # --container, --k8s-*
         self.kernel_filter = False      # the package filters containers in the kernel
-        self.runtime_sockets: dict[str, str] = {}  # --runtime-socket
+        self.container_source = None    # () -> the ContainerMap (default: shared_map())
         self.container_map = None       # a ContainerMap, made on first use
         self._formatters: dict[str, object] = {}
         self._formats_of: dict[str, dict] = {}
@@ -116,7 +116,7 @@ class LinePrinter:
     def _containers(self):
         if self.container_map is None:
             from ..containers import shared_map
-            self.container_map = shared_map(self.runtime_sockets)
+            self.container_map = (self.container_source or shared_map)()
         return self.container_map
 
     def _stack_addresses(self, stack_id: int):

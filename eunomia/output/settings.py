@@ -27,6 +27,12 @@ class OutputSettings:
     top: int | None = None                  # --top (sampled maps)
     containers: ContainerSelection = field(default_factory=ContainerSelection)
     runtime_sockets: dict[str, str] = field(default_factory=dict)  # --runtime-socket
+    kubeconfig: str | None = None           # --kubeconfig (pod labels)
+
+    def container_map(self):
+        """The process's ContainerMap for these runtime sockets and kubeconfig."""
+        from ..containers import shared_map
+        return shared_map(self.runtime_sockets, self.kubeconfig)
 
     def replace(self, **changes) -> OutputSettings:
         return dataclasses.replace(self, **changes)
@@ -40,7 +46,7 @@ class OutputSettings:
         printer = LinePrinter(self.output, header, self.formats, self.fields, self.filters)
         printer.type_formats = member_formats(package)
         printer.sort, printer.top = self.sort, self.top
-        printer.selection, printer.runtime_sockets = self.containers, self.runtime_sockets
+        printer.selection, printer.container_source = self.containers, self.container_map
         printer.kernel_filter = has_container_filter(package)
         printer.check(record_specs(package, record_types))
         return printer

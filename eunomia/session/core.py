@@ -168,9 +168,8 @@ class Session:
     def _start_container_filter(self, loaded) -> None:
         output = self.settings.output
         if output.containers:
-            from ..containers import shared_map
-            self._container_filter = container_filter(
-                loaded, output.containers, shared_map(output.runtime_sockets))
+            self._container_filter = container_filter(loaded, output.containers,
+                                                      output.container_map())
             if self._container_filter is not None:
                 self._container_filter.sync(rescan=True)
 

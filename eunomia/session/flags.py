@@ -241,6 +241,9 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
                        help="where a runtime's API listens (podman, docker, crio; "
                             "defaults: /run/podman/podman.sock, /run/docker.sock, "
                             "/var/run/crio/crio.sock); an empty PATH leaves it out")
+    group.add_argument("--kubeconfig", metavar="PATH",
+                       help="where pod labels come from, for --k8s-selector (default: the "
+                            "service account in a pod, else $KUBECONFIG)")
 
 
 def container_selection(args: argparse.Namespace):
@@ -292,7 +295,7 @@ def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[s
 
 
 # Options whose value is a path on the machine that runs the program
-LOCAL_PATH_OPTIONS = ("--btf", "--binary", "--runtime-socket")
+LOCAL_PATH_OPTIONS = ("--btf", "--binary", "--runtime-socket", "--kubeconfig")
 
 
 def parse_run_args(package, argv: list[str], service: bool = False,
@@ -304,9 +307,12 @@ def parse_run_args(package, argv: list[str], service: bool = False,
     files exist there, and a FIFO or device could stall the service."""
     parser, dests = program_parser(package, prog)
     args = parse_quietly(parser, argv) if service else parser.parse_args(argv)
-    if remote and (args.btf is not None or args.binary is not None or args.runtime_socket):
-        option = "--btf" if args.btf is not None else \
-            "--binary" if args.binary is not None else "--runtime-socket"
+    given = [option for option, value in (("--btf", args.btf), ("--binary", args.binary),
+                                          ("--runtime-socket", args.runtime_socket),
+                                          ("--kubeconfig", args.kubeconfig))
+             if value is not None and value != []]
+    if remote and given:
+        option = given[0]
         raise ArgumentError(f"{option} names a path on the server: not available to remote "
                             "clients (a tar package from `ecc --btfgen` carries BTF; a "
                             "uprobe's binary goes in the package's /// @binary)")
@@ -323,7 +329,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
             formats={k: v for chosen in args.format for k, v in chosen.items()},
             fields=tuple(args.fields) if args.fields else None,
             filters=tuple(args.filter), sort=args.sort, top=args.top,
-            containers=container_selection(args), runtime_sockets=dict(args.runtime_socket)),
+            containers=container_selection(args), runtime_sockets=dict(args.runtime_socket),
+            kubeconfig=args.kubeconfig),
         duration=args.duration, trace=args.trace, verbose=args.verbose,
         queue_bytes=args.queue_size, stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
