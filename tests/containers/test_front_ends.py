@@ -57,3 +57,23 @@ def test_library_readable_values_name_the_container(example_package, default_pod
         shown = wait_until(found, 30, what="the container's open through the library")
     assert (shown["container"], shown["pod"], shown["namespace"]) == (name, "", "")
     assert shown["mntns"].startswith("mnt:[")
+
+
+def test_fleet_apply_checks_the_container_options_before_etcd(example_package,
+                                                              fixture_package):
+    """Checked where the command runs, before anything is written (no etcd is needed to
+    be refused; the port below has none)."""
+    def apply(package, *flags):
+        return subprocess.run([*ECLI, "fleet", "--etcd", "http://127.0.0.1:9", "apply",
+                               str(package), "--", *flags], capture_output=True, text=True,
+                              timeout=60, check=False)
+    socket = apply(example_package("opensnoop"), "--runtime-socket", "podman=/tmp/x.sock")
+    assert socket.returncode == 1
+    assert socket.stderr.strip().splitlines() == [
+        line for line in socket.stderr.strip().splitlines()
+        if "--runtime-socket names a path" in line]
+    blind = apply(fixture_package("hello_world"), "--container", "web")
+    assert blind.returncode == 1
+    assert "no record of this package says which container" in blind.stderr
+    accepted = apply(example_package("opensnoop"), "--container", "web")
+    assert "cannot reach etcd" in accepted.stderr      # past every check, to etcd
