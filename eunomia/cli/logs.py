@@ -11,3 +11,5 @@ def setup_logging(verbose: bool) -> None:
     # libbpf explains its failures in its own words; ours are clearer, so its log shows
     # only with -v.
     logging.getLogger("eunomia.libbpf").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    # the OTLP exporter logs each failed export; ecli counts and reports them itself
+    logging.getLogger("opentelemetry").setLevel(logging.DEBUG if verbose else logging.CRITICAL)

@@ -77,6 +77,7 @@ class ProgramConfig:
     package: Package
     args: list[str]
     metrics: list[Metric]
+    logs: bool = False          # its records go out as OTLP log records too (every map)
 
 
 @dataclass
@@ -159,7 +160,8 @@ def parse_program(entry: ProgramEntry, where: str, base: Path | None = None,
                           "here (a remote client names no file of the exporter's machine); "
                           "send the package itself as ebpf_data")
     package = _package(entry, where, base, remote)
-    _check_args(package, entry.args, where, remote)
+    args = [*entry.args, *(entry.logs.args() if entry.logs is not None else ())]
+    _check_args(package, args, where, remote)
     layout = PackageLayout(package)
     metrics = []
     for kind_plural, kind in (("counters", "counter"), ("histograms", "histogram"),
@@ -167,9 +169,9 @@ def parse_program(entry: ProgramEntry, where: str, base: Path | None = None,
         for i, metric in enumerate(getattr(entry.metrics, kind_plural)):
             metrics.append(_metric(kind, metric, f"{where}: metrics.{kind_plural}[{i}] "
                                                  f"({metric.name})", layout, max_series))
-    if not metrics:
-        raise ConfigError(f"{where}: defines no metrics")
-    return ProgramConfig(entry.name, package, list(entry.args), metrics)
+    if not metrics and entry.logs is None:
+        raise ConfigError(f"{where}: defines no metrics and no logs")
+    return ProgramConfig(entry.name, package, args, metrics, logs=entry.logs is not None)
 
 
 def problem_line(exc: ValidationError, doc: Any) -> str:
@@ -242,7 +244,8 @@ def _is_image(name: str, base: Path | None) -> bool:
 def _check_args(package: Package, args: list[str], where: str, remote: bool) -> None:
     from ..session import parse_run_args
     try:
-        parse_run_args(package, args, service=True, remote=remote)
+        # the printer's checks too: --container, --otlp-body name fields of the records
+        parse_run_args(package, args, service=True, remote=remote).printer(package)
     except EunomiaError as exc:
         raise ConfigError(f"{where}: args: {exc}") from None
 

@@ -67,7 +67,8 @@ class RunningProgram:
         started = time.monotonic()
         settings = parse_run_args(config.package, config.args, service=True)
         self.session = Session(config.package, settings, _MetricsSink(self),
-                               event_maps=set(self._event_metrics), sample_maps=False,
+                               event_maps=None if config.logs else set(self._event_metrics),
+                               sample_maps=False,
                                name=self.name)
         self.session.start()
         self._selected = self._container_selectors(settings)

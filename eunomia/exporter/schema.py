@@ -122,6 +122,26 @@ class Metrics(_Entry):
     gauges: MetricList = Field(default_factory=list)
 
 
+class LogsEntry(_Entry):
+    """`logs:` of a program: its records as OpenTelemetry log records (docs/otel.md)."""
+
+    endpoint: str = Field(description="the OTLP/HTTP logs URL, e.g. "
+                          "http://127.0.0.1:4318/v1/logs")
+    body: str | None = Field(None, description="the body template, e.g. '{comm} exited' "
+                             "(default: the record's line as ecli run prints it)")
+    severity_field: str | None = Field(None, description="the field the severity comes "
+                                       "from (default: INFO)")
+
+    def args(self) -> list[str]:
+        """The same settings as ecli run's flags."""
+        found = ["--otlp-logs", self.endpoint]
+        if self.body is not None:
+            found += ["--otlp-body", self.body]
+        if self.severity_field is not None:
+            found += ["--otlp-severity-field", self.severity_field]
+        return found
+
+
 class ProgramEntry(_Entry):
     """One program: a package, its flags and the metrics it feeds."""
 
@@ -136,6 +156,8 @@ class ProgramEntry(_Entry):
         default_factory=list, description="the program's flags, as for ecli run")
     metrics: Annotated[Metrics, BeforeValidator(lambda m: {} if m is None else m)] = Field(
         default_factory=Metrics)
+    logs: LogsEntry | None = Field(None, description="send every record as an "
+                                   "OpenTelemetry log record too")
 
 
 class ConfigFile(_Entry):

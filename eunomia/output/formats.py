@@ -229,13 +229,27 @@ class Stack(list):
         return ";".join(reversed(self))
 
 
+def resolved_stack(addresses: list[int], pid: int | None = None) -> Stack:
+    """Frames of return addresses, innermost first: kernel ones through kallsyms, user
+    ones in process `pid` (addresses where it is gone)."""
+    from ..errors import SymbolError
+    from ..symbols import frames
+    try:
+        return Stack(str(frame) for frame in frames(addresses, pid=pid))
+    except SymbolError:     # the process is gone: its frames stay addresses
+        return Stack(str(frame) for frame in frames(addresses))
+
+
+def record_pid(record: dict | None) -> int | None:
+    """The process a record is about: its tgid, else its pid field."""
+    pid = None if not record else record.get("tgid", record.get("pid"))
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
 def _stack(kernel: bool) -> Callable:
     """kstack/ustack: a stack id (looked up in the package's stack trace map) or an array
     of return addresses, as frames; user frames are resolved in the record's process."""
     def factory(_size: int, stack_lookup: Callable[[int], list] | None = None) -> Callable:
-        from ..errors import SymbolError
-        from ..symbols import frames
-
         def show(value, record: dict | None = None):
             if isinstance(value, int):
                 if value < 0:       # bpf_get_stackid's error: -EEXIST, -EFAULT, ...
@@ -249,11 +263,7 @@ def _stack(kernel: bool) -> Callable:
                 addresses = [int(a) for a in value if a]
             else:
                 raise TypeError("a stack is an id or a list of addresses")
-            pid = None if kernel or not record else record.get("tgid", record.get("pid"))
-            try:
-                return Stack(str(frame) for frame in frames(addresses, pid=pid))
-            except SymbolError:     # the process is gone: its frames stay addresses
-                return Stack(str(frame) for frame in frames(addresses))
+            return resolved_stack(addresses, None if kernel else record_pid(record))
         show.wants_record = True
         return show
     return factory

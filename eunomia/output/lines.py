@@ -40,6 +40,7 @@ class LinePrinter:
         self._keep = record_filter(self.filters)
         self.stack_lookup = None        # stack id -> addresses (set by whoever has maps)
         self.type_formats: dict[str, dict[str, str]] = {}   # struct -> {field: format}
+        self.stack_traces: dict = {}    # map -> output.stack_trace.StackTrace
         self.sort: str | None = None    # --sort FIELD: sampled maps, largest first
         self.top: int | None = None     # --top N: the first N entries of each sample
         self.selection = ContainerSelection()      # --container, --k8s-*
@@ -59,6 +60,11 @@ class LinePrinter:
         check_field_names(codecs, self.formats, "--format")
         check_field_names(codecs, self.fields or (), "--fields")
         check_field_names(codecs, [c.field for c in self.filters], "--filter")
+        for source in sources:
+            interpreter = self.stack_traces.get(source.map_name)
+            if interpreter is not None:
+                interpreter.check(source.map_name,
+                                  [name for name, _, _ in source.codec.fields])
         for name in self.formats.values():
             formatter(name)
         shapers = [self._shaper(source) for source in sources]
@@ -97,6 +103,9 @@ class LinePrinter:
         formats = self._formats_of.get(source.map_name)
         if formats is None:
             formats = field_formats(source.codec, self._chosen(source), self._stack_addresses)
+            interpreter = self.stack_traces.get(source.map_name)
+            if interpreter is not None:         # upstream's stack_trace interpreter
+                formats.update(interpreter.formats())
             self._formats_of[source.map_name] = formats
         return formats
 
@@ -126,21 +135,29 @@ class LinePrinter:
         return lookup(stack_id) if lookup is not None else None
 
     def _kept(self, source, raws) -> list:
-        """The records every --filter condition holds for (on readable values)."""
-        formats = self._field_formats(source)
+        """The records every --filter condition holds for (on readable values), of the
+        selected containers."""
+        return [raw for raw in raws if self.shown(source, raw) is not None]
+
+    def shown(self, source, raw) -> dict | None:
+        """A raw record's values as the run shows them (formats applied, container fields
+        added); None when a --filter or the container selection drops it."""
         codec = self._codec(source)
-        decode, to_json = codec.decode, codec.to_json
-        select = self.selection.matches if self.selection and \
-            isinstance(codec, EnrichedCodec) else None
-        kept = []
-        for raw in raws:
-            record = decode(raw)        # numbers as numbers (128-bit too), for number tests
-            values = to_json(record)
-            if select is not None and not select(codec.owner(values)[0]):
-                continue
-            if self._keep(readable(values, formats), record):
-                kept.append(raw)
-        return kept
+        record = codec.decode(raw)      # numbers as numbers (128-bit too), for number tests
+        values = codec.to_json(record)
+        if self.selection and isinstance(codec, EnrichedCodec) and \
+                not self.selection.matches(codec.owner(values)[0]):
+            return None
+        shown = readable(values, self._field_formats(source))
+        return shown if not self.filters or self._keep(shown, record) else None
+
+    def line(self, source, raw, now: float) -> str:
+        """The line the run prints for one raw record (no header)."""
+        return self._shaper(source).rows([raw], now)[0]
+
+    def codec_of(self, source):
+        """The codec of `source`'s records as shown: with the container fields, if any."""
+        return self._codec(source)
 
     def sample(self, sampler, entries, now: float) -> list[str]:
         """Lines for one reading of a sampled map (MapSampler): histograms, or key/value

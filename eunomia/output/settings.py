@@ -14,6 +14,7 @@ from ..containers import ContainerSelection
 from ..events import record_specs
 from .formats import member_formats
 from .lines import LinePrinter
+from .stack_trace import stack_traces
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class OutputSettings:
         printer.sort, printer.top = self.sort, self.top
         printer.selection, printer.container_source = self.containers, self.container_map
         printer.kernel_filter = has_container_filter(package)
+        printer.stack_traces = stack_traces(package)
         printer.check(record_specs(package, record_types))
         return printer
 

@@ -135,6 +135,7 @@ class Session:
         self._pending = 0                   # records taken from the queue, not yet written
         self._own_tids = {str(os.getpid())}     # trace lines of our own writes are dropped
         self._container_filter = None       # fills <eunomia/containers.bpf.h>'s map
+        self._shipper = None                # --otlp-logs (output.otlp_logs.LogShipper)
 
     # -- start -----------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class Session:
             if self.sources:
                 self._reader = reader.background(self.settings.queue_bytes)
             self.samplers = loaded.samplers() if self._sample_maps else []
+            self._start_log_shipper()
             if self.settings.trace:
                 self._trace_fd = _open_trace_pipe()
         except BaseException:
@@ -172,6 +174,17 @@ class Session:
                                                       output.container_map())
             if self._container_filter is not None:
                 self._container_filter.sync(rescan=True)
+
+    def _start_log_shipper(self) -> None:
+        settings = self.settings
+        if settings.otlp_logs and self.sources:
+            from ..output.otlp_logs import LogShipper, check_settings
+            printer = settings.log_printer(self.package)
+            printer.stack_lookup = self.stack_lookup
+            check_settings(settings.otlp_logs, settings.otlp_body,
+                           settings.otlp_severity_field, printer, self.sources)
+            self._shipper = LogShipper(settings.otlp_logs, printer, self.package,
+                                       settings.otlp_body, settings.otlp_severity_field)
 
     @property
     def backlog(self) -> int:
@@ -341,6 +354,8 @@ class Session:
                     raise
                 self._pending -= len(part)
                 self.delivered[source.map_name] += len(part)
+                if self._shipper is not None:
+                    self._shipper.records(source, part, wall)
                 count += len(part)
         return count
 
@@ -369,6 +384,9 @@ class Session:
 
     def _report_losses(self) -> None:
         """New perf-buffer losses and queue drops, and a nearly full ring (once)."""
+        if self._shipper is not None:
+            for text in self._shipper.report():
+                self.sink.warning(text)
         for source in self.sources:
             lost = source.lost
             if lost > source.lost_reported:
@@ -417,6 +435,7 @@ class Session:
             if reason and self._reader is not None:
                 unwritten = self._pending + self._reader.discard()
                 self._pending = 0
+            self._close_shipper()
             self._report_losses()
             if unwritten:
                 why = (f"finishing took more than {self.stop_bound:g} s" if reason == "bound"
@@ -429,8 +448,23 @@ class Session:
         self.report = StopReport(dict(self.delivered), unwritten, reason if unwritten else "")
         return self.report
 
+    def _close_shipper(self) -> None:
+        """Sends the log records still queued, within what is left of the stop bound."""
+        if self._shipper is None:
+            return
+        shipper, self._shipper = self._shipper, None
+        left = shipper.close(max(0.0, (self._stop_deadline or 0) - time.monotonic()))
+        for text in shipper.report():
+            self.sink.warning(text)
+        if left:
+            self.sink.warning(f"{left} log records were not sent to {shipper.url} before "
+                              "the stop bound")
+
     def _close(self) -> None:
         """Closes everything without writing what is left (after a failure)."""
+        if self._shipper is not None:
+            self._shipper.close(0.0)
+            self._shipper = None
         with self._lock:
             try:
                 if self.loaded is not None:

@@ -198,6 +198,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "take before the rest is abandoned (default 5; a second "
                              "Ctrl-C abandons at once)")
     add_container_options(parser)
+    logs = parser.add_argument_group("OpenTelemetry logs (docs/otel.md)")
+    logs.add_argument("--otlp-logs", metavar="URL",
+                      help="also send every record as a log record over OTLP/HTTP, e.g. "
+                           "http://127.0.0.1:4318/v1/logs (a slow or dead collector never "
+                           "holds the run up: what cannot be sent is dropped and counted)")
+    logs.add_argument("--otlp-body", metavar="TEMPLATE",
+                      help="the log body, e.g. '{comm} exited with {exit_code}' (default: "
+                           "the line the run prints)")
+    logs.add_argument("--otlp-severity-field", metavar="FIELD",
+                      help="take the severity from FIELD (a name such as warn, or 1-24); "
+                           "default INFO")
     hooks = parser.add_argument_group("where to attach (overrides the package's annotations)")
     hooks.add_argument("--ifname", metavar="IF", help="interface for XDP and tc programs "
                        "(default: lo)")
@@ -270,10 +281,24 @@ class RunSettings:
     stop_bound: float = DEFAULT_STOP_BOUND
     record_types: dict[str, str] = field(default_factory=dict)    # event map -> struct
     btf: str | None = None          # --btf: kernel BTF for kernels without their own
+    otlp_logs: str | None = None    # --otlp-logs URL
+    otlp_body: str | None = None    # --otlp-body TEMPLATE
+    otlp_severity_field: str | None = None
 
     def printer(self, package) -> LinePrinter:
-        """The run's printer, checked against `package`'s records (see OutputSettings)."""
-        return self.output.printer(package, self.record_types)
+        """The run's printer, checked against `package`'s records (see OutputSettings),
+        and the OTLP log settings with it."""
+        printer = self.output.printer(package, self.record_types)
+        if self.otlp_logs:
+            from ..events import record_specs
+            from ..output.otlp_logs import check_settings
+            check_settings(self.otlp_logs, self.otlp_body, self.otlp_severity_field,
+                           printer, record_specs(package, self.record_types))
+        return printer
+
+    def log_printer(self, package) -> LinePrinter:
+        """The printer whose lines and values the OTLP log records carry."""
+        return self.output.replace(header=False).printer(package, self.record_types)
 
 
 def program_parser(package, prog: str | None = None) -> tuple[FlagParser, dict[str, str]]:
@@ -334,7 +359,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         duration=args.duration, trace=args.trace, verbose=args.verbose,
         queue_bytes=args.queue_size, stop_bound=args.stop_timeout,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
-        btf=args.btf)
+        btf=args.btf, otlp_logs=args.otlp_logs, otlp_body=args.otlp_body,
+        otlp_severity_field=args.otlp_severity_field)
 
 
 def _converter(var):

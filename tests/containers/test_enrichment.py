@@ -148,17 +148,17 @@ def test_a_cgroup_named_like_a_service_gives_its_unit(fixture_package, tmp_path)
     os.makedirs(cgroup)
     script = f"echo $$ > {cgroup}/cgroup.procs; read line; exec cat /nonexistent-{unit}"
     child = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, text=True)
+    run = Ecli([str(fixture_package("typed")), "--json", "--targ_tgid", str(child.pid)])
     try:
-        run = Ecli([str(fixture_package("typed")), "--json", "--targ_tgid", str(child.pid)])
         run.wait_attached()
         child.stdin.write("go\n")
         child.stdin.flush()
         event = run.wait_event(lambda e: e.get("kind") == "open", what="the child's open")
-        run.stop()
         assert event["unit"] == unit
         assert event["cgroup"] == f"/system.slice/{unit}"
         assert event["container"] == ""
     finally:
+        run.stop()
         child.kill()
         child.wait()
         os.rmdir(cgroup)
