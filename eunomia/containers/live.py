@@ -21,6 +21,7 @@ import os
 import threading
 import time
 
+from .kubelet import LOG_LINKS, kubelet_containers
 from .model import Container, ContainerSelection
 from .procfs import (
     CgroupOwner,
@@ -48,12 +49,14 @@ class ContainerMap:
     """See the module's docstring. Thread-safe: a server's tasks share one."""
 
     def __init__(self, sockets: dict[str, str] | None = None, proc: str = "/proc",
-                 limit: int = LIMIT, kubeconfig: str | None = None):
+                 limit: int = LIMIT, kubeconfig: str | None = None,
+                 kubelet_logs: str = LOG_LINKS):
         """`sockets`: {runtime: path} over the default sockets ("" leaves one out);
         `kubeconfig`: where pod labels come from (default: the service account in a pod,
         else $KUBECONFIG; none found: no pod labels)."""
         self._proc = proc
         self._kubeconfig = kubeconfig
+        self._kubelet_logs = kubelet_logs
         self._pod_labels = None         # kubernetes.PodLabels, made when a pod is seen
         self._limit = limit
         self._runtimes = runtimes(sockets)
@@ -216,13 +219,28 @@ class ContainerMap:
             self._by_cgroup.setdefault(cgroup_id, owner_of_path(path))
 
     def _ask_runtimes(self, unnamed: list[str]) -> None:
+        """Names for the IDs the runtimes' APIs know, then the kubelet's log links for
+        the rest (containerd's containers, and any runtime whose socket is away)."""
         now = time.monotonic()
         self._asked.update((cid, now) for cid in unnamed)
         wanted = set(unnamed)
         for runtime in self._runtimes:
             for container in runtime.containers(unnamed):
                 if container.id in wanted:
-                    self._details[container.id] = self._with_pod_labels(container)
+                    self._details[container.id] = self._completed(container)
+        rest = [cid for cid in unnamed if cid not in self._details]
+        if rest:
+            for container in kubelet_containers(rest, self._kubelet_logs):
+                self._details[container.id] = self._completed(container)
+
+    def _completed(self, container: Container) -> Container:
+        """A runtime's (or the kubelet's) word on a container, with what its cgroup path
+        says where they say nothing (runtime, pod UID), and its pod's labels."""
+        path = self._container(container.id)
+        container = dataclasses.replace(container,
+                                        runtime=container.runtime or path.runtime,
+                                        pod_uid=container.pod_uid or path.pod_uid)
+        return self._with_pod_labels(container)
 
     def _with_pod_labels(self, container: Container) -> Container:
         if not container.pod or not container.namespace:

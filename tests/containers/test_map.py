@@ -93,8 +93,10 @@ def _fake_container(container_id: str, runtime: str):
     a container's (the 500-container test cannot afford podman's start-up per container:
     these are the same kernel objects, made directly)."""
     root = cgroup2_root()
-    parent = {"docker": "docker", "podman": "libpod_parent"}[runtime]
-    leaf = container_id if runtime == "docker" else f"libpod-{container_id}"
+    parent = {"docker": "docker", "podman": "libpod_parent",
+              "containerd": f"kubepods/besteffort/pod{POD_UID}"}[runtime]
+    leaf = {"docker": container_id, "podman": f"libpod-{container_id}",
+            "containerd": f"cri-containerd-{container_id}.scope"}[runtime]
     cgroup = os.path.join(root, parent, leaf)
     os.makedirs(cgroup, exist_ok=True)
     child = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c",
@@ -102,6 +104,9 @@ def _fake_container(container_id: str, runtime: str):
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ok"
     return cgroup, child
+
+
+POD_UID = "0b0e6c2e-8a43-4c7e-9d2b-0a4b3e0f1c2d"
 
 
 def _end(cgroup: str, child) -> None:
@@ -116,6 +121,28 @@ def _end(cgroup: str, child) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+@needs_root
+def test_containerd_containers_are_named_by_the_kubelets_log_links(tmp_path):
+    """containerd's API is gRPC only: a Kubernetes node's containers get their names from
+    the links the kubelet keeps in /var/log/containers (made here as the kubelet makes
+    them; the cgroup and the mount namespace are real)."""
+    container_id = uuid.uuid4().hex * 2
+    links = tmp_path / "containers"
+    links.mkdir()
+    (links / f"web-0_shop_app-server-{container_id}.log").symlink_to("/dev/null")
+    (links / f"db-0_shop_db-{'ab' * 32}.log").symlink_to("/dev/null")
+    cgroup, child = _fake_container(container_id, "containerd")
+    try:
+        containers = ContainerMap({"podman": "", "docker": "", "crio": ""},
+                                  kubelet_logs=str(links))
+        found = containers.by_mntns(os.stat(f"/proc/{child.pid}/ns/mnt").st_ino)
+        assert (found.name, found.pod, found.namespace, found.runtime, found.pod_uid) == (
+            "app-server", "web-0", "shop", "containerd", POD_UID)
+    finally:
+        _end(cgroup, child)
+        os.rmdir(os.path.dirname(cgroup))
 
 
 @needs_root
