@@ -2,9 +2,20 @@
 cgroup belongs to (ContainerMap), and which ones a run selects (ContainerSelection).
 See docs/containers.md."""
 
-from .live import ContainerMap, shared_map
 from .model import NO_CONTAINER, Container, ContainerSelection
-from .runtimes import DEFAULT_SOCKETS, RUNTIMES
+
+# the map and the runtimes' clients (http.client, ssl: 20 ms) load on first use: a run
+# whose records name no container never pays for them
+_LAZY = {"ContainerMap": "live", "shared_map": "live", "DEFAULT_SOCKETS": "runtimes",
+         "RUNTIMES": "runtimes"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_SOCKETS", "NO_CONTAINER", "RUNTIMES", "Container", "ContainerMap",
            "ContainerSelection", "shared_map"]

@@ -8,7 +8,6 @@ requests; a client library would cost `ecli run` its start-up time).
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -34,33 +33,35 @@ class RuntimeAPIError(EunomiaError):
     """A runtime's API did not answer usefully (a warning, and no names from it)."""
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, seconds: float):
-        super().__init__("localhost", timeout=seconds)
-        self._path = path
+def _unix_connection(path: str, seconds: float):
+    """An http.client connection to the unix socket `path`."""
+    import http.client
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+    return UnixConnection("localhost", timeout=seconds)
 
 
 def get_json(path: str, url: str, seconds: float = CALL_SECONDS,
              limit: int = MAX_ANSWER):
     """GET `url` on the unix socket `path` and parse its JSON answer, within `seconds`
     in all and `limit` bytes; RuntimeAPIError says why not."""
-    return fetch_json(_UnixConnection(path, seconds), url, {}, seconds, limit)
+    return fetch_json(_unix_connection(path, seconds), url, {}, seconds, limit)
 
 
-def fetch_json(connection: http.client.HTTPConnection, url: str, headers: dict,
+def fetch_json(connection, url: str, headers: dict,
                seconds: float = CALL_SECONDS, limit: int = MAX_ANSWER):
     """GET `url` through `connection` (not connected yet) and parse its JSON answer,
     within `seconds` in all and `limit` bytes; RuntimeAPIError says why not."""
+    import http.client
     sockets: list = []
     deadline = HeadersDeadline(sockets, seconds)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from ..containers import ContainerSelection
+from ..containers.model import ContainerSelection
 from ..output.settings import CONTAINER_FILTER_MAP
 
 REFRESH_SECONDS = 1.0       # how often new and gone containers reach the map
