@@ -49,6 +49,10 @@ _EXPORTS = {
     "AttachError": "eunomia.errors",
     "MapError": "eunomia.errors",
     "PermissionDeniedError": "eunomia.errors",
+    "WasmModule": "eunomia.package.wasm_module",
+    "run_wasm": "eunomia.wasm",
+    "WasmOptions": "eunomia.wasm",
+    "WasmError": "eunomia.wasm",
 }
 
 # submodules reachable as attributes: eunomia.features.kprobes(), eunomia.maps.HashMap

@@ -119,9 +119,11 @@ def _read_package(source: str) -> tuple[bytes, str]:
     if source != "-" and not Path(source).exists() and looks_like_reference(source):
         from ..oci import fetch_package
         image = fetch_package(source)
+        if image.kind == "wasm":
+            return image.content, "wasm"
         if image.kind != "json":
             raise ArgumentError(f"{source} is a {image.kind} image: the server takes JSON "
-                                "or YAML packages")
+                                "or YAML packages and Wasm modules")
         return image.content, "yaml" if image.file_name.endswith((".yaml", ".yml")) \
             else "json"
     if source == "-":
@@ -134,7 +136,8 @@ def _read_package(source: str) -> tuple[bytes, str]:
             data = read_bounded(path, MAX_PACKAGE_BYTES)
         except OSError as exc:
             raise ArgumentError(f"cannot read {path}: {exc.strerror}") from None
-    kind = "yaml" if source.endswith((".yaml", ".yml")) else "json"
+    kind = "wasm" if data[:4] == b"\0asm" else \
+        "yaml" if source.endswith((".yaml", ".yml")) else "json"
     return data, kind
 
 
@@ -146,8 +149,8 @@ def run_client(args) -> int:
         data, kind = _read_package(args.package)
         body = {"program_data_buf": base64.b64encode(data).decode(), "program_type": kind,
                 "extra_args": args.program_args, "export_json": args.export_json}
-        if args.name:
-            body["program_name"] = args.name
+        if args.name or kind == "wasm":
+            body["program_name"] = args.name or Path(args.package).name
         signature = read_signature(args.package, args.signature)
         if signature:
             body["program_signature"] = signature

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write <name>.tar (eunomia-bpf's tar package): the package "
                         "plus, for every kernel BTF in ARCHIVE_DIR (BTFHub's layout), the "
                         "little of it the program needs, for kernels without BTF")
+    parser.add_argument("--wasm-header", action="store_true",
+                        help="also write <name>.wasm.h (the compiled object as bytes, with "
+                        "its program and map names) and wasm-bpf.h (the host functions) "
+                        "for a Wasm guest that loads it: docs/wasm.md")
     parser.add_argument("--header-only", action="store_true",
                         help="compile only the header and print its export types as JSON "
                         "(no program, no files written)")
@@ -125,8 +129,9 @@ def _standalone_target(args) -> tuple[str | None, Path | None]:
 
 
 def _compile(args, compile_package) -> int:
-    if (args.standalone or args.btfgen) and args.header_only:
-        print("ecc: error: --standalone and --btfgen write files: not with --header-only",
+    if (args.standalone or args.btfgen or args.wasm_header) and args.header_only:
+        print("ecc: error: --standalone, --btfgen and --wasm-header write files: not with "
+              "--header-only",
               file=sys.stderr)
         return 1
     outdir, tool = _standalone_target(args)
@@ -154,6 +159,9 @@ def _compile(args, compile_package) -> int:
         out = Path(args.output) if args.output else Path(args.source).parent
         print(f"ecc: wrote {out / 'package.json'} ({package.meta.bpf_skel.obj_name})",
               file=sys.stderr)
+    if args.wasm_header:
+        from ..compiler.wasm_header import write_wasm_header
+        print(f"ecc: wrote {write_wasm_header(package, out)}", file=sys.stderr)
     if args.btfgen:
         from ..compiler.btfgen import write_btfgen_package
         from ..compiler.toolchain import find_toolchain

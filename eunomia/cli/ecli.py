@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from ..errors import EunomiaError, VerifierError
+from ..package.wasm_module import WasmModule
 from ..session import FlagParser, HelpRequested
 from .client import add_client_parser, run_client
 from .fleet import add_fleet_parser, run_fleet, split_program_args
@@ -30,6 +31,7 @@ from .images import (
 from .logs import setup_logging
 from .run import add_run_options, load_package_argument, run_package
 from .server import add_server_parser, run_server
+from .wasm import add_wasm_options, check_not_wasm_options, run_wasm
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
 PROG_TYPES = ("json", "tar", "wasm")        # eunomia-bpf's -p
@@ -60,11 +62,12 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
     run.add_argument("-p", "--prog-type", choices=PROG_TYPES, type=str.lower,
-                     help="what PACKAGE is, before it (default: its content or name tells; "
-                          "wasm is not supported yet)")
+                     help="what PACKAGE is, before it (default: its content or name tells)")
+    add_wasm_options(run)
     add_run_image_options(run)
     run.add_argument("package", metavar="PACKAGE",
-                     help="package.json/.yaml, a directory holding one, an http(s) URL, "
+                     help="package.json/.yaml, a directory holding one, a Wasm module "
+                          "(app.wasm: the words after it are its argv), an http(s) URL, "
                           "an image HOST[:PORT]/NAME[:TAG|@sha256:...], or - for standard "
                           "input")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
@@ -119,13 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     program_argv = _without_ecli_options(rest[:package_index]) + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
-    return run_guarded(lambda: run_package(
-        load_package_argument(args.package, args.prog_type, lambda: registry_options(args),
-                              args.pull, args.verify_key), program_argv), verbose)
+    def run():
+        package = load_package_argument(args.package, args.prog_type,
+                                        lambda: registry_options(args), args.pull,
+                                        args.verify_key)
+        if isinstance(package, WasmModule):
+            return run_wasm(package, args.program_args, args)
+        check_not_wasm_options(args)
+        return run_package(package, program_argv)
+    return run_guarded(run, verbose)
 
 
 # options before PACKAGE that only ecli reads -> whether each takes a value
-ECLI_ONLY = {"-p": True, "--prog-type": True, **RUN_IMAGE_OPTIONS}
+ECLI_ONLY = {"-p": True, "--prog-type": True, "--wasm-memory": True, "--dir": True,
+             **RUN_IMAGE_OPTIONS}
 
 
 def _without_ecli_options(words: list[str]) -> list[str]:

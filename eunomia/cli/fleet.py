@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 
 from ..errors import ArgumentError, PackageError
 from ..fleet import DEFAULT_PREFIX  # the rest of eunomia.fleet loads where used
@@ -200,6 +201,7 @@ def _apply(fleet, args, program_args: list[str]) -> int:
     from ..oci import looks_like_reference
     from ..package import Package
     from ..package.source import read_source
+    from ..package.wasm_module import is_wasm
     from ..runtime.untrusted import check_untrusted
     from ..session import parse_run_args
     from .run import path_exists
@@ -213,16 +215,21 @@ def _apply(fleet, args, program_args: list[str]) -> int:
         content, where, proof = image.content, args.source, images.proof(image)
     else:
         content, where = read_source(args.source)
-    try:
-        check_untrusted(content)        # as each agent will check it, in a child process
-        package = Package.load(content)
-        package.btf()
-    except PackageError as exc:
-        raise PackageError(f"{where}: {exc}") from None
-    # refuse bad flags and output settings here, as the agents will (remote: no server
-    # paths)
-    parse_run_args(package, program_args, service=True, remote=True).printer(package)
-    name = args.name or package.meta.bpf_skel.obj_name
+    if is_wasm(content):            # a Wasm module: its flags are its own argv
+        from ..wasm import check_module
+        check_module(content, where)
+        name = args.name or Path(where).stem
+    else:
+        try:
+            check_untrusted(content)    # as each agent will check it, in a child process
+            package = Package.load(content)
+            package.btf()
+        except PackageError as exc:
+            raise PackageError(f"{where}: {exc}") from None
+        # refuse bad flags and output settings here, as the agents will (remote: no
+        # server paths)
+        parse_run_args(package, program_args, service=True, remote=True).printer(package)
+        name = args.name or package.meta.bpf_skel.obj_name
     started = time.monotonic()
     signature = read_signature(args.source, args.signature) \
         if path_exists(args.source) or args.signature else None

@@ -15,6 +15,7 @@ from .btfarchive import PACKAGE_MEMBER, is_tar, read_tar
 from .fields import expect_object, extra_keys, optional, required
 from .meta import Meta
 from .source import PackageSource, parse_document, read_source
+from .wasm_module import WasmModule, is_wasm
 
 _TOP_FIELDS = ("bpf_object", "bpf_object_size", "meta")
 
@@ -44,14 +45,14 @@ class Package:
     def load(cls, source: PackageSource, kind: str | None = None) -> Package:
         """Reads a package from a path (.json/.yaml/.tar), a directory holding
         package.json or package.yaml, an http(s) URL, "-" for stdin, or the content
-        itself (bytes/str). `kind` ("json", "tar"; eunomia-bpf's -p) says what it is;
-        by default the content (or a .tar name) tells."""
-        if kind not in (None, "json", "tar"):
-            if kind == "wasm":
-                raise PackageError("wasm programs are not supported yet: this runtime runs "
-                                   "json and tar packages (built by ecc)")
+        itself (bytes/str). `kind` ("json", "tar", "wasm"; eunomia-bpf's -p) says what
+        it is; by default the content (or a .tar name) tells. A Wasm module gives a
+        WasmModule (run it with eunomia.wasm.run_module)."""
+        if kind not in (None, "json", "tar", "wasm"):
             raise PackageError(f"unknown program type {kind!r} (json, tar or wasm)")
         content, name = read_source(source)
+        if kind == "wasm" or (kind is None and is_wasm(content)):
+            return WasmModule(bytes(content), name)
         if kind == "tar" or (kind is None and (is_tar(content) or name.endswith(".tar"))):
             package_json, btf_files = read_tar(content, name)
             package = cls._parsed(package_json, f"{name}: {PACKAGE_MEMBER}")

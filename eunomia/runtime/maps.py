@@ -251,6 +251,32 @@ class BpfMap:
             raise MapError(f"delete from map '{self.name}'", errno=err)
         return True
 
+    def operate(self, cmd: int, key: bytes, value: bytes | None = None,
+                flags: int = 0) -> tuple[int, bytes | None]:
+        """One map command as the bpf(2) syscall numbers it (1 lookup, 2 update, 3
+        delete, 4 next key), for callers that pass errors on rather than raise (a Wasm
+        guest): (0 or -errno, the value or next key read)."""
+        bpf = _libbpf.lib.bpf
+        out = None
+        if cmd == 1:
+            out = _libbpf.string_buffer(max(self.value_stride, 1))
+            result = bpf.bpf_map_lookup_elem_flags(self.fd, _libbpf.raw_buffer(key), out,
+                                                   flags)
+        elif cmd == 2:
+            result = bpf.bpf_map_update_elem(self.fd, _libbpf.raw_buffer(key),
+                                             _libbpf.raw_buffer(value or b""), flags)
+        elif cmd == 3:
+            result = bpf.bpf_map_delete_elem(self.fd, _libbpf.raw_buffer(key))
+        elif cmd == 4:
+            out = _libbpf.string_buffer(max(self.key_size, 1))
+            result = bpf.bpf_map_get_next_key(self.fd, _libbpf.raw_buffer(key), out)
+        else:
+            return -errno_mod.EINVAL, None
+        if result < 0:
+            return -(_libbpf.errno_now() or -result), None
+        size = self.value_stride if cmd == 1 else self.key_size
+        return 0, (out.raw[:size] if out is not None else None)
+
     def keys(self) -> Iterator[bytes]:
         bpf = _libbpf.lib.bpf
         current = None

@@ -86,6 +86,11 @@ class BpfProgram:
         destroyed again on detach when we created it."""
         return self._keep(tc(self, ifindex, ingress, clsact))
 
+    def attach_cgroup(self, path: str) -> Link:
+        """A cgroup program on the cgroup v2 directory `path`."""
+        from .attach.cgroup import cgroup
+        return self._keep(cgroup(self, path))
+
     def attach_perf_event(self, sample_freq: int = 49, cpus: list[int] | None = None) -> Link:
         """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached;
         the one Link returned owns them all."""

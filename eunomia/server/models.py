@@ -26,7 +26,7 @@ class StartBody(_Body):
                                              description="an http(s) URL or an image "
                                              "reference HOST[:PORT]/NAME[:TAG] to fetch "
                                              "the package from (not a server path)")
-    program_type: Literal["json", "yaml"] = "json"
+    program_type: Literal["json", "yaml", "wasm"] = "json"
     program_name: Optional[StrictStr] = None
     extra_args: list[StrictStr] = Field(default_factory=list,
                                         description="the program's flags, as for ecli run")

@@ -14,6 +14,7 @@ from ..net import public_address, public_host
 from ..oci.policy import NO_POLICY, CodePolicy
 from ..output.lines import LinePrinter
 from ..package import Package
+from ..package.wasm_module import WasmModule, is_wasm
 from ..runtime.untrusted import check_untrusted
 from ..session import Session, SessionState, Sink, parse_run_args
 from .models import ProgramInfo, TaskDetail, TaskSummary
@@ -44,10 +45,11 @@ class StartRequest:
     image_proof: dict | None = None         # the image it came from (fleet entries)
 
     def package(self, ref_hosts: frozenset = frozenset(),
-                policy: CodePolicy = NO_POLICY) -> Package:
+                policy: CodePolicy = NO_POLICY) -> Package | WasmModule:
         """The package, decoded, allowed by `policy` and fully validated (its object's
-        BTF parsed) before anything touches the kernel. `program_ref` may name a
-        loopback, link-local or private host only when it is in `ref_hosts`."""
+        BTF parsed) before anything touches the kernel, or a Wasm module (checked by
+        wasmtime when it is compiled). `program_ref` may name a loopback, link-local or
+        private host only when it is in `ref_hosts`."""
         if (self.program_data_buf is None) == (self.program_ref is None):
             raise ArgumentError("give one of 'program_data_buf' (the package, base64) or "
                                 "'program_ref' (an http(s) URL or an image reference)")
@@ -61,6 +63,8 @@ class StartRequest:
                 raise ArgumentError("'program_data_buf' is not base64") from None
             policy.check_inline(content, self.program_signature, "program_data_buf",
                                 self.image_proof)
+        if is_wasm(content) or self.program_type == "wasm":
+            return WasmModule(content, self.program_name or "app.wasm")
         # someone else's package: read and opened in libbpf in a child process first, so
         # that whatever it does there costs this request only
         check_untrusted(content)
@@ -151,9 +155,10 @@ class Task:
     and writes every record already sent to the log."""
 
     def __init__(self, task_id: int, request: StartRequest, log: TaskLog,
-                 ref_hosts: frozenset = frozenset(), policy: CodePolicy = NO_POLICY):
+                 ref_hosts: frozenset = frozenset(), policy: CodePolicy = NO_POLICY,
+                 package: Package | None = None):
         self.id = task_id
-        package = request.package(ref_hosts, policy)
+        package = package or request.package(ref_hosts, policy)
         settings = parse_run_args(package, request.extra_args, service=True, remote=True)
         self.log = log
         self._lock = threading.Lock()
@@ -241,6 +246,16 @@ class Task:
                            dropped=sum(s.dropped for s in sources))
 
 
+def make_task(task_id: int, request: StartRequest, log: TaskLog,
+              ref_hosts: frozenset = frozenset(), policy: CodePolicy = NO_POLICY):
+    """A Task for a package, a WasmTask for a Wasm module (its extra_args are its argv)."""
+    package = request.package(ref_hosts, policy)
+    if isinstance(package, WasmModule):
+        from .wasm_task import WasmTask
+        return WasmTask(task_id, package, request.extra_args, log, request.program_name)
+    return Task(task_id, request, log, ref_hosts, policy, package=package)
+
+
 class UnrestoredTask:
     """A saved task that could not start again: listed as failed, with the reason in
     its log, until a client stops it (which forgets it)."""
@@ -315,8 +330,8 @@ class TaskManager:
             self._next_id = max(self._next_id, task_id + 1)
             self._starting += 1
         try:
-            task = Task(task_id, request, TaskLog(self.log_entries, self.log_bytes),
-                        self.ref_hosts, self.policy)
+            task = make_task(task_id, request, TaskLog(self.log_entries, self.log_bytes),
+                             self.ref_hosts, self.policy)
         finally:
             with self._lock:
                 self._starting -= 1

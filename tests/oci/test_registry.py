@@ -179,7 +179,7 @@ def test_wasm_modules_and_tar_packages_round_trip_byte_for_byte(registry, oci_en
     assert manifest["layers"][0]["mediaType"] == "application/vnd.wasm.content.layer.v1+wasm"
     assert manifest["config"]["mediaType"] == "application/vnd.wasm.config.v1+json"
     one_error_line(run_ecli("run", f"{reg.host}/wasm/app:1", prefix=oci_env),
-                   "wasm programs are not supported yet")
+                   "not a valid Wasm module")
 
     packed = io.BytesIO()
     with tarfile.open(fileobj=packed, mode="w") as archive:

@@ -169,7 +169,9 @@ $("start-form").addEventListener("submit", async (event) => {
   if ($("start-replace").value) body.replace = Number($("start-replace").value);
   if (file) {
     body.program_data_buf = toBase64(await file.arrayBuffer());
-    body.program_type = /\.ya?ml$/i.test(file.name) ? "yaml" : "json";
+    body.program_type = /\.ya?ml$/i.test(file.name) ? "yaml"
+      : /\.wasm$/i.test(file.name) ? "wasm" : "json";
+    if (body.program_type === "wasm") body.program_name = file.name;   // its argv[0]
   } else if (ref) {
     body.program_ref = ref;
   } else {
