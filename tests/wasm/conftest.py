@@ -16,12 +16,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLANG = shutil.which("clang-19")
 WASI_LIBC = Path("/usr/lib/wasm32-wasi/libc.a")
 
-needs_wasm_toolchain = pytest.mark.skipif(
-    CLANG is None or not WASI_LIBC.exists() or shutil.which("wasm-ld-19") is None and
-    shutil.which("wasm-ld") is None and not Path("/usr/lib/llvm-19/bin/wasm-ld").exists(),
-    reason="building guests needs clang-19, wasi-libc and lld-19 (./scripts/setup-test)")
-
-
 def build_guest(source: Path, outdir: Path, example: str = "exitsnoop") -> Path:
     """The guest `source`, with `example`'s object from `ecc --wasm-header`."""
     outdir.mkdir(parents=True, exist_ok=True)
