@@ -100,31 +100,28 @@ def _labels(value) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items() if isinstance(v, (str, int, float))}
 
 
-def _podman(path: str) -> list[Container]:
-    answer = get_json(path, "/v4.0.0/libpod/containers/json?all=true")
-    found = []
-    for entry in answer if isinstance(answer, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("Id"), str):
-            continue
-        names = entry.get("Names") if isinstance(entry.get("Names"), list) else []
-        found.append(Container.from_labels(
-            entry["Id"], "podman", _text(names[0]) if names else "",
-            _text(entry.get("Image")), _labels(entry.get("Labels"))))
-    return found
-
-
-def _docker(path: str) -> list[Container]:
-    answer = get_json(path, "/containers/json?all=1")
+def _listed(path: str, url: str, runtime: str) -> list[Container]:
+    """A container listing in docker's shape (podman's libpod API answers the same
+    fields): Id, Names ("/web" for docker), Image, Labels."""
+    answer = get_json(path, url)
     found = []
     for entry in answer if isinstance(answer, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("Id"), str):
             continue
         names = entry.get("Names") if isinstance(entry.get("Names"), list) else []
         name = _text(names[0]).lstrip("/") if names else ""
-        found.append(Container.from_labels(entry["Id"], "docker", name,
+        found.append(Container.from_labels(entry["Id"], runtime, name,
                                            _text(entry.get("Image")),
                                            _labels(entry.get("Labels"))))
     return found
+
+
+def _podman(path: str) -> list[Container]:
+    return _listed(path, "/v4.0.0/libpod/containers/json?all=true", "podman")
+
+
+def _docker(path: str) -> list[Container]:
+    return _listed(path, "/containers/json?all=1", "docker")
 
 
 def _crio(path: str, wanted: list[str]) -> list[Container]:

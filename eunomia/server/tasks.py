@@ -256,7 +256,22 @@ def make_task(task_id: int, request: StartRequest, log: TaskLog,
     return Task(task_id, request, log, ref_hosts, policy, package=package)
 
 
-class UnrestoredTask:
+class NoKernelViews:
+    """The views of a task that holds no maps of its own to show (a task that did not
+    restore; a Wasm module, whose maps are its guest's business)."""
+
+    def details(self) -> TaskDetail:
+        return TaskDetail(**dict(self.summary()), programs=[], event_fields={},
+                          sampled=[], maps=[])
+
+    def samples(self) -> list[dict]:
+        return []
+
+    def maps(self) -> list[dict]:
+        return []
+
+
+class UnrestoredTask(NoKernelViews):
     """A saved task that could not start again: listed as failed, with the reason in
     its log, until a client stops it (which forgets it)."""
 
@@ -284,16 +299,6 @@ class UnrestoredTask:
         return TaskSummary(id=self.id, name=self.name, status=self.status,
                            log_entries=self.log.next_cursor, log_dropped=0, events=0,
                            lost=0, dropped=0)
-
-    def details(self) -> TaskDetail:
-        return TaskDetail(**dict(self.summary()), programs=[], event_fields={},
-                          sampled=[], maps=[])
-
-    def samples(self) -> list[dict]:
-        return []
-
-    def maps(self) -> list[dict]:
-        return []
 
 
 class TaskManager:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 
+from ..errors import ArgumentError
 from ..session import SessionState
 from ..wasm import WasmError, WasmRun
-from .models import TaskDetail, TaskSummary
+from .models import TaskSummary
 from .tasklog import TaskLog
+from .tasks import NoKernelViews
 
 MAX_LINE = 64 << 10         # bytes of one unfinished output line kept
 
@@ -38,7 +40,7 @@ class _Lines:
             self(b"\n")
 
 
-class WasmTask:
+class WasmTask(NoKernelViews):
     """A module started when created (a module that cannot run fails the request)."""
 
     def __init__(self, task_id: int, module, args: list[str], log: TaskLog,
@@ -84,7 +86,8 @@ class WasmTask:
         return self._state in (SessionState.STOPPED, SessionState.FAILED)
 
     def pause(self) -> None:
-        self.log.add("error", ["a Wasm module cannot be paused: stop it instead"])
+        raise ArgumentError(f"task {self.id} is a Wasm module: it cannot be paused (stop "
+                            "it instead)")
 
     resume = pause
 
@@ -94,16 +97,6 @@ class WasmTask:
 
     def stop_in_background(self) -> None:
         self._run.request_stop()
-
-    def details(self) -> TaskDetail:
-        return TaskDetail(**dict(self.summary()), programs=[], event_fields={},
-                          sampled=[], maps=[])
-
-    def samples(self) -> list[dict]:
-        return []
-
-    def maps(self) -> list[dict]:
-        return []
 
     def summary(self) -> TaskSummary:
         return TaskSummary(id=self.id, name=self.name, status=self._state,

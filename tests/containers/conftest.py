@@ -46,10 +46,9 @@ def image(tmp_path_factory) -> str:
     return IMAGE
 
 
-@pytest.fixture(scope="session")
-def podman_socket(tmp_path_factory) -> str:
-    """podman's libpod (and docker-compatible) API on a socket of this test session."""
-    path = str(tmp_path_factory.mktemp("podman") / "podman.sock")
+def podman_service(path: str):
+    """podman's libpod (and docker-compatible) API on socket `path` until the generator
+    is closed."""
     service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{path}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -61,6 +60,14 @@ def podman_socket(tmp_path_factory) -> str:
             service.wait(10)
         except subprocess.TimeoutExpired:
             service.kill()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+@pytest.fixture(scope="session")
+def podman_socket(tmp_path_factory) -> str:
+    """podman's API on a socket of this test session."""
+    yield from podman_service(str(tmp_path_factory.mktemp("podman") / "podman.sock"))
 
 
 DEFAULT_SOCKET = "/run/podman/podman.sock"
@@ -74,17 +81,7 @@ def default_podman_socket():
         yield DEFAULT_SOCKET        # the machine's own service
         return
     os.makedirs(os.path.dirname(DEFAULT_SOCKET), exist_ok=True)
-    service = subprocess.Popen(["podman", "system", "service", "--time=0",
-                                f"unix://{DEFAULT_SOCKET}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: os.path.exists(DEFAULT_SOCKET), 30, what="podman's API socket")
-        yield DEFAULT_SOCKET
-    finally:
-        service.terminate()
-        service.wait(10)
-        if os.path.exists(DEFAULT_SOCKET):
-            os.unlink(DEFAULT_SOCKET)
+    yield from podman_service(DEFAULT_SOCKET)
 
 
 class Containers:
