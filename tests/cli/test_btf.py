@@ -140,8 +140,8 @@ def test_prog_types(btfgen):
     wasm = subprocess.run([*ECLI, "run", "-p", "wasm", str(out / "package.json")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert wasm.returncode == 1
-    assert wasm.stderr.strip() == ("ecli: error: wasm programs are not supported yet: this "
-                                   "runtime runs json and tar packages (built by ecc)")
+    assert wasm.stderr.strip() == (f"ecli: error: {out / 'package.json'}: not a Wasm module "
+                                   "(it does not start with \\0asm)")
     not_tar = subprocess.run([*ECLI, "run", "--prog-type", "tar", str(out / "package.json")],
                              capture_output=True, text=True, timeout=60, check=False)
     assert not_tar.returncode == 1 and len(not_tar.stderr.strip().splitlines()) == 1

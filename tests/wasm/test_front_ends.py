@@ -7,6 +7,7 @@ import re
 import subprocess
 
 from tests.cli.conftest import ECLI, needs_root, run_ecli, wait_until
+from tests.fleet.conftest import agents, etcd  # noqa: F401 (fixtures)
 from tests.kernel.conftest import exit_child, loaded_programs
 from tests.oci.conftest import REGISTRY, oci_env, registry  # noqa: F401 (fixtures)
 from tests.server.conftest import server  # noqa: F401 (fixture)
@@ -49,3 +50,21 @@ def test_push_and_run_an_image(registry, oci_env, exits_guest):  # noqa: F811
     result = run_ecli("run", reference, "map", prefix=oci_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "lookup 0 1"
+
+
+def test_fleet_apply_runs_a_module_on_an_agent(etcd, agents, exits_guest):  # noqa: F811
+    from tests.fleet.conftest import fleet
+    store = etcd()
+    node = agents(store.urls, "node-wasm")
+    wait_until(lambda: "node-wasm" in fleet(store.urls, "nodes").stdout, 30,
+               what="the agent to register")
+    applied = fleet(store.urls, "apply", exits_guest, "--name", "exits-wasm", "--wait",
+                    "--", "0")
+    assert applied.returncode == 0, applied.stderr
+    task = node.tasks("exits-wasm")[0]
+    pid = exit_child(8)
+    wait_until(lambda: f"{pid} 8 sh" in node.log_text(task["id"]), 20,
+               what="the exit in the agent's task log")
+    removed = fleet(store.urls, "rm", "exits-wasm", "--wait")
+    assert removed.returncode == 0, removed.stderr
+    wait_until(lambda: not node.tasks("exits-wasm"), 20, what="the task to go")
