@@ -34,9 +34,19 @@ _SEVERITIES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 def template_fields(template: str) -> list[str]:
     """The field names a --otlp-body template names; ArgumentError when it is not one."""
     try:
-        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ArgumentError(f"--otlp-body {template!r}: {exc}") from None
+        raise ArgumentError(f"--otlp-body {template[:80]!r}: {exc}") from None
+    names = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion not in (None, "s", "r"):
+            raise ArgumentError(f"--otlp-body {template[:80]!r}: '{{{name}...}}' is not a "
+                                "field; write {field} (e.g. '{comm} exited with "
+                                "{exit_code}')")
+        names.append(name)
+    return names
 
 
 def check_settings(url: str, body: str | None, severity_field: str | None, printer,
@@ -192,7 +202,10 @@ class LogShipper:
         for stamp, line, shown in batch:
             number, text = severity_of(shown.get(self._severity_field)) \
                 if self._severity_field else severity_of(None)
-            body = self._body.format_map(shown) if self._body else line
+            try:
+                body = self._body.format_map(shown) if self._body else line
+            except (KeyError, ValueError, TypeError):   # a field this record lacks
+                body = line
             records.append(ReadableLogRecord(LogRecord(
                 timestamp=stamp, observed_timestamp=time.time_ns(), severity_text=text,
                 severity_number=number, body=body,
