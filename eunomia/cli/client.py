@@ -113,9 +113,11 @@ class Client:
 
 
 def _read_package(source: str) -> tuple[bytes, str]:
-    """The package's bytes and JSON/YAML kind; an image reference is pulled here, with
-    this user's credentials and cache, and sent as its content."""
+    """The package's bytes and its kind (json, yaml, or wasm for a module); an image
+    reference is pulled here, with this user's credentials and cache, and sent as its
+    content."""
     from ..oci import looks_like_reference
+    from ..package.wasm_module import is_wasm
     if source != "-" and not Path(source).exists() and looks_like_reference(source):
         from ..oci import fetch_package
         image = fetch_package(source)
@@ -136,7 +138,7 @@ def _read_package(source: str) -> tuple[bytes, str]:
             data = read_bounded(path, MAX_PACKAGE_BYTES)
         except OSError as exc:
             raise ArgumentError(f"cannot read {path}: {exc.strerror}") from None
-    kind = "wasm" if data[:4] == b"\0asm" else \
+    kind = "wasm" if is_wasm(data) else \
         "yaml" if source.endswith((".yaml", ".yml")) else "json"
     return data, kind
 

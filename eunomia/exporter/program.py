@@ -96,19 +96,12 @@ class RunningProgram:
     def _container_selectors(self, settings) -> dict:
         """{event map: record -> kept} for --container / --k8s-* in the program's args,
         by the records' mount-namespace or cgroup field (output.containers)."""
-        from ..output.containers import record_selector
-        from ..output.formats import format_names, member_formats
-        selection = settings.output.containers
-        chosen = member_formats(self.config.package)
-        selectors = {}
-        for source in self.session.sources:
-            formats = format_names(source.codec, {**chosen.get(source.type_name, {}),
-                                                  **settings.output.formats})
-            keep = record_selector(source.codec, formats, selection,
-                                   settings.output.container_map)
-            if keep is not None:
-                selectors[source.map_name] = keep
-        return selectors
+        if not settings.output.containers:
+            return {}
+        printer = settings.printer(self.config.package)
+        selectors = {source.map_name: printer.selector(source)
+                     for source in self.session.sources}
+        return {name: keep for name, keep in selectors.items() if keep is not None}
 
     def _count(self, source, raws: list) -> None:
         decode = source.codec.decode

@@ -75,12 +75,16 @@ class EnrichedCodec:
         return container, unit
 
     def to_json(self, record) -> dict:
+        return self.values_and_owner(record)[0]
+
+    def values_and_owner(self, record) -> tuple[dict, Container | None]:
+        """to_json()'s values and the record's container, from one lookup."""
         values = self._codec.to_json(record)
         container, unit = self.owner(values)
         shown = container.fields() if container is not None else NO_CONTAINER
         for name in self.extra:
             values[name] = unit if name == "unit" else shown[name]
-        return values
+        return values, container
 
 
 def enriched(codec, formats: dict[str, str], containers: Callable):
@@ -101,13 +105,3 @@ def check_selection(selection: ContainerSelection, codecs, kernel_filter: bool) 
             "--format FIELD=mntns for one it has, or include <eunomia/containers.bpf.h> to "
             "filter in the kernel")
 
-
-def record_selector(codec, formats: dict[str, str], selection: ContainerSelection,
-                    containers: Callable) -> Callable[[dict], bool] | None:
-    """record -> whether `selection` keeps it, for front ends that count records rather
-    than print them (the exporter); None when nothing is selected or the records say no
-    container (the kernel filter, if any, did the work)."""
-    found = enriched(codec, formats, containers) if selection else codec
-    if not isinstance(found, EnrichedCodec):
-        return None
-    return lambda record: selection.matches(found.owner(record)[0])

@@ -240,6 +240,11 @@ def resolved_stack(addresses: list[int], pid: int | None = None) -> Stack:
         return Stack(str(frame) for frame in frames(addresses))
 
 
+def no_stack(err: int) -> Stack:
+    """What a stack helper's error shows as: "[no stack: EFAULT]"."""
+    return Stack([f"[no stack: {_errno_name(4)(err)}]"])
+
+
 def record_pid(record: dict | None) -> int | None:
     """The process a record is about: its tgid, else its pid field."""
     pid = None if not record else record.get("tgid", record.get("pid"))
@@ -253,7 +258,7 @@ def _stack(kernel: bool) -> Callable:
         def show(value, record: dict | None = None):
             if isinstance(value, int):
                 if value < 0:       # bpf_get_stackid's error: -EEXIST, -EFAULT, ...
-                    return Stack([f"[no stack: {_errno_name(4)(value)}]"])
+                    return no_stack(value)
                 if stack_lookup is None:
                     return value
                 addresses = stack_lookup(value)

@@ -55,7 +55,7 @@ class LinePrinter:
     def check(self, sources) -> None:
         """ArgumentError for --format/--fields/--filter names that no record of `sources`
         (EventSources or events.RecordSpecs) has."""
-        codecs = [self._codec(source) for source in sources]
+        codecs = [self.codec_of(source) for source in sources]
         check_selection(self.selection, codecs, self.kernel_filter)
         check_field_names(codecs, self.formats, "--format")
         check_field_names(codecs, self.fields or (), "--fields")
@@ -76,7 +76,7 @@ class LinePrinter:
         """Lines for a batch of raw records of one event source (EventSource)."""
         shaper = self._shaper(source)
         if self.filters or self.selection and \
-                isinstance(self._codec(source), EnrichedCodec):
+                isinstance(self.codec_of(source), EnrichedCodec):
             raws = self._kept(source, raws)
         lines = []
         if self.output in ("table", "csv") and self.header and \
@@ -90,7 +90,7 @@ class LinePrinter:
         """The formatter of `source`'s records (made on first use)."""
         shaper = self._formatters.get(source.map_name)
         if shaper is None:
-            codec = self._codec(source)
+            codec = self.codec_of(source)
             names = [name for name, _, _ in codec.fields]
             fields = None if self.fields is None else [f for f in self.fields if f in names]
             shaper = _SHAPERS[self.output](codec, self._field_formats(source), fields)
@@ -112,9 +112,9 @@ class LinePrinter:
     def _chosen(self, source) -> dict[str, str]:
         return {**self.type_formats.get(source.type_name, {}), **self.formats}
 
-    def _codec(self, source):
-        """`source`'s codec, with the container fields when a field names a container
-        (output.containers)."""
+    def codec_of(self, source):
+        """`source`'s codec as its records are shown: with the container fields when a
+        field names a container (output.containers)."""
         codec = self._codecs.get(source.map_name)
         if codec is None:
             codec = self._codecs[source.map_name] = enriched(
@@ -142,22 +142,29 @@ class LinePrinter:
     def shown(self, source, raw) -> dict | None:
         """A raw record's values as the run shows them (formats applied, container fields
         added); None when a --filter or the container selection drops it."""
-        codec = self._codec(source)
+        codec = self.codec_of(source)
         record = codec.decode(raw)      # numbers as numbers (128-bit too), for number tests
-        values = codec.to_json(record)
-        if self.selection and isinstance(codec, EnrichedCodec) and \
-                not self.selection.matches(codec.owner(values)[0]):
-            return None
+        if isinstance(codec, EnrichedCodec):
+            values, container = codec.values_and_owner(record)
+            if self.selection and not self.selection.matches(container):
+                return None
+        else:
+            values = codec.to_json(record)
         shown = readable(values, self._field_formats(source))
         return shown if not self.filters or self._keep(shown, record) else None
+
+    def selector(self, source):
+        """decoded record -> whether the container selection keeps it, for front ends
+        that count records rather than print them (the exporter); None when nothing is
+        selected or the records name no container (a kernel filter did the work)."""
+        codec = self.codec_of(source)
+        if not self.selection or not isinstance(codec, EnrichedCodec):
+            return None
+        return lambda record: self.selection.matches(codec.owner(record)[0])
 
     def line(self, source, raw, now: float) -> str:
         """The line the run prints for one raw record (no header)."""
         return self._shaper(source).rows([raw], now)[0]
-
-    def codec_of(self, source):
-        """The codec of `source`'s records as shown: with the container fields, if any."""
-        return self._codec(source)
 
     def sample(self, sampler, entries, now: float) -> list[str]:
         """Lines for one reading of a sampled map (MapSampler): histograms, or key/value

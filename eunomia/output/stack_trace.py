@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, PackageError
-from .formats import Stack, resolved_stack
+from .formats import Stack, no_stack, resolved_stack
 
 # the record's fields each role reads, by default named as the role
 ROLES = ("pid", "cpu_id", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack")
@@ -49,8 +49,7 @@ class StackTrace:
             if not isinstance(size, int) or isinstance(size, bool):
                 raise TypeError(f"{size_field} is not a size")
             if size < 0:                # bpf_get_stack's error
-                from .formats import formatter
-                return Stack([f"[no stack: {formatter('errno', 4)(size)}]"])
+                return no_stack(size)
             addresses = [int(a) for a in value[:int(size / _ADDRESS)]]
             if not self.with_symbols:
                 return Stack(f"0x{address:016x}" for address in addresses)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
+from http.server import HTTPServer
 
 import pytest
 
 from tests.kernel.conftest import loaded_program_ids, wait_until
+from tests.otel.conftest import otlp_handler
 
 from .conftest import EXPORTER, write_config
 from .test_exporter import open_file, opensnoop_program, unique_file
@@ -125,26 +125,9 @@ def test_check_loads_nothing_and_a_failing_program_starts_nothing(packages, tmp_
     assert loaded_program_ids({"tracepoint__syscalls__sys_enter_openat"}) == before
 
 
-class OtlpReceiver(BaseHTTPRequestHandler):
-    """Collects OTLP/HTTP metric requests (protobuf) sent to it."""
-
-    requests: ClassVar[list] = []
-
-    def do_POST(self):
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-            ExportMetricsServiceRequest,
-        )
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportMetricsServiceRequest()
-        request.ParseFromString(body)
-        self.requests.append((self.path, request))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+METRIC_REQUESTS: list = []     # (path, ExportMetricsServiceRequest) received
+OtlpReceiver = otlp_handler("metrics.v1.metrics_service_pb2.ExportMetricsServiceRequest",
+                            lambda request, path: METRIC_REQUESTS.append((path, request)))
 
 
 def otlp_counter(requests, metric_name: str, filename: str):
@@ -170,10 +153,10 @@ def test_otlp_push(exporter, packages, tmp_path):
         exporter(write_config(tmp_path / "config.yaml", [opensnoop_program(packages)]),
                  "--otlp", endpoint, "--otlp-interval", "0.5")
         open_file(path, 4)
-        wait_until(lambda: otlp_counter(OtlpReceiver.requests, "test_file_open_counter",
+        wait_until(lambda: otlp_counter(METRIC_REQUESTS, "test_file_open_counter",
                                         str(path)) == 4, 30, 0.1,
                    what="the OTLP push with the 4 opens")
-        assert OtlpReceiver.requests[-1][0] == "/v1/metrics"
+        assert METRIC_REQUESTS[-1][0] == "/v1/metrics"
     finally:
         receiver.shutdown()
         receiver.server_close()
