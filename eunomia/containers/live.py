@@ -64,6 +64,7 @@ class ContainerMap:
         self._pids: dict[int, Process] = {}
         self._by_mntns: dict[int, str] = {}         # mount namespace -> container ID
         self._by_cgroup: dict[int, CgroupOwner] = {}
+        self._owners: dict[str, CgroupOwner] = {}   # container ID -> its cgroup path's word
         self._details: dict[str, Container] = {}    # container ID -> what runtimes say
         self._missed: dict[int, float] = {}         # key -> when no process had it
         self._gone: dict[int, tuple[str, float]] = {}   # mount namespace -> (ID, when)
@@ -72,7 +73,6 @@ class ContainerMap:
         self._cgroup_root = cgroup2_root()
         self._host_mntns = host_mntns(proc)
         self._warned_limit = False
-        self.scans = 0                              # full /proc scans made (for tests)
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class ContainerMap:
                 if pid not in pids:
                     del self._pids[pid]
             for pid in pids - self._pids.keys():
-                found = process(pid, self._proc, self._host_mntns)
+                found = process(pid, self._proc, self._host_mntns, self._cgroup_root)
                 if found is not None:
                     self._pids[pid] = found
             self._index()
@@ -143,7 +143,6 @@ class ContainerMap:
         """Reads every process again (a pid may have been reused since)."""
         with self._lock:
             self._pids.clear()
-            self.scans += 1
             self.refresh()
 
     def _look_again(self, key) -> bool:
@@ -164,15 +163,15 @@ class ContainerMap:
         """The lookups, from the processes seen; runtimes asked for IDs new to them."""
         by_mntns: dict[int, str] = {}
         by_cgroup: dict[int, CgroupOwner] = {}
-        root = self._cgroup_root
+        owners: dict[str, CgroupOwner] = {}
         for found in self._pids.values():
             container_id = found.owner.container_id
             if container_id or found.mntns not in by_mntns:
                 by_mntns[found.mntns] = container_id
-            if root is not None and found.unified is not None:
-                cgroup_id = self._cgroup_id(root, found.unified)
-                if cgroup_id is not None:
-                    by_cgroup.setdefault(cgroup_id, found.owner)
+            if container_id:
+                owners.setdefault(container_id, found.owner)
+            if found.cgroup_id is not None:
+                by_cgroup.setdefault(found.cgroup_id, found.owner)
         ids = {cid for cid in by_mntns.values() if cid}
         if len(ids) > self._limit:
             ids = set(sorted(ids)[:self._limit])
@@ -183,6 +182,7 @@ class ContainerMap:
                 self._warned_limit = True
         self._remember_gone(by_mntns)
         self._by_mntns = by_mntns
+        self._owners = {cid: owner for cid, owner in owners.items() if cid in ids}
         self._by_cgroup = dict(list(by_cgroup.items())[:self._limit])
         kept = ids | {cid for cid, _ in self._gone.values()}
         self._details = {cid: c for cid, c in self._details.items() if cid in kept}
@@ -205,12 +205,6 @@ class ContainerMap:
         if len(self._gone) > self._limit:
             newest = sorted(self._gone.items(), key=lambda item: -item[1][1])
             self._gone = dict(newest[:self._limit])
-
-    def _cgroup_id(self, root: str, path: str) -> int | None:
-        try:
-            return os.stat(root + path.rstrip("/") if path != "/" else root).st_ino
-        except OSError:
-            return None
 
     def _walk_cgroups(self) -> None:
         if self._cgroup_root is None:
@@ -262,8 +256,7 @@ class ContainerMap:
         known = self._details.get(container_id)
         if known is not None:
             return known
-        owner = next((p.owner for p in self._pids.values()
-                      if p.owner.container_id == container_id), CgroupOwner())
+        owner = self._owners.get(container_id, CgroupOwner())
         return Container(id=container_id, runtime=owner.runtime, name=container_id[:12],
                          pod_uid=owner.pod_uid)
 

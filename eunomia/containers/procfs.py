@@ -57,7 +57,7 @@ class Process:
     pid: int
     mntns: int                  # the inode of /proc/PID/ns/mnt
     owner: CgroupOwner          # from the first path that names a container (or unit)
-    unified: str | None         # the cgroup v2 path ("0::PATH"), None without one
+    cgroup_id: int | None       # its cgroup v2 directory's inode (None: not read)
 
 
 def _read(path: str) -> str | None:
@@ -68,10 +68,12 @@ def _read(path: str) -> str | None:
         return None
 
 
-def process(pid: int, proc: str = "/proc", skip_mntns: int | None = None) -> Process | None:
+def process(pid: int, proc: str = "/proc", skip_mntns: int | None = None,
+            cgroup_root: str | None = None) -> Process | None:
     """What /proc says of `pid`; None when it is gone. A process in mount namespace
     `skip_mntns` (the host's: no container's) is not read further: reading every host
-    process's cgroup file would fill a file tracer's output with ecli's own opens."""
+    process's cgroup file would fill a file tracer's output with ecli's own opens. Its
+    cgroup ID is its v2 directory's inode under `cgroup_root` (cgroup2_root())."""
     try:
         mntns = os.stat(f"{proc}/{pid}/ns/mnt").st_ino
     except OSError:
@@ -91,7 +93,16 @@ def process(pid: int, proc: str = "/proc", skip_mntns: int | None = None) -> Pro
             found = owner_of_path(path)
             if found.container_id or (found.unit and not owner.unit):
                 owner = found
-    return Process(pid, mntns, owner, unified)
+    return Process(pid, mntns, owner, _directory_inode(cgroup_root, unified))
+
+
+def _directory_inode(root: str | None, path: str | None) -> int | None:
+    if root is None or path is None:
+        return None
+    try:
+        return os.stat(root + path.rstrip("/")).st_ino
+    except OSError:
+        return None
 
 
 def host_mntns(proc: str = "/proc") -> int | None:
