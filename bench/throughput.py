@@ -9,6 +9,7 @@ C reference's. Run by bench/run.py.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import statistics
@@ -20,6 +21,7 @@ from pathlib import Path
 from common import HERE, ROOT, gcc
 
 IDLE_END = 1.0      # the output counts as finished after this long without growth
+STOP_BOUND = 15.0   # a consumer still running this long after SIGINT is killed (and said)
 
 
 def build(workdir: Path) -> dict[str, Path]:
@@ -64,17 +66,55 @@ def count_lines(path: Path, json_only: bool = False) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
+def said_attached(consumer: subprocess.Popen, deadline: float) -> bool:
+    """Whether `consumer` says "attached" on stderr before `deadline` (or before it
+    ends): a consumer that says nothing cannot hang the bench."""
+    fd = consumer.stderr.fileno()
+    pending = b""
+    while time.monotonic() < deadline:
+        ready = select.select([fd], [], [], 0.2)[0]
+        if not ready:
+            if consumer.poll() is not None:
+                return False
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return False
+        pending += chunk
+        if b"attached" in pending:
+            return True
+        pending = pending[-64:]
+    return False
+
+
+def wait_bounded(consumer: subprocess.Popen, bound: float):
+    """(status, rusage) of `consumer` once it ends; killed, with its session, when it
+    has not ended `bound` seconds after its SIGINT."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(consumer.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        time.sleep(0.05)
+    print(f"  {consumer.args[0]} did not stop {bound:.0f} s after SIGINT: killed",
+          file=sys.stderr)
+    os.killpg(consumer.pid, signal.SIGKILL)
+    _, status, usage = os.wait4(consumer.pid, 0)
+    return status, usage
+
+
 def measure(command, producer: Path, records: int, workdir: Path, library: bool) -> dict:
     out_path = workdir / "out.txt"
     producer_proc = subprocess.Popen([str(producer), str(records)], stdin=subprocess.PIPE)
     with open(out_path, "wb") as out:
+        # a session of its own: a consumer that hangs is killed with its children
         consumer = subprocess.Popen(command(producer_proc.pid), stdout=out,
-                                    stderr=subprocess.PIPE, cwd=ROOT)
-        deadline = time.monotonic() + 60
-        while b"attached" not in consumer.stderr.readline():
-            if consumer.poll() is not None or time.monotonic() > deadline:
-                producer_proc.kill()
-                raise SystemExit(f"consumer failed to start: {command(0)}")
+                                    stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
+        if not said_attached(consumer, deadline=time.monotonic() + 60):
+            producer_proc.kill()
+            os.killpg(consumer.pid, signal.SIGKILL)
+            consumer.wait()
+            raise SystemExit(f"consumer failed to start: {command(0)}")
         start = time.monotonic()
         producer_proc.stdin.write(b"g")
         producer_proc.stdin.close()
@@ -86,7 +126,7 @@ def measure(command, producer: Path, records: int, workdir: Path, library: bool)
                 size, last_growth = now_size, time.monotonic()
             time.sleep(0.05)
         consumer.send_signal(signal.SIGINT)
-        _, status, usage = os.wait4(consumer.pid, 0)
+        status, usage = wait_bounded(consumer, STOP_BOUND)
         consumer.returncode = os.waitstatus_to_exitcode(status)
         consumer.stderr.close()
     if library:

@@ -11,7 +11,6 @@ picks the XDP mode, and tc filters take the kernel's handle and priority.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +49,7 @@ def _interface(annotations: dict[str, Any], options: AttachOptions, program: str
 
 
 def _ifindex(ifname: str, program: str) -> int:
+    import socket  # loaded for XDP and tc only: every start would pay for it
     try:
         return socket.if_nametoindex(ifname)
     except OSError:

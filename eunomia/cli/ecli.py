@@ -18,8 +18,6 @@ import sys
 from ..errors import EunomiaError, VerifierError
 from ..package.wasm_module import WasmModule
 from ..session import FlagParser, HelpRequested
-from .client import add_client_parser, run_client
-from .fleet import add_fleet_parser, run_fleet, split_program_args
 from .images import COMMANDS as IMAGE_COMMANDS
 from .images import (
     RUN_IMAGE_OPTIONS,
@@ -30,8 +28,10 @@ from .images import (
 )
 from .logs import setup_logging
 from .run import add_run_options, load_package_argument, run_package
-from .server import add_server_parser, run_server
 from .wasm import add_wasm_options, check_not_wasm_options, run_wasm
+
+# The server, client and fleet modules load only when their command is asked for:
+# `ecli run` starts without them (bench/run.py: start-up).
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
 PROG_TYPES = ("json", "tar", "wasm")        # eunomia-bpf's -p
@@ -46,7 +46,9 @@ EXAMPLES = """examples:
 """
 
 
-def _top_parser() -> argparse.ArgumentParser:
+def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """ecli's parser: every command's, or only the run command's when `command` is
+    "run" (what it parses is the same; the others' modules stay unloaded)."""
     parser = FlagParser(
         prog="ecli", description="Run eunomia eBPF packages: load, attach, print events.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,10 +74,14 @@ def _top_parser() -> argparse.ArgumentParser:
                           "input")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
                      help="the program's own flags")
-    add_server_parser(commands)
-    add_client_parser(commands)
-    add_image_parsers(commands)
-    add_fleet_parser(commands)
+    if command != "run":
+        from .client import add_client_parser
+        from .fleet import add_fleet_parser
+        from .server import add_server_parser
+        add_server_parser(commands)
+        add_client_parser(commands)
+        add_image_parsers(commands)
+        add_fleet_parser(commands)
     return parser
 
 
@@ -94,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     program_args: list[str] = []
     if argv[:1] == ["fleet"]:
+        from .fleet import split_program_args
         argv, program_args = split_program_args(argv)
-    parser = _top_parser()
+    parser = _top_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
     except HelpRequested as shown:
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("server", "client"):
         return _serve_or_call(args)
     if args.command == "fleet":
+        from .fleet import run_fleet
         setup_logging(False)
         return run_guarded(lambda: run_fleet(args, program_args), verbose=False)
     if args.command in IMAGE_COMMANDS:
@@ -155,6 +163,8 @@ def _without_ecli_options(words: list[str]) -> list[str]:
 
 
 def _serve_or_call(args) -> int:
+    from .client import run_client
+    from .server import run_server
     setup_logging(getattr(args, "verbose", False))
     return run_guarded(lambda: run_server(args) if args.command == "server"
                     else run_client(args), verbose=False)

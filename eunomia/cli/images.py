@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -36,6 +35,11 @@ def _add_credential_options(parser: argparse.ArgumentParser) -> None:
                         help="read the password from standard input")
     parser.add_argument("-i", "--interactive", action="store_true",
                         help="ask for the user and password")
+
+
+def _ask(prompt: str) -> str:
+    import getpass  # (termios) loaded only to ask: `ecli run` never does
+    return getpass.getpass(prompt)
 
 
 def add_image_parsers(commands) -> None:
@@ -156,7 +160,7 @@ def _credentials(args) -> oci.Credentials | None:
     if getattr(args, "interactive", False):
         try:
             user = user or input("Username: ").strip()
-            password = password or getpass.getpass("Password: ")
+            password = password or _ask("Password: ")
         except (EOFError, RuntimeError, OSError):    # no stdin, or it is closed
             raise ArgumentError("-i: no terminal to ask for the credentials") from None
     if (user is None) != (password is None):
@@ -177,8 +181,8 @@ def _cosign_password(confirm: bool = False) -> bytes:
     if sys.stdin is None or not sys.stdin.isatty():
         raise ArgumentError("set COSIGN_PASSWORD (no terminal to ask for the key's password)")
     try:
-        password = getpass.getpass("Password for the private key: ")
-        if confirm and getpass.getpass("Again: ") != password:
+        password = _ask("Password for the private key: ")
+        if confirm and _ask("Again: ") != password:
             raise ArgumentError("the passwords differ")
     except (EOFError, OSError):
         raise ArgumentError("set COSIGN_PASSWORD (the terminal went away)") from None

@@ -163,8 +163,11 @@ def load_package_argument(source: str, kind: str | None = None, registry_options
     """The package `ecli run` names: a file, URL or stdin, or an image pulled with the
     run's registry options (`registry_options()` makes them, so that -i asks only for
     an image) and checked with --verify-key."""
-    from ..oci import looks_like_reference
-    if source == "-" or path_exists(source) or not looks_like_reference(source):
+    local = source == "-" or path_exists(source)
+    if not local:
+        from ..oci import looks_like_reference  # loaded only for what may be an image
+        local = not looks_like_reference(source)
+    if local:
         if verify_key:
             raise ArgumentError("--verify-key checks images (HOST/NAME:TAG); "
                                 f"{source} is not one")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import ipaddress
-import platform
+import os
 import re
 import signal as _signal
 import struct
@@ -59,7 +59,7 @@ def syscall_names() -> dict[int, str]:
     headers = {"x86_64": ["x86_64-linux-gnu/asm/unistd_64.h", "asm/unistd_64.h"],
                "aarch64": ["asm-generic/unistd.h"], "riscv64": ["asm-generic/unistd.h"]}
     pattern = re.compile(r"#define\s+__NR(?:3264)?_(\w+)\s+(\d+)\b")
-    for relative in headers.get(platform.machine(), []):
+    for relative in headers.get(os.uname().machine, []):
         path = Path("/usr/include") / relative
         if path.exists():
             found = pattern.findall(path.read_text(errors="replace"))

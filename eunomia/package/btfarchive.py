@@ -11,10 +11,7 @@ against (`bpftool gen min_core_btf`). Nothing here touches the kernel.
 from __future__ import annotations
 
 import io
-import lzma
 import os
-import platform
-import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +44,8 @@ class KernelId:
     @classmethod
     def here(cls) -> KernelId:
         fields = _os_release()
-        return cls(fields.get("ID", ""), fields.get("VERSION_ID", ""), platform.machine(),
-                   platform.release())
+        return cls(fields.get("ID", ""), fields.get("VERSION_ID", ""), os.uname().machine,
+                   os.uname().release)
 
     @property
     def path(self) -> str:
@@ -88,10 +85,19 @@ def pick(files: dict[str, bytes], kernel: KernelId, where: str) -> bytes:
                        f"{kernel.path}); it has: {known}")
 
 
+def _archive_errors() -> tuple:
+    """What a damaged archive raises. tarfile and lzma load only for a tar: a start
+    from package.json never pays for them."""
+    import lzma
+    import tarfile
+    return (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
 def _tar_files(content: bytes, keep, limit: int):
     """(archive path, bytes) of each regular member whose path `keep(path)` accepts,
     reading the archive (compressed or not) no further than `limit` bytes of expanded
     content: a small compressed tar cannot make the reader hold or walk gigabytes."""
+    import tarfile
     with tarfile.open(fileobj=io.BytesIO(content)) as archive:
         while True:
             member = archive.next()
@@ -116,7 +122,7 @@ def read_tar(content: bytes, where: str) -> tuple[bytes, dict[str, bytes]]:
                 files[name] = data
     except PackageError as exc:
         raise PackageError(f"{where}: {exc}") from None
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+    except _archive_errors():
         raise PackageError(f"{where}: not a tar package (a tar of package.json and "
                            f"{ARCHIVE_DIR}/, as `ecc --btfgen` writes)") from None
     if package is None:
@@ -149,7 +155,7 @@ def btf_from(path: str, kernel: KernelId | None = None) -> bytes:
                                 Path(n).name == release, 16 * MAX_BTF_FILE_BYTES))
     except PackageError as exc:
         raise PackageError(f"{path}: {exc}") from None
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+    except _archive_errors():
         raise PackageError(f"{path}: neither a BTF file nor an archive of them") from None
     return pick(files, kernel, path)
 
@@ -163,6 +169,7 @@ def _read(path: Path) -> bytes:
 
 def write_tar_package(package_json: bytes, btf_files: dict[str, bytes], out: Path) -> Path:
     """A `tar` package: package.json and btfhub-archive/<path> for each BTF."""
+    import tarfile
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with tarfile.open(tmp, "w") as archive:

@@ -6,12 +6,11 @@ import struct
 
 from .. import _libbpf
 from .attach.generic import by_section
-from .attach.perf_event import perf_event
 from .attach.probes import kprobe, tracepoint
-from .attach.tc import tc
-from .attach.uprobe import uprobe
-from .attach.xdp import xdp
 from .link import Link
+
+# uprobe (subprocess), tc and xdp (socket) and perf_event load with their first attach:
+# most packages never need them, and every start would pay for their imports.
 
 
 class BpfProgram:
@@ -64,6 +63,7 @@ class BpfProgram:
                       pid: int = -1, retprobe: bool = False) -> Link:
         """A u(ret)probe on `symbol` (+`offset`) in `binary`: a path, a program on $PATH
         or a bare library name such as "libc.so.6"; pid -1 means every process."""
+        from .attach.uprobe import uprobe
         return self._keep(uprobe(self, binary, symbol, offset, pid, retprobe))
 
     def attach_tracepoint(self, category: str, name: str) -> Link:
@@ -77,6 +77,7 @@ class BpfProgram:
 
     def attach_xdp(self, ifindex: int | str = "lo") -> Link:
         """XDP on an interface, by index or name (default the loopback)."""
+        from .attach.xdp import xdp
         return self._keep(xdp(self, ifindex))
 
     def attach_tc(self, ifindex: int | str = "lo", ingress: bool = True,
@@ -84,6 +85,7 @@ class BpfProgram:
         """A tc program on an interface: a tcx link where the kernel has them (6.6+),
         else (or with `clsact`) a clsact filter, whose qdisc is created if missing and
         destroyed again on detach when we created it."""
+        from .attach.tc import tc
         return self._keep(tc(self, ifindex, ingress, clsact))
 
     def attach_cgroup(self, path: str) -> Link:
@@ -94,6 +96,7 @@ class BpfProgram:
     def attach_perf_event(self, sample_freq: int = 49, cpus: list[int] | None = None) -> Link:
         """A software CPU-clock event per online CPU at `sample_freq` Hz, each attached;
         the one Link returned owns them all."""
+        from .attach.perf_event import perf_event
         return self._keep(perf_event(self, sample_freq, cpus))
 
     def detach_all(self) -> None:
