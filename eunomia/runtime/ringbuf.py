@@ -1,9 +1,12 @@
 """RingBufferReader: reads a BPF ring buffer straight from its mmap'd pages.
 
 Layout (kernel/bpf/ringbuf.c): page 0 holds consumer_pos (ours to write); page 1 holds
-producer_pos; the data area follows and is mapped twice in a row, so a record never
-wraps. Each record starts with an 8-byte header: u32 len (BUSY bit 31: still being
-written; DISCARD bit 30: skip it) and u32 page offset, then the payload, padded to 8.
+producer_pos; the data area follows. The kernel offers the data area mapped twice in a
+row, so that no record wraps; the kernel fills such a mapping at mmap time, so it would
+count twice the ring's size in our RSS. We map it once and copy the one record that may
+straddle the end in two pieces. Each record starts with an 8-byte header: u32 len (BUSY
+bit 31: still being written; DISCARD bit 30: skip it) and u32 page offset, then the
+payload, padded to 8 (so a header never straddles the end).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class RingBufferReader:
         except OSError as exc:
             raise MapError(f"mmap ring buffer '{self.map_name}'", errno=exc.errno) from None
         try:
-            self._producer = mmap.mmap(self._fd, page + 2 * self._size, mmap.MAP_SHARED,
+            self._producer = mmap.mmap(self._fd, page + self._size, mmap.MAP_SHARED,
                                        mmap.PROT_READ, offset=page)
         except OSError as exc:
             self._consumer.close()
@@ -111,22 +114,40 @@ class RingBufferReader:
         the first record is not one (busy, discarded, or of another size)."""
         size = self.record_size
         stride = (size + 8 + 7) & ~7
+        start = consumer & self._mask
         count = min(producer - consumer, limit) // stride
         if count == 0:
             return None
-        start = consumer & self._mask
         # The headers first, from the live ring (each a whole 4-byte load), and only then
         # the data of the records they show committed: a copy made before the check
         # could hold a record's data from before its header said it was done.
-        first = start >> 2
-        heads = self._headers[first:first + count * stride // 4:stride // 4].tolist()
+        heads = self._header_words(start, stride, count)
         if heads.count(size) != count:
             count = next(i for i, head in enumerate(heads) if head != size)
             if count == 0:
                 return None
-        blob = bytes(self._data[start:start + count * stride])
+        blob = self._copy(start, count * stride)
         self._consumer_pos[0] = consumer + count * stride
         return RecordBatch(blob, count, size, stride)
+
+    def _header_words(self, start: int, stride: int, count: int) -> list[int]:
+        """The first words of `count` records `stride` bytes apart from `start`: one
+        strided read up to the ring's end, one after it."""
+        words = stride // 4
+        before_end = min(count, (self._size - start + stride - 1) // stride)
+        first = start >> 2
+        heads = self._headers[first:first + before_end * words:words].tolist()
+        if count > before_end:
+            again = (start + before_end * stride - self._size) >> 2
+            heads += self._headers[again:again + (count - before_end) * words:words].tolist()
+        return heads
+
+    def _copy(self, start: int, length: int) -> bytes:
+        """`length` bytes of the data area from `start`, in two pieces past its end."""
+        end = start + length
+        if end <= self._size:
+            return bytes(self._data[start:end])
+        return bytes(self._data[start:]) + bytes(self._data[:end - self._size])
 
     def fileno(self) -> int:
         """An epoll fd that becomes readable when the ring has data."""
@@ -163,7 +184,7 @@ class RingBufferReader:
                 batch = self._drain_uniform(consumer, producer, limit)
                 if batch is not None:
                     return batch
-        data, headers, mask = self._data, self._headers, self._mask
+        headers, mask = self._headers, self._mask
         begin = consumer
         spans = []          # (offset from begin, size) of each complete record
         while consumer < producer:
@@ -181,10 +202,9 @@ class RingBufferReader:
             if consumer != begin:
                 self._consumer_pos[0] = consumer
             return []
-        # One copy of the whole stretch (contiguous: the data area is mapped twice), then
-        # cheap slices of it, before the space is handed back to the kernel.
-        start = begin & mask
-        blob = bytes(data[start:start + (consumer - begin)])
+        # One copy of the whole stretch (in two pieces when it ends past the ring's
+        # end), then cheap slices of it, before the space is handed back to the kernel.
+        blob = self._copy(begin & mask, consumer - begin)
         self._consumer_pos[0] = consumer
         return [blob[offset:offset + size] for offset, size in spans]
 
