@@ -10,6 +10,7 @@ import time
 from collections import deque
 
 from ..errors import EunomiaError
+from ..runtime.ringbuf import RecordBatch
 from .sources import EventSource
 
 # Raw records of one event map held in memory between the kernel's ring and the consumer.
@@ -69,6 +70,39 @@ def batch_bytes(records) -> int:
     """Bytes a batch of raw records holds in memory."""
     blob = getattr(records, "blob", None)
     return len(blob) if blob is not None else sum(len(r) for r in records)
+
+
+def merged(batches: list) -> list:
+    """`batches` ((source, records) in order) with each run of one source's RecordBatches
+    of one layout joined into one batch: the drainer reads whatever arrived since its
+    last look, often a few dozen records, and a consumer pays per batch (a call, a write)
+    as well as per record."""
+    out: list = []
+    run: list = []
+
+    def close_run():
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            first = run[0][1]
+            out.append((run[0][0], RecordBatch(b"".join(r.blob for _, r in run),
+                                               sum(r.count for _, r in run), first.size,
+                                               first.stride, first.first)))
+        run.clear()
+
+    for source, records in batches:
+        joinable = type(records) is RecordBatch and \
+            len(records.blob) == records.count * records.stride
+        if run and not (joinable and source is run[0][0]
+                        and (records.size, records.stride, records.first)
+                        == (run[0][1].size, run[0][1].stride, run[0][1].first)):
+            close_run()
+        if joinable:
+            run.append((source, records))
+        else:
+            out.append((source, records))
+    close_run()
+    return out
 
 
 class BackgroundDrainer:
@@ -180,6 +214,8 @@ class BackgroundDrainer:
                     os.read(self._wake_read, 4096)
                 except BlockingIOError:
                     pass
+        if len(taken) > 1:
+            taken = merged(taken)
         if not taken and self._stop.is_set():
             # finished: the rings themselves are read now (nothing refills the queue)
             if only is None:

@@ -7,6 +7,7 @@ import struct
 
 from ..decode import Record, compile_codec
 from ..decode.codecs import Codec, RecordCodec
+from ..decode.record import row_builder
 from ..errors import DecodeError
 
 _INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -56,30 +57,10 @@ def decode_array(codec: Codec, blob: bytes, size: int, count: int) -> list:
     return [decode(blob, i * size) for i in range(count)]
 
 
-_ROW_BUILDERS: dict = {}
-
-
-def _row_builder(names: tuple, texts: tuple):
-    """build(rows) -> [Record, ...], written out once per record layout: a dict display
-    per row is about twice as fast as Record(zip(names, row))."""
-    builder = _ROW_BUILDERS.get((names, texts))
-    if builder is None:
-        values = [f"a{i}" for i in range(len(names))]
-        items = ", ".join(f"{name!r}: {'text(' + v + ')' if i in texts else v}"
-                          for i, (name, v) in enumerate(zip(names, values)))
-        source = (f"def build(rows):\n"
-                  f"    return [Record({{{items}}}) for ({', '.join(values)},) in rows]\n")
-        env = {"Record": Record,
-               "text": lambda raw: raw.partition(b"\0")[0].decode("utf-8", "replace")}
-        exec(compile(source, "<build records>", "exec"), env)  # noqa: S102
-        builder = _ROW_BUILDERS[(names, texts)] = env["build"]
-    return builder
-
-
 def _flat_records(flat, blob: bytes) -> list[Record]:
     """Structs of plain integers and char arrays: one iter_unpack for all of them."""
     layout, names, texts = flat
-    return _row_builder(tuple(names), tuple(texts))(layout.iter_unpack(blob))
+    return row_builder(names, texts)(layout.iter_unpack(blob))
 
 
 def codec_for(btf, type_id: int, size: int) -> Codec:

@@ -156,12 +156,14 @@ class TableFormatter:
         self._batches = None
         if self._formats or getattr(self._codec, "flat_layout", lambda: None)() is None:
             return
-        _, names, texts = self._codec.flat_layout()
+        names = self._codec.flat_layout()[1]
         if names != self._names:
             return
         widths = self._widths[1:] if self._time_column else self._widths
-        cells = [f"%-{w}{'s' if i in texts else 'd'}" for i, w in enumerate(widths[:-1])]
-        cells.append("%s" if len(names) - 1 in texts else "%d")
+        # %s, not %d, for the integers too: the same text for a plain int (flat layouts
+        # hold no bools), made in half the time (int.__str__ straight away)
+        cells = [f"%-{w}s" for w in widths[:-1]]
+        cells.append("%s")
         self._batch_template = " ".join(cells)
         self._batches = _FlatBatches(self._codec, self._batch_template, str)
 
@@ -192,9 +194,9 @@ class JsonFormatter:
         self._template = None
         if layout is not None:
             self._unpack, names, self._texts = layout[0].unpack_from, layout[1], layout[2]
+            # %s for integers too (plain ints only: the same text, twice as fast as %d)
             self._template = "{" + ",".join(
-                f"{json.dumps(name)}:{'%s' if i in self._texts else '%d'}"
-                for i, name in enumerate(names)) + "}"
+                f"{json.dumps(name)}:%s" for name in names) + "}"
         self._batches = None if self._template is None else _FlatBatches(
             codec, self._template, lambda text: json.dumps(text, ensure_ascii=False))
 

@@ -3,6 +3,7 @@ own, a consumer that stalls loses nothing (the kernel side counts what it refuse
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -54,6 +55,8 @@ def test_a_stalled_consumer_loses_nothing(library_package):
 def test_batches_decode_like_single_records(library_package):
     """The same burst read through read_raw(): batches of uniform records, decoded by
     offset, give every field of every record."""
+    from eunomia.events.reader import _batch_decoder
+    from eunomia.output.records import JsonFormatter
     from eunomia.runtime.ringbuf import RecordBatch
     child = producer(5_000)
     try:
@@ -66,7 +69,16 @@ def test_batches_decode_like_single_records(library_package):
             while len(records) < 5_000 and time.monotonic() < deadline:
                 for source, raws in prog.read_raw(0.5):
                     kinds.add(type(raws))
-                    records.extend(source.codec.decode(raw) for raw in raws)
+                    singles = [source.codec.decode(raw) for raw in raws]
+                    if isinstance(raws, RecordBatch):
+                        # events() decodes a batch's runs in one unpack: the same records
+                        in_runs = _batch_decoder(source.codec, raws)(0, len(raws))
+                        assert in_runs == singles
+                        assert all(type(r) is type(singles[0]) for r in in_runs)
+                        # JSON lines straight from the bytes: the decoded values
+                        lines = JsonFormatter(source.codec).rows(raws)
+                        assert [json.loads(line) for line in lines] == singles
+                    records.extend(singles)
             assert RecordBatch in kinds
             assert [r.seq for r in records] == list(range(5_000))
             comm = Path(f"/proc/{child.pid}/comm").read_text().strip()
