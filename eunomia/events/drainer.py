@@ -24,6 +24,9 @@ RING_KEPT_WHEN_BEHIND = 0.9
 # Records move from a ring to the queue, and from the queue to the consumer, in batches of
 # about this many bytes: what the consumer holds while it works stays small and counted.
 BATCH_BYTES = 1 << 20
+# The longest the drainer lets a stream of records gather after a small batch: less than
+# a human notices, enough to turn a wake-up per few records into one per thousand.
+PAUSE_MAX = 0.001
 
 
 class EventPoller:
@@ -135,12 +138,16 @@ class BackgroundDrainer:
         self._stop = threading.Event()
         self._closed = False
         self._error: BaseException | None = None
+        # every source a ring buffer (it has `fill`): their sizes; else none (no pauses)
+        self._ring_sizes = [s.reader.size for s in self.sources] \
+            if all(hasattr(s.reader, "fill") for s in self.sources) else []
         self._thread = threading.Thread(target=self._run, name="eunomia-drain", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
             behind = False
+            last = time.monotonic()
             while not self._stop.is_set():
                 if behind:      # queues full: the rings signal records we leave there
                     self._stop.wait(0.002)
@@ -156,9 +163,27 @@ class BackgroundDrainer:
                         behind = True
                 if batches:
                     self._enqueue(batches)
+                now = time.monotonic()
+                if batches and not behind:
+                    pause = self._pause(sum(batch_bytes(r) for _, r in batches), now - last)
+                    if pause:
+                        self._stop.wait(pause)
+                last = now
         except (EunomiaError, OSError) as exc:  # handed to the consumer by the next poll()
             self._error = exc
             self.wake()
+
+    def _pause(self, drained: int, elapsed: float) -> float:
+        """How long to let records gather before the next look. A ring buffer wakes its
+        reader whenever it was empty, so a fast stream read promptly arrives a few dozen
+        records per wake-up, each costing a pass here and in the consumer. After a small
+        batch the thread waits a moment (at most PAUSE_MAX), but never long enough for
+        the smallest ring to fill an eighth at the rate just seen. Perf buffers (their
+        losses are the kernel's) are not paused."""
+        if drained >= BATCH_BYTES // 16 or not self._ring_sizes:
+            return 0.0
+        rate = drained / max(elapsed, 1e-6)
+        return min(PAUSE_MAX, min(self._ring_sizes) / 8 / rate)
 
     def _drain(self, source: EventSource):
         """What to queue of `source`: as much as its room in the queue allows. None when

@@ -121,11 +121,17 @@ class EventReader:
         generator, so a generator left half way (a consumer that stopped iterating) keeps
         nothing from the next reader: each record is handed out once, by whoever asks
         next."""
+        return self._handed(timeout, map, named=True)
+
+    def _handed(self, timeout: float, map: str | None, named: bool):
+        """records(), or the records alone when not `named`; returns how many it handed
+        out (the value of `yield from`)."""
         held = self._held
         if not any(map is None or entry[0].map_name == map for entry in held):
             held.extend([source, records, 0] for source, records in self.read(timeout, map))
+        handed = 0
         for entry in list(held):
-            source, records, _ = entry
+            source, records, begun = entry
             if map is not None and source.map_name != map:
                 continue
             decode, name = source.codec.decode, source.map_name
@@ -135,22 +141,26 @@ class EventReader:
                     start = entry[2]
                     for record in rows(start, min(records.count - start, DECODE_RUN)):
                         entry[2] += 1
-                        yield name, record
+                        yield (name, record) if named else record
             elif isinstance(records, RecordBatch):     # decode in place: no slice each
                 blob, first, stride = records.blob, records.first, records.stride
                 while entry[2] < records.count:
                     index = entry[2]
                     entry[2] = index + 1
-                    yield name, decode(blob, first + index * stride)
+                    record = decode(blob, first + index * stride)
+                    yield (name, record) if named else record
             else:
                 while entry[2] < len(records):
                     index = entry[2]
                     entry[2] = index + 1
-                    yield name, decode(records[index])
+                    record = decode(records[index])
+                    yield (name, record) if named else record
+            handed += entry[2] - begun
             for position, other in enumerate(held):
                 if other is entry:      # another reader may have finished it meanwhile
                     del held[position]
                     break
+        return handed
 
     def follow(self, timeout: float | None = None, map: str | None = None) -> Iterator:
         """Decoded records (of `map` only, if given) as they arrive, copied out of the
@@ -161,11 +171,7 @@ class EventReader:
         step = 0.1 if timeout is None else min(timeout, 0.1)
         idle_since = time.monotonic()
         while True:
-            got = False
-            for _, record in self.records(step, map):
-                got = True
-                yield record
-            if got:
+            if (yield from self._handed(step, map, named=False)):
                 idle_since = time.monotonic()
             elif timeout is not None and time.monotonic() - idle_since >= timeout:
                 return
