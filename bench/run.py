@@ -1,7 +1,8 @@
 """The benchmark suite: every figure side by side with its reference measured in the
 same run, as a ratio. One command runs it all:
 
-    sudo python3 bench/run.py [--only throughput,startup,compile,maps,containers] [--records N]
+    sudo python3 bench/run.py [--only throughput,startup,compile,maps,containers,memory]
+                               [--records N]
     sudo python3 bench/run.py --smoke      # every section, tiny sizes, one round
 
 prints one table per section and writes bench/results.json (with the machine it ran on).
@@ -23,10 +24,11 @@ import common
 import compile_time
 import containers
 import maps
+import memory
 import startup
 import throughput
 
-SECTIONS = ("throughput", "startup", "compile", "maps", "containers")
+SECTIONS = ("throughput", "startup", "compile", "maps", "containers", "memory")
 
 
 def machine() -> str:
@@ -86,6 +88,9 @@ def main(argv=None) -> int:
             results["containers"] = containers.run(workdir, args.rounds,
                                                    min(args.records, 100_000))
             print(containers.table(results["containers"]) + "\n")
+        if "memory" in chosen:
+            results["memory"] = memory.run(workdir, min(args.rounds, 3))
+            print(memory.table(results["memory"]) + "\n")
     Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.json_out}")
     return 0

@@ -131,6 +131,7 @@ _PROTOTYPES = {
     "bpf_map_update_batch": (c_int, [c_int, c_void_p, c_void_p, ctypes.POINTER(c_u32),
                                      ctypes.POINTER(BatchOpts)]),
     "bpf_obj_get": (c_int, [c_char_p]),
+    "libbpf_find_vmlinux_btf_id": (c_int, [c_char_p, c_int]),
     "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t,
                               ctypes.POINTER(ProgLoadOpts)]),
     "bpf_map_create": (c_int, [c_int, c_char_p, c_u32, c_u32, c_u32, c_void_p]),
@@ -387,6 +388,14 @@ def btf_raw_by_id(btf_id: int) -> bytes:
         return data.raw[:size]
     finally:
         os.close(fd)
+
+
+def vmlinux_btf_id(name: str, attach_type: int) -> int:
+    """The kernel BTF id of the function `name` as a program of `attach_type` would
+    attach to it, or -errno. libbpf reads the kernel's BTF in C and frees it: parsing
+    it in Python would keep about 100 MB in a long-running process."""
+    found = lib.bpf.libbpf_find_vmlinux_btf_id(name.encode(), attach_type)
+    return found if found >= 0 else -(errno_now() or -found)
 
 
 def prog_load(prog_type: int, insns: bytes, expected_attach_type: int = 0,

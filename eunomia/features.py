@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import _libbpf, defaults
 from .errors import EunomiaError
-from .kinds import KERNEL_BTF, AttachType, MapType, ProgType, kernel_btf_path
+from .kinds import AttachType, MapType, ProgType, kernel_btf_path
 
 YES, NO, PROBE_FAILED = "yes", "no", "probe failed"
 
@@ -80,8 +80,10 @@ def trampolines() -> Feature:
     """fentry/fexit/fmod_ret/lsm: loads a minimal fentry program on vfs_read."""
     if not kernel_btf():
         return Feature(NO, "needs kernel BTF")
-    from .btf import BTF, Func
-    btf_id, _ = BTF.from_file(KERNEL_BTF).find(TRAMPOLINE_TARGET, kind=Func)
+    btf_id = _libbpf.vmlinux_btf_id(TRAMPOLINE_TARGET, AttachType.TRACE_FENTRY)
+    if btf_id < 0:
+        return Feature(NO, f"the kernel's BTF has no function {TRAMPOLINE_TARGET} "
+                           f"({os.strerror(-btf_id)})")
     fd = _libbpf.prog_load(ProgType.TRACING, RETURN_ZERO, AttachType.TRACE_FENTRY, btf_id)
     if fd >= 0:
         os.close(fd)
