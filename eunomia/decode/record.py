@@ -33,12 +33,14 @@ def row_builder(names, texts):
     builder = _ROW_BUILDERS.get(key)
     if builder is None:
         values = [f"a{i}" for i in range(len(names))]
-        items = ", ".join(f"{name!r}: {'text(' + v + ')' if i in texts else v}"
-                          for i, (name, v) in enumerate(zip(names, values)))
+        # char arrays: up to the first NUL, decoded in line (a call each costs more)
+        items = ", ".join(
+            f"{name!r}: " + (f"{v}.partition(NUL)[0].decode('utf-8', 'replace')"
+                             if i in texts else v)
+            for i, (name, v) in enumerate(zip(names, values)))
         source = (f"def build(rows):\n"
                   f"    return [Record({{{items}}}) for ({', '.join(values)},) in rows]\n")
-        env = {"Record": Record,
-               "text": lambda raw: raw.partition(b"\0")[0].decode("utf-8", "replace")}
+        env = {"Record": Record, "NUL": b"\0"}
         exec(compile(source, "<build records>", "exec"), env)  # noqa: S102
         builder = _ROW_BUILDERS[key] = env["build"]
     return builder
