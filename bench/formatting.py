@@ -41,7 +41,7 @@ def eunomia_path(blob: bytes):
     from eunomia.runtime.ringbuf import RecordBatch
 
     class FloodCodec:           # the flat layout the flood's BTF gives
-        fields = [(name, "", None) for name in NAMES]
+        fields = tuple((name, "", None) for name in NAMES)
 
         @staticmethod
         def flat_layout():

@@ -113,10 +113,11 @@ def run(workdir: Path, rounds: int) -> dict:
         (workdir / "etcd").mkdir(exist_ok=True)
         etcd = Etcd(workdir / "etcd")
     try:
+        idle_python = ("import sys, time; sys.stderr.write('ready\\n'); sys.stderr.flush(); "
+                       "time.sleep(60)")
         for _ in range(rounds):
-            add("python3 (the interpreter alone)", ready_rss(
-                [sys.executable, "-c", "import sys, time; sys.stderr.write('ready\\n'); "
-                 "sys.stderr.flush(); time.sleep(60)"], b"ready"))
+            add("python3 (the interpreter alone)",
+                ready_rss([sys.executable, "-c", idle_python], b"ready"))
             add("C libbpf loader, exitsnoop attached",
                 ready_rss([str(loader), str(outdir / "exitsnoop.bpf.o")], b"attached"))
             add("ecli run, exitsnoop attached",

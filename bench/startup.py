@@ -9,7 +9,6 @@ from pathlib import Path
 
 from common import HERE, ROOT, gcc, medians_against, ms_until_stderr_says
 
-
 FLOOR = "python3 -c pass (the floor)"
 ECLI = "ecli run (package.json -> attached)"
 

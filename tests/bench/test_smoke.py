@@ -19,6 +19,7 @@ def test_every_section_of_the_bench_runs(tmp_path):
                             timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert {"throughput", "startup", "compile", "maps", "containers"} <= set(results)
+    assert {"throughput", "startup", "compile", "maps", "containers", "memory"} <= set(results)
+    assert results["memory"]["ecli server, idle"]["rss_mb"] > 0
     assert results["containers"]["json, per record"]["with_us"] > 0
     assert results["records"] == 20_000 and results["rounds"] == 1
