@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 
 
@@ -48,18 +49,26 @@ def row_builder(names, texts):
     return builder
 
 
+@contextlib.contextmanager
+def collection_paused():
+    """The cyclic garbage collector paused meanwhile. Building thousands of records (dicts
+    and tuples that can hold no cycles) would otherwise run it every 700 allocations,
+    walking the young objects and, in turn, every object the process holds: in a
+    process holding many (a server, the bench) that was half the time of a
+    10,000-entry items()."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _without_collection(build):
-    """`build` with the cyclic garbage collector paused while it runs. A batch makes
-    thousands of dicts that can hold no cycles, and meanwhile the collector would walk
-    the young objects every 700 allocations and the older ones in turn: in a process
-    holding many objects (a server, the bench) that was half the time of a 10,000-entry
-    items()."""
+    """`build` run with the collector paused."""
     def paused(rows):
-        if not gc.isenabled():
+        with collection_paused():
             return build(rows)
-        gc.disable()
-        try:
-            return build(rows)
-        finally:
-            gc.enable()
     return paused

@@ -10,6 +10,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from ..decode.codecs import ArrayCodec
+from ..decode.record import collection_paused
 from ..errors import DecodeError, MapError
 from ..runtime.cpus import possible_cpu_count
 from .codecs import codec_for, decode_array
@@ -63,8 +64,11 @@ class TypedMap:
 
     def _batch_items(self, delete: bool = False) -> list[tuple[Any, Any]]:
         items: list[tuple[Any, Any]] = []
-        for keys, values, count in self.raw.lookup_batch_blobs(delete=delete):
-            items.extend(zip(self.decode_keys(keys, count), self.decode_values(values, count)))
+        blobs = self.raw.lookup_batch_blobs(delete=delete)
+        with collection_paused():       # thousands of tuples and records, no cycles
+            for keys, values, count in blobs:
+                items.extend(zip(self.decode_keys(keys, count),
+                                 self.decode_values(values, count)))
         return items
 
     def pin(self, path: str) -> None:
