@@ -111,3 +111,15 @@ class SampleType(str, enum.Enum):
 
 
 SAMPLE_TYPES = tuple(t.value for t in SampleType)
+
+
+class SessionState(str, enum.Enum):
+    """Where a session (a server task, an exporter program) is in its life (the run
+    core's; here so that clients of a server can name states without loading it)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"

@@ -13,8 +13,8 @@ from pathlib import Path
 from .. import defaults
 from ..errors import ArgumentError, EunomiaError, validation_line
 from ..files import read_bounded
+from ..kinds import SessionState
 from ..package.source import MAX_PACKAGE_BYTES
-from ..session import SessionState
 from .server import read_token
 from .sigfiles import SIGNATURE_HELP, read_signature
 

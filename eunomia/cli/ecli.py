@@ -16,8 +16,7 @@ import argparse
 import sys
 
 from ..errors import EunomiaError, VerifierError
-from ..package.wasm_module import WasmModule
-from ..session import FlagParser, HelpRequested
+from ..flagparser import FlagParser, HelpRequested
 from .images import COMMANDS as IMAGE_COMMANDS
 from .images import (
     RUN_IMAGE_OPTIONS,
@@ -27,11 +26,11 @@ from .images import (
     run_image_command,
 )
 from .logs import setup_logging
-from .run import add_run_options, load_package_argument, run_package
-from .wasm import add_wasm_options, check_not_wasm_options, run_wasm
 
-# The server, client and fleet modules load only when their command is asked for:
-# `ecli run` starts without them (bench/run.py: start-up).
+# Each command's modules load only when it is asked for: `ecli run` starts without the
+# server, client and fleet, and those (and push, pull, ...) without the run core
+# (bench/run.py: start-up).
+RUN_HELP = "load a package, attach its programs and print its events"
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
 PROG_TYPES = ("json", "tar", "wasm")        # eunomia-bpf's -p
@@ -47,14 +46,33 @@ EXAMPLES = """examples:
 
 
 def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """ecli's parser: every command's, or only the run command's when `command` is
-    "run" (what it parses is the same; the others' modules stay unloaded)."""
+    """ecli's parser: only the run command's when `command` is "run", the others' with
+    a stub for run when it is another command (what each parses is the same; the
+    modules of the commands not asked for stay unloaded), every command's otherwise."""
     parser = FlagParser(
         prog="ecli", description="Run eunomia eBPF packages: load, attach, print events.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if command in (None, "run") or command.startswith("-"):
+        _add_run_parser(commands)
+    else:
+        commands.add_parser("run", help=RUN_HELP)      # never parses here
+    if command != "run":
+        from .client import add_client_parser
+        from .fleet import add_fleet_parser
+        from .server import add_server_parser
+        add_server_parser(commands)
+        add_client_parser(commands)
+        add_image_parsers(commands)
+        add_fleet_parser(commands)
+    return parser
+
+
+def _add_run_parser(commands) -> None:
+    from .run import add_run_options
+    from .wasm import add_wasm_options
     run = commands.add_parser(
-        "run", help="load a package, attach its programs and print its events",
+        "run", help=RUN_HELP,
         description="Load a package, attach its programs, print decoded events and sampled "
                     "maps until Ctrl-C, SIGTERM, SIGHUP or --duration. At the stop the "
                     "programs are detached first and every record already sent is written "
@@ -74,15 +92,6 @@ def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
                           "input")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="PROGRAM-FLAGS",
                      help="the program's own flags")
-    if command != "run":
-        from .client import add_client_parser
-        from .fleet import add_fleet_parser
-        from .server import add_server_parser
-        add_server_parser(commands)
-        add_client_parser(commands)
-        add_image_parsers(commands)
-        add_fleet_parser(commands)
-    return parser
 
 
 def _report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:
@@ -130,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     program_argv = _without_ecli_options(rest[:package_index]) + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
     setup_logging(verbose)
+    from ..package.wasm_module import WasmModule
+    from .run import load_package_argument, run_package
+    from .wasm import check_not_wasm_options, run_wasm
+
     def run():
         package = load_package_argument(args.package, args.prog_type,
                                         lambda: registry_options(args), args.pull,

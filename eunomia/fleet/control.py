@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, EunomiaError
-from ..session import SessionState
+from ..kinds import SessionState
 from .model import Desired, Keys, NodeRecord, TaskStatus, check_name, matches
 from .store import Store
 

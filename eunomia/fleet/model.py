@@ -19,7 +19,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ArgumentError, PackageError, validation_line
-from ..session import SessionState
+from ..kinds import SessionState
 from . import DEFAULT_PREFIX
 
 MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default

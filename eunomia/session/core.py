@@ -15,7 +15,6 @@ full queue, a perf-buffer loss and a nearly full ring are each reported to the s
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import select
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from ..defaults import POLL_TIMEOUT_MS
 from ..errors import EunomiaError, FlowControl
 from ..events import EventReader, EventSource, untyped_hint
-from ..kinds import TRACE_PIPE
+from ..kinds import TRACE_PIPE, SessionState
 from ..loaded import LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
 from .container_filter import container_filter
@@ -36,17 +35,6 @@ from .flags import RunSettings
 CHUNK_RECORDS = 4096        # records handed to a sink at once: bounds its memory and the
                             # time to notice an abandon
 NEARLY_FULL = 0.9           # a ring this full between two reads is about to drop records
-
-
-class SessionState(str, enum.Enum):
-    """Where a session (a server task, an exporter program) is in its life."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
 
 
 class Abandoned(FlowControl):

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..attach_plan import AttachOptions
-from ..errors import ArgumentError, DecodeError, FlowControl
+from ..errors import ArgumentError, DecodeError
 from ..events import DEFAULT_QUEUE_BYTES
+from ..flagparser import FlagParser, HelpRequested
 from ..kinds import TRACE_PIPE
 from ..output.lines import LinePrinter
 from ..output.settings import OutputSettings
@@ -36,28 +37,6 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
-
-
-class HelpRequested(FlowControl):
-    """`--help` was given: `text` is the help to show (the caller prints it)."""
-
-    def __init__(self, text: str):
-        super().__init__("help requested")
-        self.text = text
-
-
-class FlagParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of printing and exiting: ArgumentError for a
-    bad flag, HelpRequested for --help."""
-
-    def error(self, message: str):
-        raise ArgumentError(message)
-
-    def print_help(self, file=None):
-        raise HelpRequested(self.format_help())
-
-    def exit(self, status: int = 0, message: str | None = None):
-        raise ArgumentError(message.strip() if message else f"exit {status}")
 
 
 def parse_quietly(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
