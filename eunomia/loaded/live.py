@@ -19,7 +19,6 @@ from ..events import (
     open_event_sources,
 )
 from ..runtime import BpfObject, Link
-from ..sampling import MapSampler, SampleSpec
 from ..variables import GlobalVariable
 
 log = logging.getLogger("eunomia")
@@ -109,8 +108,9 @@ class LoadedPackage:
             link.detach()
         self.links.clear()
 
-    def samplers(self) -> list[MapSampler]:
-        """A sampler per map whose meta asks for sampling."""
+    def samplers(self) -> list:
+        """A sampler per map whose meta asks for sampling (sampling.MapSampler; its
+        module, with the histograms, loads only for a package that samples a map)."""
         result = []
         for meta in self.package.meta.bpf_skel.maps or []:
             sample = getattr(meta, "sample", None)
@@ -118,6 +118,7 @@ class LoadedPackage:
                 continue
             if meta.name not in self.maps:
                 raise PackageError(f"sampled map '{meta.name}' is not in the object")
+            from ..sampling import MapSampler, SampleSpec
             result.append(MapSampler(self.maps[meta.name], SampleSpec.from_meta(sample)))
         return result
 

@@ -11,7 +11,6 @@ from ..errors import ArgumentError
 from .containers import EnrichedCodec, check_selection, enriched
 from .filters import record_filter
 from .formats import check_field_names, field_formats, format_names, formatter, readable
-from .histogram import key_label
 from .records import CsvFormatter, FoldedFormatter, JsonFormatter, TableFormatter, YamlFormatter
 
 # --output MODE -> the formatter of a record type: (codec, formats, fields)
@@ -186,6 +185,7 @@ class LinePrinter:
         return lines
 
     def _histograms(self, sampler, entries, stamp: str) -> list[str]:
+        from .histogram import key_label  # loaded with the first histogram
         histograms = sampler.histograms(entries)
         if self.as_json:
             return [json.dumps({"time": stamp, "map": sampler.name,
