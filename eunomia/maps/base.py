@@ -62,9 +62,10 @@ class TypedMap:
             return decode_array(self.value_codec, blob, size, count)
         return [self.decode_value(blob[i * size:(i + 1) * size]) for i in range(count)]
 
-    def _batch_items(self, delete: bool = False) -> list[tuple[Any, Any]]:
+    def _batch_items(self, delete: bool = False,
+                     limit: int | None = None) -> list[tuple[Any, Any]]:
         items: list[tuple[Any, Any]] = []
-        blobs = self.raw.lookup_batch_blobs(delete=delete)
+        blobs = self.raw.lookup_batch_blobs(delete=delete, limit=limit)
         with collection_paused():       # thousands of tuples and records, no cycles
             for keys, values, count in blobs:
                 items.extend(zip(self.decode_keys(keys, count),
@@ -112,9 +113,10 @@ class HashMap(TypedMap, MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self.raw.keys())  # noqa: SIM118
 
-    def items(self) -> list[tuple[Any, Any]]:
-        """Every (key, value) now, read with batch lookups where the kernel has them."""
-        return self._batch_items()
+    def items(self, limit: int | None = None) -> list[tuple[Any, Any]]:
+        """Every (key, value) now, read with batch lookups where the kernel has them;
+        with `limit`, the first that many the kernel gives (at least: whole batches)."""
+        return self._batch_items(limit=limit)
 
     def values(self) -> list:
         return [value for _, value in self._batch_items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -150,8 +151,8 @@ class ProgArrayMap(HashMap):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def items(self) -> list:
-        return [(index, self[index]) for index in self]
+    def items(self, limit: int | None = None) -> list:
+        return [(index, self[index]) for index in itertools.islice(self, limit)]
 
     def values(self) -> list:
         return [self[index] for index in self]

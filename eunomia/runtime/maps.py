@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as errno_mod
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -147,21 +148,23 @@ class BpfMap:
                 for keys, values, count in self.lookup_batch_blobs(chunk, delete)
                 for i in range(count)]
 
-    def lookup_batch_blobs(self, chunk: int = 1024,
-                           delete: bool = False) -> list[tuple[bytes, bytes, int]]:
+    def lookup_batch_blobs(self, chunk: int = 1024, delete: bool = False,
+                           limit: int | None = None) -> list[tuple[bytes, bytes, int]]:
         """lookup_batch as (keys, values, count) blobs, one per kernel call, for callers
-        that decode many entries at once rather than slicing each."""
+        that decode many entries at once rather than slicing each; with `limit`, the
+        reading stops once that many entries are in (a view of a huge map)."""
         try:
-            return self._lookup_batch(chunk, delete)
+            return self._lookup_batch(chunk, delete, limit)
         except _NoBatch:
-            items = list(self.items())
+            items = list(itertools.islice(self.items(), limit))
             if delete:
                 for key, _ in items:
                     self.delete(key)
             return [(b"".join(k for k, _ in items), b"".join(v for _, v in items),
                      len(items))]
 
-    def _lookup_batch(self, chunk: int, delete: bool) -> list[tuple[bytes, bytes, int]]:
+    def _lookup_batch(self, chunk: int, delete: bool,
+                      limit: int | None = None) -> list[tuple[bytes, bytes, int]]:
         bpf = _libbpf.lib.bpf
         call = bpf.bpf_map_lookup_and_delete_batch if delete else bpf.bpf_map_lookup_batch
         ksize, vsize = self.key_size, self.value_stride
@@ -172,6 +175,7 @@ class BpfMap:
         token_out = _libbpf.string_buffer(max(ksize, 8))
         opts = _libbpf.batch_opts()
         result: list[tuple[bytes, bytes, int]] = []
+        read = 0
         first = True
         while True:
             count = _libbpf.u32_in(chunk)
@@ -191,7 +195,8 @@ class BpfMap:
             n = count.value
             if n:
                 result.append((keys.raw[:n * ksize], values.raw[:n * vsize], n))
-            if rc < 0:          # ENOENT: that was the last chunk
+                read += n
+            if rc < 0 or (limit is not None and read >= limit):   # ENOENT: the last chunk
                 return result
             first = False
             _libbpf.copy_buffer(token_in, token_out)

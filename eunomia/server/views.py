@@ -51,28 +51,21 @@ def map_names(maps: dict) -> list[str]:
 
 
 def map_view(name: str, typed, limit: int = MAP_ROWS) -> dict:
-    """Up to `limit` entries of one map, decoded; `count` is how many were read."""
-    rows, count, more = [], 0, False
+    """Up to `limit` entries of one map, decoded; `count` is how many were read. Read with
+    batch lookups, as `items()` and the exporter's scrapes are, up to MAP_COUNT_LIMIT."""
     per_cpu = "percpu" in typed.type_name
     try:
-        for key in typed:
-            if count >= MAP_COUNT_LIMIT:
-                more = True
-                break
-            count += 1
-            if len(rows) >= limit:
-                continue
-            try:
-                value = typed[key]
-            except KeyError:        # deleted between the key and the lookup
-                continue
+        entries = typed.items(limit=MAP_COUNT_LIMIT + 1)
+        rows = []
+        for key, value in entries[:limit]:
             shown = [typed.value_codec.to_json(v) for v in value] if per_cpu \
                 else typed.value_codec.to_json(value)
             rows.append({"key": typed.key_codec.to_json(key), "value": shown})
     except EunomiaError as exc:
         return {"name": name, "type": typed.type_name, "error": str(exc), "entries": []}
     return {"name": name, "type": typed.type_name, "max_entries": typed.max_entries,
-            "count": count, "more": more, "entries": rows, "read_at": time.time()}
+            "count": min(len(entries), MAP_COUNT_LIMIT),
+            "more": len(entries) > MAP_COUNT_LIMIT, "entries": rows, "read_at": time.time()}
 
 
 def maps_view(maps: dict, limit: int = MAP_ROWS) -> list[dict]:

@@ -202,3 +202,23 @@ def test_pin_and_open_pinned(prog, tmp_path):
     assert not os.path.exists(path)
     with pytest.raises(MapError, match="open the pinned map"):
         open_pinned_map(path)
+
+
+def test_items_with_a_limit_and_the_servers_map_view(prog, monkeypatch):
+    """A view of a map reads it with batch lookups, up to a limit: `items(limit=)` gives
+    at least that many entries (whole kernel batches), and the server's view shows the
+    first rows, counts what it read and says when there is more."""
+    from eunomia.server import views
+    counters = prog.maps["counters"]
+    counters.clear()
+    counters.update({k: {"count": k, "name": f"n{k}"} for k in range(40)})
+    everything = dict(counters.items())
+    assert len(everything) == 40 and everything[7] == {"count": 7, "name": "n7"}
+    assert 10 <= len(counters.items(limit=10)) <= 40
+    view = views.map_view("counters", counters, limit=5)
+    assert view["count"] == 40 and not view["more"] and len(view["entries"]) == 5
+    assert all(everything[row["key"]] == row["value"] for row in view["entries"])
+    monkeypatch.setattr(views, "MAP_COUNT_LIMIT", 8)
+    view = views.map_view("counters", counters, limit=5)
+    assert view["count"] == 8 and view["more"] and len(view["entries"]) == 5
+    counters.clear()
