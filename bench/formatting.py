@@ -23,7 +23,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 COUNT = 4096
-NAMES = ("ts", "seq", "pid", "tid", "comm", "arg")
+# the flood record's fields and their numpy types (bench/flood.h)
+FIELDS = {"ts": "<u8", "seq": "<u8", "pid": "<i4", "tid": "<i4", "comm": "S16", "arg": "<u8"}
+NAMES = list(FIELDS)
 RECORD = struct.Struct("<QQii16sQ")
 STRIDE = 8 + RECORD.size
 
@@ -93,8 +95,7 @@ def numpy_path(blob: bytes):
     """numpy: the batch as a structured array (no per-record unpack), then the same
     %-template per row (numpy has no JSON writer)."""
     import numpy
-    dtype = numpy.dtype({"names": ["ts", "seq", "pid", "tid", "comm", "arg"],
-                         "formats": ["<u8", "<u8", "<i4", "<i4", "S16", "<u8"],
+    dtype = numpy.dtype({"names": NAMES, "formats": list(FIELDS.values()),
                          "offsets": [8, 16, 24, 28, 32, 48], "itemsize": STRIDE})
     template = '{"ts":%s,"seq":%s,"pid":%s,"tid":%s,"comm":%s,"arg":%s}'
 
