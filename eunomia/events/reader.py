@@ -18,7 +18,6 @@ then read() or rest() until nothing is left, then close().
 from __future__ import annotations
 
 import select
-import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -43,9 +42,7 @@ def _batch_decoder(codec, batch):
     if layout is None or batch.first + layout[0].size > batch.stride or \
             len(batch.blob) < batch.count * batch.stride:
         return None
-    fmt = layout[0].format
-    unpacker = struct.Struct(f"{fmt[0]}{batch.first}x{fmt[1:]}"
-                             f"{batch.stride - batch.first - layout[0].size}x")
+    unpacker = batch.unpacker(layout[0])
     build = row_builder(layout[1], layout[2])
     blob, stride = memoryview(batch.blob), batch.stride
 

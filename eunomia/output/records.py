@@ -56,7 +56,6 @@ class _FlatBatches:
         self._function = _batch_function(len(names), texts)
         self._cache: dict = {}
         self._text_of = text_of
-        self._unpackers: dict = {}
 
     def _convert(self, raw: bytes, cache: dict) -> str:
         if len(cache) >= _TEXT_CACHE_LIMIT:
@@ -69,12 +68,7 @@ class _FlatBatches:
         """The lines, or None when the batch's layout does not fit (the caller decodes)."""
         if batch.size < self._layout.size:
             return None
-        unpacker = self._unpackers.get((batch.first, batch.stride))
-        if unpacker is None:        # skips the reader's headers and padding
-            fmt = self._layout.format
-            pad = batch.stride - batch.first - self._layout.size
-            unpacker = self._unpackers[batch.first, batch.stride] = struct.Struct(
-                f"{fmt[0]}{batch.first}x{fmt[1:]}{pad}x")
+        unpacker = batch.unpacker(self._layout)
         return self._function(unpacker.iter_unpack(batch.blob), template or self._template,
                               self._cache, self._convert)
 

@@ -11,8 +11,10 @@ payload, padded to 8 (so a header never straddles the end).
 
 from __future__ import annotations
 
+import functools
 import mmap
 import select
+import struct
 from collections.abc import Iterator, Sequence
 
 from ..errors import MapError
@@ -58,6 +60,11 @@ class RecordBatch(Sequence):
             yield RecordBatch(view[start * self.stride:(start + count) * self.stride], count,
                               self.size, self.stride, self.first)
 
+    def unpacker(self, layout: struct.Struct) -> struct.Struct:
+        """`layout` (one record's struct) read from each of this batch's slots, the
+        headers and padding between records skipped: one iter_unpack over `blob`."""
+        return _slot_struct(layout, self.first, self.stride)
+
     def offsets(self) -> range:
         return range(self.first, self.first + self.count * self.stride, self.stride)
 
@@ -75,6 +82,12 @@ class RecordBatch(Sequence):
         blob, size = self.blob, self.size
         for start in self.offsets():
             yield bytes(blob[start:start + size])
+
+
+@functools.lru_cache(maxsize=256)
+def _slot_struct(layout: struct.Struct, first: int, stride: int) -> struct.Struct:
+    fmt = layout.format
+    return struct.Struct(f"{fmt[0]}{first}x{fmt[1:]}{stride - first - layout.size}x")
 
 
 class RingBufferReader:
