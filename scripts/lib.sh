@@ -43,6 +43,8 @@ pip_install() {
 	fi
 	python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check \
 		"${system[@]}" --config-settings editable_mode=compat -e "$1"
+	# An editable install leaves out the Ctrl-C site hook that a wheel carries (setup.py)
+	cp bin/00-eunomia-sigint.pth "$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/"
 }
 
 # has_backports: a bookworm-backports source that is not commented out

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .. import __version__
 from ..errors import CompileError, EunomiaError
 
 EXAMPLES = """\
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ecc", description="Compile an eBPF program (libbpf style, CO-RE) into one "
         "portable package.json that `ecli run` loads on any kernel with BTF.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-V", "--version", action="version", version=f"ecc {__version__}")
     parser.add_argument("source", metavar="SRC.bpf.c", help="the BPF C source "
                         "(with --header-only: the header)")
     parser.add_argument("header", metavar="HEADER.h", nargs="?",

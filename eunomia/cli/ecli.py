@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from ..errors import EunomiaError, VerifierError
 from ..flagparser import FlagParser, HelpRequested
 from .images import COMMANDS as IMAGE_COMMANDS
@@ -45,6 +46,15 @@ EXAMPLES = """examples:
 """
 
 
+class _ShowVersion(argparse.Action):
+    # argparse's own version action exits through FlagParser.exit, which is an error
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise HelpRequested(f"ecli {__version__}\n")
+
+
 def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
     """ecli's parser: only the run command's when `command` is "run", the others' with
     a stub for run when it is another command (what each parses is the same; the
@@ -52,6 +62,7 @@ def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = FlagParser(
         prog="ecli", description="Run eunomia eBPF packages: load, attach, print events.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-V", "--version", action=_ShowVersion, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command in (None, "run") or command.startswith("-"):
         _add_run_parser(commands)

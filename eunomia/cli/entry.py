@@ -1,6 +1,9 @@
 """The console scripts' entry points: Ctrl-C at any moment, even while the command's
 modules are still being imported, ends the command quietly (exit 130), never with a
-KeyboardInterrupt traceback. Each command installs its own handlers once it runs."""
+KeyboardInterrupt traceback. Each command installs its own handlers once it runs.
+
+The launchers in bin/ take Ctrl-C over on their first line, and the site hook
+bin/00-eunomia-sigint.pth before the environment's other site hooks run."""
 
 from __future__ import annotations
 
@@ -9,22 +12,28 @@ import signal
 import sys
 
 
-def _exit_now(signum, frame):
-    # While modules import nothing is loaded in the kernel yet, so leaving at once is
-    # safe; raising instead could surface wrapped (Python turns an exception raised
-    # under a class's __set_name__ into a RuntimeError with a traceback).
-    os._exit(130)
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _quiet(signum, frame):
+    # Inside an import (the commands import lazily, and nothing is loaded in the kernel
+    # before a command installs its own handlers) leave at once: an exception raised
+    # there may surface wrapped, as Python turns one raised under a class's __set_name__
+    # into a RuntimeError with a traceback. Elsewhere unwind, so cleanups run.
+    if _importing(frame):
+        os._exit(130)
     raise SystemExit(130)
 
 
 def _run(module: str) -> int:
-    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGINT, _quiet)
     import importlib
     command = importlib.import_module(module)
-    signal.signal(signal.SIGINT, _quiet)
     try:
         return command.main()
     except KeyboardInterrupt:

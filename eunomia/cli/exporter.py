@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from .. import defaults
+from .. import __version__, defaults
 from ..errors import ArgumentError, EunomiaError
 from .logs import setup_logging
 from .server import read_token
@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the eBPF programs of a config file and expose their events and "
                     "maps as Prometheus metrics (and over OTLP).")
+    p.add_argument("-V", "--version", action="version",
+                   version=f"eunomia-exporter {__version__}")
     p.add_argument("-c", "--config", default="config.yaml", help="config file (YAML or "
                    "JSON, eunomia-bpf's exporter format; default ./config.yaml, as "
                    "eunomia-bpf's exporter reads)")
