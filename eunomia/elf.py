@@ -25,6 +25,8 @@ class ElfFormatError(PackageError, ValueError):
 
 @dataclass(frozen=True)
 class Section:
+    """A section header of the object."""
+
     name: str
     type: int
     flags: int
@@ -36,6 +38,8 @@ class Section:
 
 @dataclass(frozen=True)
 class ElfSymbol:
+    """A symbol of the object's symbol table."""
+
     name: str
     value: int
     size: int

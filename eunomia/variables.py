@@ -18,6 +18,8 @@ from .errors import PackageError
 
 @dataclass(frozen=True)
 class GlobalVariable:
+    """A global variable of the program: where it lives in its section, and its type."""
+
     name: str
     section: str          # ".rodata", ".data", ".bss", ".rodata.foo", ...
     offset: int           # byte offset inside the section

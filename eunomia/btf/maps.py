@@ -11,6 +11,8 @@ from .types import Array, Datasec, Ptr, Var
 
 @dataclass(frozen=True)
 class MapDefinition:
+    """A map declared in .maps: its name, and what its BTF definition gives."""
+
     name: str
     map_type: int | None    # BPF_MAP_TYPE_*; None when the definition names none
     key: int | None         # type id of __type(key, T), when given as a type

@@ -15,6 +15,8 @@ _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|<=|>=|<|>|~)\s*(.*?)\s*
 
 @dataclass(frozen=True)
 class Condition:
+    """One `--filter` condition: FIELD OP TEXT."""
+
     field: str
     op: str
     text: str

@@ -19,6 +19,8 @@ from .stack_trace import stack_traces
 
 @dataclass(frozen=True)
 class OutputSettings:
+    """How records are shown: every output flag of a run, in one value."""
+
     output: str = "table"                   # one of lines.OUTPUTS
     header: bool = True                     # False: --no-header
     formats: dict[str, str] = field(default_factory=dict)      # --format: field -> type

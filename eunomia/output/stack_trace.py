@@ -22,6 +22,8 @@ _ADDRESS = 8        # bytes of one return address
 
 @dataclass(frozen=True)
 class StackTrace:
+    """How a record's stack fields are shown (upstream's stack_trace interpreter)."""
+
     fields: dict[str, str]          # role -> field of the record
     with_symbols: bool = True
 
