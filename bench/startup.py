@@ -5,6 +5,7 @@ until they say "attached"; the median of several rounds."""
 from __future__ import annotations
 
 import sys
+import sysconfig
 from pathlib import Path
 
 from common import HERE, ROOT, gcc, medians_against, ms_until_stderr_says
@@ -23,7 +24,9 @@ def run(workdir: Path, rounds: int) -> dict:
                                                  str(outdir / "exitsnoop.bpf.o")],
         # the interpreter alone: what any Python command pays before its first line
         FLOOR: [sys.executable, "-c", "import sys; sys.stderr.write('attached\\n')"],
-        ECLI: [sys.executable, "-m", "eunomia.cli.ecli", "run", str(outdir / "package.json")],
+        # the installed command, as a user runs it (bin/ecli, by scripts/setup)
+        ECLI: [sys.executable, str(Path(sysconfig.get_path("scripts")) / "ecli"), "run",
+               str(outdir / "package.json")],
     }
     results = medians_against(commands, lambda c: ms_until_stderr_says(c, b"attached"),
                               rounds, "C libbpf loader (object -> attached)", "ratio_to_c")
