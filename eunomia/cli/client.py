@@ -14,6 +14,7 @@ from .. import defaults
 from ..errors import ArgumentError, EunomiaError, validation_line
 from ..files import read_bounded
 from ..kinds import SessionState
+from ..output.terminal import terminal_safe, terminal_safe_lines
 from ..package.source import MAX_PACKAGE_BYTES
 from .server import read_token
 from .sigfiles import SIGNATURE_HELP, read_signature
@@ -145,8 +146,10 @@ def _read_package(source: str) -> tuple[bytes, str]:
 
 def run_client(args) -> int:
     client = Client(args.endpoint, read_token(args.token_file), args.cafile)
+    # names and log lines come from the server (a module's file name, a guest's output):
+    # their controls are shown escaped
     show = (lambda reply, _text: print(json.dumps(reply))) if args.json else \
-        (lambda _reply, text: print(text))
+        (lambda _reply, text: print(terminal_safe_lines(text)))
     if args.action == "start":
         data, kind = _read_package(args.package)
         body = {"program_data_buf": base64.b64encode(data).decode(), "program_type": kind,
@@ -200,8 +203,8 @@ def _log(client: Client, args) -> int:
             if args.json:
                 print(entry.model_dump_json())
             else:
-                print(entry.text if entry.kind == "event"
-                      else f"[{entry.kind}] {entry.text}")
+                print(terminal_safe(entry.text) if entry.kind == "event"
+                      else f"[{entry.kind}] {terminal_safe(entry.text)}")
         sys.stdout.flush()
         cursor = reply.next_cursor
         ended = reply.status in (SessionState.STOPPED, SessionState.FAILED)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import CompileError, EunomiaError
+from .logs import print_error
 
 EXAMPLES = """\
 examples:
@@ -147,10 +148,10 @@ def _compile(args, compile_package) -> int:
         if exc.diagnostics:
             sys.stderr.write(exc.diagnostics if exc.diagnostics.endswith("\n")
                              else exc.diagnostics + "\n")
-        print(f"ecc: error: {exc}", file=sys.stderr)
+        print_error("ecc", exc)
         return 1
     except EunomiaError as exc:
-        print(f"ecc: error: {exc}", file=sys.stderr)
+        print_error("ecc", exc)
         return 1
     if args.header_only:
         try:
@@ -175,7 +176,7 @@ def _compile(args, compile_package) -> int:
         except CompileError as exc:
             if exc.diagnostics:
                 sys.stderr.write(exc.diagnostics.rstrip("\n") + "\n")
-            print(f"ecc: error: {exc}", file=sys.stderr)
+            print_error("ecc", exc)
             return 1
         print(f"ecc: wrote {written} ({kernels} kernel BTF file(s))", file=sys.stderr)
     if tool is not None:
@@ -183,7 +184,7 @@ def _compile(args, compile_package) -> int:
         try:
             write_standalone(package.to_json().encode(), tool.name, tool)
         except EunomiaError as exc:
-            print(f"ecc: error: {exc}", file=sys.stderr)
+            print_error("ecc", exc)
             return 1
         print(f"ecc: wrote {tool} (run it: sudo {tool if tool.is_absolute() else './' + str(tool)}"
               " [flags])", file=sys.stderr)

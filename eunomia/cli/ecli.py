@@ -18,6 +18,7 @@ import sys
 from .. import __version__
 from ..errors import EunomiaError, VerifierError
 from ..flagparser import FlagParser, HelpRequested
+from ..output.terminal import terminal_safe
 from .images import COMMANDS as IMAGE_COMMANDS
 from .images import (
     RUN_IMAGE_OPTIONS,
@@ -26,7 +27,7 @@ from .images import (
     registry_options,
     run_image_command,
 )
-from .logs import setup_logging
+from .logs import print_error, setup_logging
 
 # Each command's modules load only when it is asked for: `ecli run` starts without the
 # server, client and fleet, and those (and push, pull, ...) without the run core
@@ -106,14 +107,14 @@ def _add_run_parser(commands) -> None:
 
 
 def _report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:
-    print(f"{prog}: error: {exc}", file=sys.stderr)
+    print_error(prog, exc)
     if isinstance(exc, VerifierError) and exc.log:
         lines = exc.log if verbose else exc.log[-VERIFIER_TAIL:]
         if not verbose and len(exc.log) > VERIFIER_TAIL:
             print(f"  ... (last {VERIFIER_TAIL} of {len(exc.log)} verifier log lines; "
                   "-v shows all)", file=sys.stderr)
         for line in lines:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {terminal_safe(line)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,8 +215,7 @@ def run_guarded(command, verbose: bool, prog: str = "ecli") -> int:
         # the last net for a file the system refuses (a name too long, no permission)
         name = str(exc.filename or "")
         name = name if len(name) <= 200 else name[:200] + "..."
-        print(f"{prog}: error: {exc.strerror or exc}{': ' + name if name else ''}",
-              file=sys.stderr)
+        print_error(prog, f"{exc.strerror or exc}{': ' + name if name else ''}")
         return 1
 
 

@@ -16,7 +16,7 @@ import threading
 
 from .. import __version__, defaults
 from ..errors import ArgumentError, EunomiaError
-from .logs import setup_logging
+from .logs import print_error, setup_logging
 from .server import read_token
 
 EXAMPLES = """examples:
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return serve(args)
     except EunomiaError as exc:
-        print(f"eunomia-exporter: error: {exc}", file=sys.stderr)
+        print_error("eunomia-exporter", exc)
         return 1
     except KeyboardInterrupt:
         return 130

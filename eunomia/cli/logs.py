@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import logging
+import sys
+
+from ..output.terminal import terminal_safe, terminal_safe_lines
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Warnings quote what came from outside (a runtime socket's reply, a kubeconfig's
+    names, a URL): their control characters are shown escaped, never sent raw to the
+    operator's terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_safe_lines(super().formatMessage(record))
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(format="%(name)s: %(message)s",
-                        level=logging.DEBUG if verbose else logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.DEBUG if verbose else logging.WARNING)
     # libbpf explains its failures in its own words; ours are clearer, so its log shows
     # only with -v.
     logging.getLogger("eunomia.libbpf").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     # the OTLP exporter logs each failed export; ecli counts and reports them itself
     logging.getLogger("opentelemetry").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
+def print_error(prog: str, message: object) -> None:
+    """The one error line of a command, `PROG: error: MESSAGE`, on stderr; what the
+    message quotes (a file name, a peer's reply) is shown with its controls escaped."""
+    print(f"{prog}: error: {terminal_safe(str(message))}", file=sys.stderr)

@@ -298,10 +298,12 @@ class FoldedFormatter(_ValuesFormatter):
             return []               # records of this map carry no stack
         lines = []
         for values in self.values(raws, when):
-            parts = [str(values["comm"])] if "comm" in values else []
+            # folded lines reach terminals too: a process names itself, a hostile ELF
+            # names its symbols
+            parts = [terminal_safe(str(values["comm"]))] if "comm" in values else []
             for name in self._stacks:
                 stack = values.get(name)
                 if hasattr(stack, "folded") and stack:
-                    parts.append(stack.folded)
+                    parts.append(terminal_safe(stack.folded))
             lines.append(";".join(parts) + " 1")
         return lines

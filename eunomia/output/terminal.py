@@ -12,6 +12,7 @@ import re
 
 # C0 controls, DEL and C1 controls (some terminals act on 8-bit CSI, \x9b)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _escape(match: re.Match) -> str:
@@ -24,3 +25,11 @@ def terminal_safe(text: str) -> str:
     if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(_escape, text)
+
+
+def terminal_safe_lines(text: str) -> str:
+    """terminal_safe for text of several lines (a listing, a log message): line breaks
+    stay, every other control character is written as \\xNN."""
+    if _CONTROL_BUT_NEWLINE.search(text) is None:
+        return text
+    return _CONTROL_BUT_NEWLINE.sub(_escape, text)

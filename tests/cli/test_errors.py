@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import zlib
 
 import pytest
@@ -203,3 +204,21 @@ def test_kill_9_after_attach_leaves_no_program(example_package, example):
 def program_names_of(package) -> list[str]:
     import eunomia
     return [p.name for p in eunomia.Package.load(str(package)).meta.bpf_skel.progs or []]
+
+
+def test_an_error_line_shows_what_it_quotes_with_controls_escaped(tmp_path):
+    """A file name (or a peer's reply) quoted in the error line never sends its escape
+    sequences to the terminal."""
+    result = run_ecli("run", tmp_path / "no\x1b]0;pwned\x07such.json")
+    line = assert_clear_error(result, "no\\x1b]0;pwned\\x07such.json")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr, line
+
+
+def test_warnings_show_what_they_quote_with_controls_escaped():
+    """Every warning of the command-line tools goes through one formatter that escapes
+    control characters (line breaks stay)."""
+    code = ("import logging; from eunomia.cli.logs import setup_logging; setup_logging(False); "
+            "logging.getLogger('eunomia.test').warning('peer said %s', '\\x1b[2Jbad\\nnext')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stderr == "eunomia.test: peer said \\x1b[2Jbad\nnext\n"

@@ -382,3 +382,19 @@ def test_escape_sequences_in_a_process_name_never_reach_the_terminal(example_pac
         assert json.loads(line)["comm"] == HOSTILE_NAME[:15]
     else:
         assert "\\x1b]0;pwned\\x07" in line
+
+
+def test_folded_stacks_show_a_hostile_process_name_escaped(fixture_package, ecli):
+    """--stacks folded starts each line with the process's name: escaped, like tables."""
+    code = (f"import ctypes, os, sys; ctypes.CDLL(None).prctl(15, ctypes.c_char_p("
+            f"{HOSTILE_NAME!r}.encode()), 0, 0, 0); sys.stdin.readline(); os.getppid()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    run = ecli("--stacks", "folded", fixture_package("stacks"), "--targ_tgid", child.pid)
+    run.wait_attached()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    child.wait()
+    line = run.wait_line(lambda ln: "do_syscall_64+0x" in ln, what="the stack")
+    run.stop()
+    assert "\x1b" not in "\n".join(run.lines) and "\x07" not in "\n".join(run.lines)
+    assert line.startswith("\\x1b]0;pwned\\x07"), line

@@ -241,3 +241,25 @@ def test_fuzzed_requests_never_get_a_5xx(server):
             assert response.status_code < 500, (case.method, case.path, response.text)
         check()
     assert running.client().call("GET", "/health") == {"status": "ok"}
+
+
+def test_the_client_shows_what_the_server_sends_with_controls_escaped(server, exitsnoop_package,
+                                                                      tmp_path):
+    """Task names and log lines come from whoever started the task (a module's file
+    name, a guest's output): `ecli client` shows their control characters escaped."""
+    package = tmp_path / "package.json"
+    package.write_bytes(exitsnoop_package)
+    running = server()
+    hostile = "exits\x1b]0;pwned\x07\x1b[2J"
+
+    def client(*args):
+        return subprocess.run([*ECLI, "client", "-e", running.url, *map(str, args)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    started = client("start", "--name", hostile, package)
+    assert started.returncode == 0, started.stderr
+    listed = client("list")
+    for shown in (started.stdout, listed.stdout):
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "exits\\x1b]0;pwned\\x07" in shown, shown
+    json_list = json.loads(client("--json", "list").stdout)
+    assert json_list["tasks"][0]["name"] == hostile
