@@ -11,17 +11,17 @@ Only reads pods: `get` on pods is the whole RBAC a DaemonSet needs.
 from __future__ import annotations
 
 import base64
+import binascii
 import http.client
 import logging
 import os
 import ssl
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 from ..errors import EunomiaError
-from ..files import read_text_bounded
+from ..files import read_bounded, read_text_bounded
 from .runtimes import CALL_SECONDS, RETRY_SECONDS, RuntimeAPIError, fetch_json
 
 log = logging.getLogger("eunomia.containers")
@@ -36,11 +36,16 @@ class KubeConfigError(EunomiaError):
     """No usable API server configuration."""
 
 
+MAX_CA_BYTES = 1 << 20         # a CA bundle (the system's is ~200 KB)
+
+
 @dataclass(frozen=True)
 class ApiServer:
+    """Where the API server is and how to trust and ask it."""
+
     url: str                    # https://HOST:PORT (or http:// for a local proxy)
     token: str = ""
-    ca_file: str | None = None
+    ca: str | bytes | None = None   # the CA: PEM text or DER bytes (None: the system's)
     insecure: bool = False
 
     def connection(self, seconds: float) -> http.client.HTTPConnection:
@@ -48,12 +53,51 @@ class ApiServer:
         if parts.scheme == "http":
             return http.client.HTTPConnection(parts.hostname, parts.port or 80,
                                               timeout=seconds)
-        context = ssl.create_default_context(cafile=self.ca_file)
+        return http.client.HTTPSConnection(parts.hostname, parts.port or 443,
+                                           timeout=seconds, context=self.tls_context())
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.ca)
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return http.client.HTTPSConnection(parts.hostname, parts.port or 443,
-                                           timeout=seconds, context=context)
+        return context
+
+
+def _ca(data: bytes, where: str) -> str | bytes:
+    """A CA read from a file or a kubeconfig: PEM as text, anything else as DER."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return data.decode("ascii", "replace")
+    if not data:
+        raise KubeConfigError(f"{where}: the certificate authority is empty")
+    return data
+
+
+def _read_ca(path: str, where: str) -> str | bytes:
+    # read here, bounded and regular files only (a FIFO would block ssl's own open)
+    try:
+        return _ca(read_bounded(path, MAX_CA_BYTES), where)
+    except OSError as exc:
+        raise KubeConfigError(f"{where}: certificate authority {path}: "
+                              f"{exc.strerror or exc}") from None
+
+
+def _checked(server: ApiServer, where: str) -> ApiServer:
+    """`server`, once its URL parses and its CA loads; KubeConfigError otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(server.url)
+        parts.port                  # noqa: B018 (raises ValueError when out of range)
+    except ValueError as exc:
+        raise KubeConfigError(f"{where}: server {server.url!r}: {exc}") from None
+    if not parts.hostname:
+        raise KubeConfigError(f"{where}: server {server.url!r} names no host")
+    if parts.scheme == "https":
+        try:
+            server.tls_context()
+        except (ssl.SSLError, ValueError) as exc:
+            raise KubeConfigError(f"{where}: the certificate authority does not load "
+                                  f"({exc})") from None
+    return server
 
 
 def in_cluster() -> ApiServer | None:
@@ -63,41 +107,76 @@ def in_cluster() -> ApiServer | None:
     if not host or not port or not os.path.exists(token):
         return None
     host = f"[{host}]" if ":" in host else host
-    return ApiServer(f"https://{host}:{port}", read_text_bounded(token, 1 << 16).strip(),
-                     os.path.join(SERVICE_ACCOUNT, "ca.crt"))
+    where = f"the service account in {SERVICE_ACCOUNT}"
+    try:
+        token_text = read_text_bounded(token, 1 << 16).strip()
+    except OSError as exc:
+        raise KubeConfigError(f"{where}: {exc}") from None
+    return _checked(ApiServer(f"https://{host}:{port}", token_text,
+                              _read_ca(os.path.join(SERVICE_ACCOUNT, "ca.crt"), where)),
+                    where)
 
 
 def from_kubeconfig(path: str) -> ApiServer:
-    """The current context's server, CA and token of kubeconfig `path`."""
+    """The current context's server, CA and token of kubeconfig `path`; KubeConfigError
+    naming what is wrong in it."""
     import yaml
+    where = f"kubeconfig {path}"
     try:
         config = yaml.safe_load(read_text_bounded(path, 1 << 20))
-    except (OSError, yaml.YAMLError) as exc:
-        raise KubeConfigError(f"kubeconfig {path}: {exc}") from None
-
-    def named(kind: str, name) -> dict:
-        for entry in (config or {}).get(kind) or []:
-            if isinstance(entry, dict) and entry.get("name") == name:
-                return entry.get(kind[:-1]) or {}
-        raise KubeConfigError(f"kubeconfig {path}: no {kind[:-1]} '{name}'")
+    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:
+        # ValueError: an integer of more than 4,300 digits; RecursionError: deep nesting
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise KubeConfigError(f"{where}: {text}") from None
     if not isinstance(config, dict):
-        raise KubeConfigError(f"kubeconfig {path}: not a mapping")
-    context = named("contexts", config.get("current-context"))
-    cluster, user = named("clusters", context.get("cluster")), named("users",
-                                                                      context.get("user"))
-    server = cluster.get("server")
-    if not isinstance(server, str) or not server.startswith(("https://", "http://")):
-        raise KubeConfigError(f"kubeconfig {path}: the cluster has no https:// server")
-    ca_file = cluster.get("certificate-authority")
-    if cluster.get("certificate-authority-data"):
-        with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as out:
-            out.write(base64.b64decode(cluster["certificate-authority-data"]))
-            ca_file = out.name
-    token = user.get("token") or ""
-    if not token and user.get("tokenFile"):
-        token = read_text_bounded(user["tokenFile"], 1 << 16).strip()
-    return ApiServer(server.rstrip("/"), str(token), ca_file,
-                     bool(cluster.get("insecure-skip-tls-verify")))
+        raise KubeConfigError(f"{where}: not a mapping")
+
+    def text(value, what: str, default: str | None = None) -> str:
+        if value is None and default is not None:
+            return default
+        if not isinstance(value, str):
+            raise KubeConfigError(f"{where}: {what} is not a string")
+        return value
+
+    def named(kind: str, name: str) -> dict:
+        entries = config.get(kind) or []
+        if not isinstance(entries, list):
+            raise KubeConfigError(f"{where}: '{kind}' is not a list")
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                found = entry.get(kind[:-1]) or {}
+                if not isinstance(found, dict):
+                    raise KubeConfigError(f"{where}: {kind[:-1]} '{name}' is not a mapping")
+                return found
+        raise KubeConfigError(f"{where}: no {kind[:-1]} '{name}'")
+    context = named("contexts", text(config.get("current-context"), "current-context"))
+    cluster = named("clusters", text(context.get("cluster"), "the context's cluster"))
+    user_name = context.get("user")         # none: a local proxy that needs no token
+    user = {} if user_name is None else named("users", text(user_name, "the context's user"))
+    server = text(cluster.get("server"), "the cluster's server", "")
+    if not server.startswith(("https://", "http://")):
+        raise KubeConfigError(f"{where}: the cluster has no https:// server")
+    ca = None
+    if cluster.get("certificate-authority-data") is not None:
+        try:
+            ca = _ca(base64.b64decode(text(cluster["certificate-authority-data"],
+                                           "certificate-authority-data"), validate=True),
+                     where)
+        except binascii.Error as exc:
+            raise KubeConfigError(f"{where}: certificate-authority-data is not base64 "
+                                  f"({exc})") from None
+    elif cluster.get("certificate-authority") is not None:
+        ca = _read_ca(text(cluster["certificate-authority"], "certificate-authority"), where)
+    token = text(user.get("token"), "the user's token", "")
+    if not token and user.get("tokenFile") is not None:
+        token_file = text(user["tokenFile"], "the user's tokenFile")
+        try:
+            token = read_text_bounded(token_file, 1 << 16).strip()
+        except OSError as exc:
+            raise KubeConfigError(f"{where}: tokenFile {token_file}: "
+                                  f"{exc.strerror or exc}") from None
+    return _checked(ApiServer(server.rstrip("/"), token, ca,
+                              cluster.get("insecure-skip-tls-verify") is True), where)
 
 
 def api_server(kubeconfig: str | None = None) -> ApiServer | None:

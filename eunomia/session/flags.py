@@ -320,6 +320,8 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         raise ArgumentError(f"{option} names a path on the server: not available to remote "
                             "clients (a tar package from `ecc --btfgen` carries BTF; a "
                             "uprobe's binary goes in the package's /// @binary)")
+    if args.kubeconfig is not None:
+        _check_kubeconfig(args.kubeconfig)
     values = chosen_values(args, dests)
     _push_filters(args.filter, values, dests, parser)
     return RunSettings(
@@ -340,6 +342,16 @@ def parse_run_args(package, argv: list[str], service: bool = False,
         record_types={k: v for chosen in args.record_type for k, v in chosen.items()},
         btf=args.btf, otlp_logs=args.otlp_logs, otlp_body=args.otlp_body,
         otlp_severity_field=args.otlp_severity_field)
+
+
+def _check_kubeconfig(path: str) -> None:
+    """A kubeconfig given is read at the start, so a mistake in it is one error then
+    rather than a warning at the first pod (or never)."""
+    from ..containers.kubernetes import KubeConfigError, from_kubeconfig
+    try:
+        from_kubeconfig(path)
+    except KubeConfigError as exc:
+        raise ArgumentError(f"--kubeconfig: {exc}") from None
 
 
 def _converter(var):

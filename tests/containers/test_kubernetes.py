@@ -5,7 +5,10 @@ and the BPF side are real."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import tempfile
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +83,71 @@ def test_a_broken_kubeconfig_is_one_clear_error(tmp_path):
         from_kubeconfig(str(path))
 
 
+def _kubeconfig(tmp_path, cluster: dict, **top) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps({
+        "current-context": "test",
+        "contexts": [{"name": "test", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "u", "user": {"token": TOKEN}}], **top}))
+    return str(path)
+
+
+HTTPS = {"server": "https://127.0.0.1:6443"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("contexts: 5\ncurrent-context: a\n", "'contexts' is not a list"),
+    ("current-context: a\ncontexts: [{name: a, context: astring}]\n",
+     "context 'a' is not a mapping"),
+    ("[" * 5000 + "]" * 5000, "kubeconfig"),
+    ("current-context: " + "9" * 5000 + "\n", "kubeconfig"),
+    ("current-context: 12\n", "current-context is not a string"),
+    ("current-context: \"\\e]0;T\\a\"\ncontexts: []\n", "no context"),
+])
+def test_a_hostile_kubeconfig_is_one_typed_error(tmp_path, text, message):
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    with pytest.raises(KubeConfigError, match=message) as raised:
+        from_kubeconfig(str(path))
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("cluster, message", [
+    ({**HTTPS, "certificate-authority-data": "!!!notbase64"}, "not base64"),
+    ({**HTTPS, "certificate-authority-data": 12345}, "not a string"),
+    ({**HTTPS, "certificate-authority-data": base64.b64encode(b"junk").decode()},
+     "does not load"),
+    ({**HTTPS, "certificate-authority": "/nonexistent/ca.crt"},
+     "/nonexistent/ca.crt: No such file"),
+    ({"server": "https://[::1"}, "server"),
+    ({"server": "https://127.0.0.1:99999"}, "server"),
+    ({"server": 42}, "not a string"),
+])
+def test_a_hostile_cluster_is_one_typed_error(tmp_path, cluster, message):
+    with pytest.raises(KubeConfigError, match=message):
+        from_kubeconfig(_kubeconfig(tmp_path, cluster))
+
+
+def test_a_fifo_as_the_certificate_authority_is_refused_at_once(tmp_path):
+    """ssl would open the CA itself and block on a FIFO forever; it is read here, bounded,
+    regular files only."""
+    fifo = tmp_path / "ca-fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(KubeConfigError, match="not a regular file"):
+        from_kubeconfig(_kubeconfig(tmp_path, {**HTTPS, "certificate-authority": str(fifo)}))
+
+
+def test_the_certificate_authority_loads_from_data_without_a_temporary_file(tmp_path):
+    from tests.tls import make_tls
+    ca_pem = make_tls(tmp_path)[0].read_bytes()
+    before = set(os.listdir(tempfile.gettempdir()))
+    server = from_kubeconfig(_kubeconfig(tmp_path, {
+        **HTTPS, "certificate-authority-data": base64.b64encode(ca_pem).decode()}))
+    assert server.tls_context().get_ca_certs()
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+
+
 @needs_podman
 def test_k8s_selector_matches_pod_labels(example_package, podman_socket, containers,
                                          kubeconfig):
@@ -100,3 +168,13 @@ def test_k8s_selector_matches_pod_labels(example_package, podman_socket, contain
     finally:
         run.stop()
     assert {(e["container"], e["pod"]) for e in run.json_events()} == {(web, "web-0")}
+
+
+def test_a_broken_kubeconfig_given_to_ecli_is_one_error_at_the_start(example_package, tmp_path):
+    from tests.cli.conftest import run_ecli
+    path = tmp_path / "kubeconfig"
+    path.write_text("current-context: a\ncontexts: 5\n")
+    result = run_ecli("run", example_package("exitsnoop"), "--kubeconfig", path)
+    assert result.returncode == 1
+    assert result.stderr == f"ecli: error: --kubeconfig: kubeconfig {path}: 'contexts' is " \
+                            "not a list\n"
