@@ -23,6 +23,8 @@ from .memory import GuestFault
 
 DEFAULT_MEMORY = 256 << 20      # bytes of guest memory at most (--wasm-memory)
 STOP_GRACE = 0.5                # seconds a stopped guest has to end by itself
+MAX_TABLES = 4                  # tables a guest may make (C and Rust programs make one)
+MAX_TABLE_ELEMENTS = 1 << 20    # elements in each: at most ~16 MiB a table
 
 
 class WasmError(EunomiaError):
@@ -62,7 +64,10 @@ class WasmRun:
             raise WasmError(f"{name}: not a valid Wasm module: {_first_line(exc)}") from None
         self.host = WasmBpfHost(self.options.log)
         self._store = wasmtime.Store(self._engine)
-        self._store.set_limits(memory_size=self.options.memory_bytes)
+        # --wasm-memory bounds the one linear memory; more memories, or tables of a
+        # billion entries, would go around it
+        self._store.set_limits(memory_size=self.options.memory_bytes, memories=1,
+                               tables=MAX_TABLES, table_elements=MAX_TABLE_ELEMENTS)
         self._store.set_epoch_deadline(1)       # one increment, from a stop, interrupts
         wasi = wasmtime.WasiConfig()
         wasi.argv = [name, *args]
@@ -77,14 +82,9 @@ class WasmRun:
             except wasmtime.WasmtimeError as exc:
                 raise WasmError(f"--dir {host_dir}: {_first_line(exc)}") from None
         self._store.set_wasi(wasi)
-        linker = wasmtime.Linker(self._engine)
-        linker.define_wasi()
-        self.host.define(linker)
-        try:
-            self._instance = linker.instantiate(self._store, self._module)
-        except wasmtime.WasmtimeError as exc:
-            raise WasmError(f"{name}: {_first_line(exc)} (the host offers WASI preview 1 "
-                            "and wasm_bpf)") from None
+        self._linker = wasmtime.Linker(self._engine)
+        self._linker.define_wasi()
+        self.host.define(self._linker)
         self.name = name
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -95,12 +95,7 @@ class WasmRun:
 
     def run(self) -> WasmResult:
         """Runs `_start` to its end (or a stop); raises WasmError for a trap."""
-        start = self._instance.exports(self._store).get("_start")
-        if start is None:
-            self.host.close()
-            raise WasmError(f"{self.name}: exports no _start (build it as a WASI command)")
-        thread = threading.Thread(target=self._guest, args=(start,), name="wasm-guest",
-                                  daemon=True)
+        thread = threading.Thread(target=self._guest, name="wasm-guest", daemon=True)
         thread.start()
         deadline = None if self.options.duration is None else \
             time.monotonic() + self.options.duration
@@ -129,10 +124,27 @@ class WasmRun:
             self._engine.increment_epoch()
             self._done.wait(0.05)
 
-    def _guest(self, start) -> None:
+    def _instance_start(self):
+        """The module instantiated and its `_start`. Instantiating runs the module's own
+        start function, which is guest code too: it runs here, in the guest's thread,
+        where a stop or --duration interrupts it."""
         import wasmtime
         try:
-            start(self._store)
+            instance = self._linker.instantiate(self._store, self._module)
+        except wasmtime.Trap:
+            raise
+        except wasmtime.WasmtimeError as exc:
+            raise WasmError(f"{self.name}: {_first_line(exc)} (the host offers WASI "
+                            "preview 1 and wasm_bpf)") from None
+        start = instance.exports(self._store).get("_start")
+        if start is None:
+            raise WasmError(f"{self.name}: exports no _start (build it as a WASI command)")
+        return start
+
+    def _guest(self) -> None:
+        import wasmtime
+        try:
+            self._instance_start()(self._store)
             self._outcome = WasmResult(0, self.host.stop.is_set())
         except wasmtime.ExitTrap as exc:
             self._outcome = WasmResult(exc.code, self.host.stop.is_set())
@@ -144,11 +156,16 @@ class WasmRun:
                                           f"{_first_line(exc)}")
         except GuestFault as exc:
             self._outcome = WasmError(f"{self.name}: the guest trapped: {exc}")
+        except WasmError as exc:
+            self._outcome = exc
         except EunomiaError as exc:
             self._outcome = WasmError(f"{self.name}: {exc}")
+        except wasmtime.WasmtimeError as exc:
+            # e.g. proc_exit with a status of 126 or more, which WASI does not allow
+            self._outcome = WasmError(f"{self.name}: {_first_line(exc)}")
         except Exception as exc:  # noqa: BLE001 (a guest must not take the host down)
             self._outcome = WasmError(f"{self.name}: internal error: "
-                                      f"{type(exc).__name__}: {exc}")
+                                      f"{type(exc).__name__}: {_first_line(exc)}")
         finally:
             self._done.set()
 

@@ -146,3 +146,65 @@ def test_the_library_runs_a_module_with_its_output_captured(exits_guest):
     assert b"".join(out).startswith(b"lookup 0 1\n")
     with pytest.raises(eunomia.WasmError, match="the guest trapped"):
         eunomia.run_wasm(module, ["badptr"])
+
+
+def _wat_module(tmp_path, name: str, text: str):
+    import wasmtime
+    path = tmp_path / f"{name}.wasm"
+    path.write_bytes(wasmtime.wat2wasm(text))
+    return path
+
+
+START_LOOP = """(module (memory (export "memory") 1)
+  (func $spin (loop $again (br $again)))
+  (start $spin)
+  (func (export "_start")))"""
+
+
+@pytest.mark.parametrize("stop", ["duration", "sigint"])
+def test_a_start_function_that_never_returns_is_stopped(tmp_path, stop):
+    """A module's own start function runs when it is instantiated: in the guest's thread,
+    where --duration and Ctrl-C reach it."""
+    module = _wat_module(tmp_path, "startloop", START_LOOP)
+    if stop == "duration":
+        result = subprocess.run([*ECLI, "run", "--duration", "1", str(module)],
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.endswith("did not end within a moment of the stop: "
+                                      "interrupted\n"), result.stderr
+        return
+    proc = subprocess.Popen([*ECLI, "run", str(module)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # the guest spins at once and prints nothing: wait for its thread to burn CPU
+    wait_until(lambda: _cpu_seconds(proc.pid) > 0.3, 30, what="the start function to spin")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, 130) and "Traceback" not in err, (proc.returncode, err)
+
+
+def _cpu_seconds(pid: int) -> float:
+    import os
+    from pathlib import Path
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("memories", """(module (memory 1) (memory 1) (func (export "_start")))""",
+     "memory count"),
+    ("table", """(module (memory (export "memory") 1) (table 100000000 funcref)
+                 (func (export "_start")))""", "table"),
+])
+def test_wasm_memory_bounds_every_memory_and_table(tmp_path, name, text, message):
+    """--wasm-memory bounds the linear memory; a second memory, or a table of 10^8
+    elements, would go around it: refused in one line."""
+    module = _wat_module(tmp_path, name, text)
+    one_error_line(run_ecli("run", "--wasm-memory", "4M", module, timeout=30), message)
+
+
+def test_an_exit_status_wasi_does_not_allow_is_one_line(tmp_path):
+    module = _wat_module(tmp_path, "exit200", """(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (call $exit (i32.const 200))))""")
+    one_error_line(run_ecli("run", module, timeout=30), "exit200.wasm")
