@@ -55,9 +55,17 @@ def check_settings(url: str, body: str | None, severity_field: str | None, print
     not installed, or a --otlp-body / --otlp-severity-field field no record has (the
     container fields count)."""
     import importlib.util
+    import urllib.parse
+    example = "expected an http:// or https:// URL, e.g. http://127.0.0.1:4318/v1/logs"
     if not url.startswith(("http://", "https://")):
-        raise ArgumentError(f"--otlp-logs {url[:80]!r}: expected an http:// or https:// "
-                            "URL, e.g. http://127.0.0.1:4318/v1/logs")
+        raise ArgumentError(f"--otlp-logs {url[:80]!r}: {example}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port                      # noqa: B018 (ValueError when out of range)
+    except ValueError as exc:
+        raise ArgumentError(f"--otlp-logs {url[:80]!r}: {exc}") from None
+    if not parts.hostname:
+        raise ArgumentError(f"--otlp-logs {url[:80]!r}: names no host; {example}")
     if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
         raise ArgumentError("--otlp-logs needs OpenTelemetry's OTLP exporter: pip install "
                             "'eunomia[exporter]'")
@@ -117,7 +125,15 @@ class LogShipper:
             "service.name": "eunomia", "host.name": socket.gethostname(),
             "eunomia.package.name": meta.bpf_skel.obj_name or "program",
             "eunomia.package.version": getattr(doc, "version", None) or ""})
-        self._exporter = OTLPLogExporter(endpoint=url, timeout=EXPORT_SECONDS)
+        import requests
+
+        from ..net import watch_sockets
+        # the SDK's timeout bounds each read, not a request whose collector drips its
+        # answer: a HeadersDeadline around each export bounds the whole of it
+        session = requests.Session()
+        self._sockets = watch_sockets(session)
+        self._exporter = OTLPLogExporter(endpoint=url, timeout=EXPORT_SECONDS,
+                                         session=session)
         self._limit = queue_records
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Condition()
@@ -211,8 +227,13 @@ class LogShipper:
                 severity_number=number, body=body,
                 attributes={k: attribute(v) for k, v in shown.items() if v is not None}),
                 resource=self._resource))
+        from ..net import HeadersDeadline
         try:
-            result = self._exporter.export(records)
+            with HeadersDeadline(self._sockets.current(), EXPORT_SECONDS) as deadline:
+                result = self._exporter.export(records)
+            if deadline.expired:
+                # cut off: an answer cut short may even have parsed as a success
+                result = None
         except Exception:  # noqa: BLE001 (a collector's answer must not end the run)
             result = None
         if result == LogRecordExportResult.SUCCESS:

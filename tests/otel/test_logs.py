@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 
+import pytest
+
 from tests.cli.conftest import Ecli, needs_clang, needs_root, wait_until
 
 pytestmark = [needs_root, needs_clang]
@@ -86,3 +88,59 @@ def test_a_collector_that_stops_mid_run_costs_counted_log_records(example_packag
     assert "log records" in text and ("did not take them" in text or
                                       "were not sent" in text), text
     assert not any("Traceback" in line for line in run.errors)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://[::1/v1/logs", "Invalid IPv6 URL"),
+    ("http://127.0.0.1:99999/v1/logs", "out of range"),
+    ("http://", "names no host"),
+])
+def test_a_malformed_collector_url_is_one_line_before_loading(example_package, url, message):
+    run = Ecli([str(example_package("exitsnoop")), "--otlp-logs", url])
+    assert run.proc.wait(60) == 1
+    run.join()
+    assert len(run.errors) == 1 and message in run.errors[0], run.errors
+
+
+def test_a_collector_dripping_its_answer_is_cut_off_and_counted(example_package):
+    """The SDK's timeout bounds each read; a collector sending a byte every 0.3 s would
+    hold an export forever. A deadline around each export ends it in 5 s."""
+    import threading
+    import time
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def drip():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+            threading.Thread(target=_drip_to, args=(conn,), daemon=True).start()
+
+    def _drip_to(conn):
+        try:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                conn.send(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:
+            pass
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/logs"
+    try:
+        run = Ecli([str(example_package("exitsnoop")), "--json", "--otlp-logs", url])
+        run.wait_attached()
+        pid = exit_child(3)
+        run.wait_event(lambda e: e.get("pid") == pid, what="the exit")
+        # the export that carries it gives up within its deadline and is counted
+        wait_until(lambda: any("were not sent" in line or "did not take them" in line
+                               for line in run.errors), 30,
+                   what="the dripped export to be cut off and reported")
+        assert run.stop() == 0
+        assert not any("Traceback" in line for line in run.errors)
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
