@@ -28,3 +28,6 @@ KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
 POLL_TIMEOUT_MS = 100
 PERF_BUFFER_PAGES = 64
 PERF_BUFFER_TIME_MS = 10
+
+# Wasm guests: what a wasm32 guest can address, the most --wasm-memory may give
+WASM_MAX_MEMORY = 4 << 30

@@ -8,6 +8,7 @@ import argparse
 import signal
 import sys
 
+from .. import defaults
 from ..errors import ArgumentError
 from ..session.flags import parse_size
 from .run import STOP_SIGNALS, warn
@@ -25,7 +26,7 @@ def add_wasm_options(parser) -> None:
 
 def _memory_size(text: str) -> int:
     size = parse_size(text)
-    if size > 4 << 30:
+    if size > defaults.WASM_MAX_MEMORY:
         raise argparse.ArgumentTypeError(f"{text}: a wasm32 guest addresses 4G at most")
     return size
 

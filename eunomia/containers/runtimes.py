@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import EunomiaError
+from ..errors import ArgumentError, EunomiaError
 from ..net import HeadersDeadline
 from .model import Container
 
@@ -186,6 +186,10 @@ RUNTIMES = tuple(_LISTERS)
 def runtimes(sockets: dict[str, str] | None = None) -> list[Runtime]:
     """The runtimes to ask: the default sockets, with `sockets` ({runtime: path},
     --runtime-socket) over them; a path of "" leaves that runtime out."""
+    unknown = sorted(set(sockets or {}) - set(DEFAULT_SOCKETS))
+    if unknown:
+        raise ArgumentError(f"no container runtime '{unknown[0]}' (known: "
+                            f"{', '.join(DEFAULT_SOCKETS)})")
     chosen = {**DEFAULT_SOCKETS, **(sockets or {})}
     return [Runtime(name, path, _LISTERS[name], given=name in (sockets or {}))
             for name, path in chosen.items() if path]

@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import defaults
 from ..errors import EunomiaError
 from ..package.wasm_module import is_wasm  # noqa: F401 (part of this module's API)
 from .host import WasmBpfHost
 from .memory import GuestFault
 
 DEFAULT_MEMORY = 256 << 20      # bytes of guest memory at most (--wasm-memory)
+MAX_MEMORY = defaults.WASM_MAX_MEMORY
 STOP_GRACE = 0.5                # seconds a stopped guest has to end by itself
 MAX_TABLES = 4                  # tables a guest may make (C and Rust programs make one)
 MAX_TABLE_ELEMENTS = 1 << 20    # elements in each: at most ~16 MiB a table
@@ -55,6 +57,10 @@ class WasmRun:
                  options: WasmOptions | None = None):
         import wasmtime
         self.options = options or WasmOptions()
+        memory = self.options.memory_bytes
+        if type(memory) is not int or not 0 < memory <= MAX_MEMORY:
+            raise WasmError(f"memory_bytes {memory!r}: expected a number of bytes from 1 to "
+                            f"{MAX_MEMORY} (4G)")
         config = wasmtime.Config()
         config.epoch_interruption = True
         self._engine = wasmtime.Engine(config)
@@ -193,6 +199,9 @@ def run_module(module, args: list[str] | None = None, name: str | None = None,
     cannot run or traps. Its output goes to this process's, or to `options.stdout` /
     `options.stderr` (callables taking bytes). See docs/wasm.md."""
     content = getattr(module, "content", module)
+    if not isinstance(content, (bytes, bytearray, memoryview)):
+        raise WasmError(f"expected a module's bytes or a WasmModule, not "
+                        f"{type(module).__name__}")
     name = name or getattr(module, "name", "app.wasm")
     return WasmRun(bytes(content), list(args or []), name, options).run()
 

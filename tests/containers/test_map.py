@@ -191,3 +191,9 @@ def test_selection_matches_names_ids_namespaces_pods_and_labels():
     assert not ContainerSelection(selector=(("tier", "back"),)).matches(web)
     assert not ContainerSelection(names=("web",)).matches(None)      # the host
     assert ContainerSelection().matches(None)
+
+
+def test_an_unknown_runtime_is_a_typed_error():
+    from eunomia import EunomiaError
+    with pytest.raises(EunomiaError, match="no container runtime 'bogus'"):
+        ContainerMap(sockets={"bogus": "/run/bogus.sock"})

@@ -208,3 +208,13 @@ def test_an_exit_status_wasi_does_not_allow_is_one_line(tmp_path):
       (memory (export "memory") 1)
       (func (export "_start") (call $exit (i32.const 200))))""")
     one_error_line(run_ecli("run", module, timeout=30), "exit200.wasm")
+
+
+@pytest.mark.parametrize("memory", [-1, 0, "1M", 5 << 30])
+def test_the_library_checks_its_wasm_options(memory):
+    import eunomia
+    from eunomia.wasm.run import WasmOptions
+    with pytest.raises(eunomia.EunomiaError, match="memory_bytes"):
+        eunomia.run_wasm(b"\0asm\x01\0\0\0", options=WasmOptions(memory_bytes=memory))
+    with pytest.raises(eunomia.EunomiaError, match="not NoneType"):
+        eunomia.run_wasm(None)
