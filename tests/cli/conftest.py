@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -18,8 +19,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ECLI = [sys.executable, "-m", "eunomia.cli.ecli"]
-ECC = [sys.executable, "-m", "eunomia.cli.ecc"]
+SCRIPTS = Path(sysconfig.get_path("scripts"))
+
+
+def installed_command(name: str, module: str) -> list[str]:
+    """The installed command (bin/'s launcher, by scripts/setup), as a user runs it; the
+    module when it is not installed (test_ctrl_c checks that it is)."""
+    launcher = SCRIPTS / name
+    return [sys.executable, str(launcher)] if launcher.exists() else \
+        [sys.executable, "-m", module]
+
+
+ECLI = installed_command("ecli", "eunomia.cli.ecli")
+ECC = installed_command("ecc", "eunomia.cli.ecc")
+EXPORTER = installed_command("eunomia-exporter", "eunomia.cli.exporter")
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="loading BPF programs needs root")
 needs_clang = pytest.mark.skipif(shutil.which("clang") is None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,13 +13,12 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.cli.conftest import ROOT, compile_package
+from tests.cli.conftest import EXPORTER, ROOT, compile_package
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root, wait_until
 from tests.service import ServiceProcess, free_ports
 
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool]
 
-EXPORTER = [sys.executable, "-m", "eunomia.cli.exporter"]
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 
 import pytest
 
 from eunomia.cli.client import Client
 from tests.cli.conftest import (  # noqa: F401  (fixtures)
+    ECLI,
     build_dir,
     example_package,
     fixture_package,
@@ -18,8 +18,6 @@ from tests.cli.conftest import (  # noqa: F401  (fixtures)
 from tests.etcd import ETCD, Etcd
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root
 from tests.service import ServiceProcess
-
-ECLI = [sys.executable, "-m", "eunomia.cli.ecli"]
 
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool,
               pytest.mark.skipif(ETCD is None, reason="etcd is not installed (./scripts/setup "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import sys
 
 import pytest
 
 from eunomia.cli.client import Client
 from tests.cli.conftest import (  # noqa: F401  (fixtures shared with the CLI tests)
+    ECLI,
     ROOT,
     build_dir,
     compile_package,
@@ -20,7 +20,6 @@ from tests.service import ServiceProcess
 
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool]
 
-ECLI = [sys.executable, "-m", "eunomia.cli.ecli"]
 
 
 class RunningServer(ServiceProcess):

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import compile_package
+from tests.cli.conftest import ECLI, compile_package
 from tests.kernel.conftest import needs_bpftool, needs_btf, needs_clang, needs_root, wait_until
 
 pytestmark = [needs_root, needs_btf, needs_clang, needs_bpftool]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PRODUCER_SOURCE = FIXTURES.parents[2] / "bench" / "producer.c"     # the bench's flood
-ECLI = [sys.executable, "-m", "eunomia.cli.ecli"]
 BURST = 300_000
 
 
