@@ -14,10 +14,10 @@ previous one's output; the last output becomes plain text.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 from ..errors import ArgumentError, FlowControl
+from ..output.filters import compile_pattern
 from ..output.formats import formatter
 
 
@@ -92,9 +92,9 @@ def _regexp(config: dict, _size: int) -> Callable:
     if not isinstance(source, str):
         raise DecoderError("regexp needs a 'regexp' pattern")
     try:
-        pattern = re.compile(source)
-    except re.error as exc:
-        raise DecoderError(f"regexp {source!r}: {exc}") from None
+        pattern = compile_pattern(source)
+    except ValueError as exc:
+        raise DecoderError(f"regexp {source[:200]!r}: {exc}") from None
 
     def decode(value):
         match = pattern.search(plain_text(value))
@@ -144,8 +144,9 @@ def decoder_chain(configs: list, field_size: int) -> Callable[[Any], str]:
     for config in configs:
         if isinstance(config, str):
             config = {"name": config}
-        if not isinstance(config, dict) or config.get("name") not in DECODERS:
-            raise DecoderError(f"unknown decoder {config!r} (decoders: "
+        if not isinstance(config, dict) or not isinstance(config.get("name"), str) or \
+                config["name"] not in DECODERS:
+            raise DecoderError(f"unknown decoder {str(config)[:200]} (decoders: "
                                f"{', '.join(DECODERS)})")
         steps.append(DECODERS[config["name"]](config, field_size))
     if not steps:

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+
+try:                                # the parser behind re (its modules' names by version)
+    from re import _constants, _parser
+except ImportError:                 # Python < 3.11
+    import sre_constants as _constants
+    import sre_parse as _parser
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +50,45 @@ def _compiled(text: str):
     return re.compile(text)
 
 
+def compile_pattern(text: str) -> re.Pattern:
+    """`text` compiled, or ValueError saying why not. Python's matcher backtracks and
+    holds the interpreter lock while it does: a pattern that repeats a repetition
+    (`((.*)*)*x`) could take forever on a 20-character name, and every thread of a
+    server with it. Such patterns are refused (they can always be written without)."""
+    try:
+        parsed = _parser.parse(text)
+        compiled = _compiled(text)
+    except (re.error, RecursionError, OverflowError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ValueError(f"{reason}") from None
+    if _nested_repeat(parsed, inside=False):
+        raise ValueError("a repetition inside a repetition (like (a+)*) can take "
+                         "exponential time; write it without one")
+    return compiled
+
+
+_REPEATS = (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT) \
+    if hasattr(_constants, "POSSESSIVE_REPEAT") else (_constants.MAX_REPEAT,
+                                                      _constants.MIN_REPEAT)
+
+
+def _nested_repeat(items, inside: bool) -> bool:
+    """Whether a repeat of more than one time holds another such repeat."""
+    for op, argument in items:
+        if op in _REPEATS:
+            _, high, body = argument
+            repeats = high is _constants.MAXREPEAT or high > 1
+            if (repeats and inside) or _nested_repeat(body, inside or repeats):
+                return True
+        elif op is _constants.BRANCH:
+            if any(_nested_repeat(branch, inside) for branch in argument[1]):
+                return True
+        elif op in (_constants.SUBPATTERN, _constants.ASSERT, _constants.ASSERT_NOT) and \
+                _nested_repeat(argument[-1], inside):
+            return True
+    return False
+
+
 def _comparable(value: Any, text: str) -> tuple:
     """Numbers compare as numbers (the text read as one), the rest as text."""
     if isinstance(value, bool):
@@ -67,9 +112,9 @@ def parse_condition(text: str) -> Condition:
     condition = Condition(*match.groups())
     if condition.op == "~":
         try:
-            _compiled(condition.text)
-        except re.error as exc:
-            raise ArgumentError(f"--filter {text!r}: {exc}") from None
+            compile_pattern(condition.text)
+        except ValueError as exc:
+            raise ArgumentError(f"--filter {text[:200]!r}: {exc}") from None
     return condition
 
 
