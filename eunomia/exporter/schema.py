@@ -69,12 +69,20 @@ def bucket_bounds(spec: Any) -> list[float]:
         return [float(1 << i) for i in range(count)]
     start, width = spec.get("start", 0), spec.get("width", 1)
     if not _number(start) or not _number(width) or width <= 0:
-        raise ValueError("linear buckets need a number 'start' and a positive 'width'")
+        raise ValueError("linear buckets need a number 'start' and a positive 'width' "
+                         "(each within +-2^63)")
     return [float(start + width * i) for i in range(count)]
 
 
+BOUND_LIMIT = 1 << 63
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number a bucket bound may be: not a bool, and within +-2^63 (a bigger int does
+    not even convert to a float)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        -BOUND_LIMIT <= value <= BOUND_LIMIT
+
 
 
 class MetricEntry(_Entry):
@@ -86,13 +94,14 @@ class MetricEntry(_Entry):
     labels: list[Annotated[LabelEntry, BeforeValidator(_name_only)]] | None = None
     value: str | None = Field(None, description="the field counted, observed or shown")
     map: str | None = Field(None, description="the map: of events, or read at scrape time")
-    max_series: int | None = Field(None, ge=1, description="label sets kept at most")
+    max_series: int | None = Field(None, ge=1, le=10_000_000,
+                                   description="label sets kept at most")
     buckets: Any = Field("exp2", description="event histograms: exp2, {type: exp2, count}, "
                          "{type: linear, start, width, count} or a list of bounds")
     slots: str | None = Field(None, description="map histograms: the array of counts")
     type: Literal["log2", "linear"] = Field("log2", description="map histograms' slots")
-    base: int = 0
-    step: int = Field(1, ge=1)
+    base: int = Field(0, ge=-BOUND_LIMIT, le=BOUND_LIMIT)
+    step: int = Field(1, ge=1, le=BOUND_LIMIT)
     sum: str | None = Field(None, description="map histograms: the field of the sum")
 
     @field_validator("name")

@@ -78,6 +78,17 @@ BAD_PROGRAMS = [
     ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "value": "pid",
                                                         "buckets": [1, float("inf")]}]}},
      "explicit buckets must be increasing finite numbers"),
+    # numbers too large for a float, or for any sensible series count
+    ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "value": "pid",
+                                                        "buckets": {"type": "linear",
+                                                                    "start": 10 ** 400}}]}},
+     "within +-2^63"),
+    ({"name": "p", "PKG": 1, "metrics": {"histograms": [{"name": "h", "map": "m",
+                                                        "slots": "slots", "type": "linear",
+                                                        "base": 10 ** 400}]}},
+     "base: Input should be less than or equal to"),
+    ({"name": "p", "PKG": 1, "metrics": {"counters": [counter(max_series=10 ** 300)]}},
+     "max_series: Input should be less than or equal to 10000000"),
 ]
 
 
