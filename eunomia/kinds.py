@@ -123,3 +123,14 @@ class SessionState(str, enum.Enum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
+
+
+def unicode_text(text: str) -> str:
+    """`text`, or ValueError when it is not valid Unicode: JSON can carry a lone
+    surrogate ("\\ud800"), and argv a byte that is not UTF-8 (as a surrogate escape), and
+    neither can be a flag, a name or a log line. For models' validators."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode (character {exc.start})") from None
+    return text

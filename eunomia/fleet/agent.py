@@ -177,7 +177,12 @@ class FleetAgent:
             self._desired = desired
             wanted = {name: d for name, d in desired.items() if matches(d.selector, self.labels)}
             for name, entry in sorted(wanted.items()):
-                self._bring_up(entry)
+                try:
+                    self._bring_up(entry)
+                except Exception as exc:  # noqa: BLE001 (one entry must not stop the rest)
+                    self._unreadable(name, entry.version, f"{name} version {entry.version} "
+                                     f"cannot start: internal error: {type(exc).__name__}: "
+                                     f"{exc}")
             for name, (version, why) in sorted(broken.items()):
                 self._unreadable(name, version, why)
             for name in [n for n in self._running if n not in wanted and n not in broken]:

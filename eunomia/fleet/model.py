@@ -15,11 +15,12 @@ import base64
 import binascii
 import hashlib
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ArgumentError, PackageError, validation_line
-from ..kinds import SessionState
+from ..kinds import SessionState, unicode_text
 from . import DEFAULT_PREFIX
 
 MAX_PACKAGE_BYTES = 1 << 20         # etcd refuses requests over 1.5 MiB by default
@@ -110,12 +111,15 @@ class _Record(BaseModel):
             return None
 
 
+Text = Annotated[str, AfterValidator(unicode_text)]
+
+
 class Desired(_Record):
     """One package the fleet should run, on the nodes its selector picks."""
 
-    name: str
+    name: Text
     package: str                    # base64 of the package file
-    args: list[str] = Field(default_factory=list)
+    args: list[Text] = Field(default_factory=list)
     selector: dict[str, str] = Field(default_factory=dict)
     source: str = ""                # where apply read it (file, URL, image reference)
     digest: str = ""                # sha256 of the package bytes
@@ -131,9 +135,13 @@ class Desired(_Record):
             raise ArgumentError(f"the package is {len(content)} bytes; the fleet carries "
                                 f"packages up to {MAX_PACKAGE_BYTES // 1024} KiB in etcd "
                                 "(etcd's request limit is 1.5 MiB)")
-        return cls(name=name, package=base64.b64encode(content).decode(), args=list(args),
-                   selector=dict(selector), source=source, digest=digest_of(content),
-                   applied_at=now, signature=signature, image=dict(image or {}))
+        try:
+            return cls(name=name, package=base64.b64encode(content).decode(),
+                       args=list(args), selector=dict(selector), source=source,
+                       digest=digest_of(content), applied_at=now, signature=signature,
+                       image=dict(image or {}))
+        except ValidationError as exc:      # a flag that is not UTF-8, say
+            raise ArgumentError(validation_line(exc.errors(), "the entry")) from None
 
     def same_spec(self, other: Desired) -> bool:
         return (self.digest, self.args, self.selector, self.signature, self.image) == \

@@ -5,11 +5,14 @@ every reader: the server, the fleet agent, `ecli client` and the dashboard."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from ..session import SessionState
+from ..kinds import SessionState, unicode_text
+
+Text = Annotated[StrictStr, AfterValidator(unicode_text)]
+"""A string that is valid Unicode (no lone surrogate): what a flag or a name can be."""
 
 
 class _Body(BaseModel):
@@ -27,9 +30,9 @@ class StartBody(_Body):
                                              "reference HOST[:PORT]/NAME[:TAG] to fetch "
                                              "the package from (not a server path)")
     program_type: Literal["json", "yaml", "wasm"] = "json"
-    program_name: Optional[StrictStr] = None
-    extra_args: list[StrictStr] = Field(default_factory=list,
-                                        description="the program's flags, as for ecli run")
+    program_name: Optional[Text] = Field(None, max_length=256)
+    extra_args: list[Text] = Field(default_factory=list, max_length=4096,
+                                   description="the program's flags, as for ecli run")
     export_json: StrictBool = False
     replace: Optional[StrictInt] = Field(None, description="a task to stop once this one "
                                                            "is attached (hot update)")

@@ -154,6 +154,9 @@ def test_clear_errors(etcd, agents, example_package, tmp_path):
                          "--no-such-flag"), "--no-such-flag")
     one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
                          "--filter", "nosuch==1"), "--filter names no field 'nosuch'")
+    # a flag that is not UTF-8 (a byte 0xff in argv) cannot be stored as JSON
+    one_error_line(fleet(store.urls, "apply", example_package("exitsnoop"), "--",
+                         "--container", "\udcff"), "not valid Unicode")
     assert "exitsnoop" not in fleet(store.urls, "ls").stdout     # nothing was written
     one_error_line(fleet(store.urls, "rm", "nothing"), "no package named 'nothing'")
     broken = tmp_path / "broken.json"

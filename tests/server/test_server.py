@@ -263,3 +263,14 @@ def test_the_client_shows_what_the_server_sends_with_controls_escaped(server, ex
         assert "exits\\x1b]0;pwned\\x07" in shown, shown
     json_list = json.loads(client("--json", "list").stdout)
     assert json_list["tasks"][0]["name"] == hostile
+
+
+def test_flags_and_names_that_are_not_unicode_are_a_400(server, exitsnoop_package):
+    """JSON can carry a lone surrogate: as a flag it used to be a 500 with a traceback."""
+    running = server()
+    client = running.client()
+    for fields in ({"extra_args": ["\ud800"]}, {"program_name": "x\udcff"},
+                   {"program_name": "n" * 300}):
+        with pytest.raises(ClientError, match="HTTP 400"):
+            client.call("POST", "/task", start_body(exitsnoop_package, **fields))
+    assert client.call("GET", "/task") == {"tasks": []}
