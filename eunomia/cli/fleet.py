@@ -217,7 +217,10 @@ def _apply(fleet, args, program_args: list[str]) -> int:
         content, where = read_source(args.source)
     if is_wasm(content):            # a Wasm module: its flags are its own argv
         from ..wasm import check_module
-        check_module(content, where)
+        try:
+            check_untrusted(content, check=check_module)    # as each agent will
+        except PackageError as exc:
+            raise PackageError(f"{where}: {exc}") from None
         name = args.name or Path(where).stem
     else:
         try:

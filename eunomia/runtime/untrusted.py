@@ -50,15 +50,20 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-def _check(content: bytes, memory: int, answer) -> None:
-    """In the child: every reader, then libbpf's open; the answer is None or one line."""
+def _check_package(content: bytes) -> None:
+    """Every reader, then libbpf's open (not load)."""
+    from ..package import Package
+    from .object import BpfObject
+    package = Package.load(content)
+    package.btf()
+    BpfObject.open(package.bpf_object, package.name).close()
+
+
+def _check(content: bytes, memory: int, answer, check) -> None:
+    """In the child: `check(content)`; the answer is None or one line."""
     try:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        from ..package import Package
-        from .object import BpfObject
-        package = Package.load(content)
-        package.btf()
-        BpfObject.open(package.bpf_object, package.name).close()
+        check(content)
         result = None
     except EunomiaError as exc:
         result = str(exc)
@@ -73,13 +78,16 @@ def _check(content: bytes, memory: int, answer) -> None:
 
 
 def check_untrusted(content: bytes, seconds: float = CHECK_SECONDS,
-                    memory: int = CHECK_MEMORY) -> None:
+                    memory: int = CHECK_MEMORY, check=None) -> None:
     """PackageError unless `content` reads and opens in libbpf in a child process within
-    `seconds` and `memory`; the error says what went wrong there."""
+    `seconds` and `memory`; the error says what went wrong there. `check`, a module-level
+    function(content) raising EunomiaError, checks something else the same way (a Wasm
+    module: compiled, for one, which can take minutes and gigabytes)."""
     context = _forkserver()
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_check, args=(content, memory, send), daemon=True,
-                            name="eunomia-check")
+    child = context.Process(target=_check, args=(content, memory, send,
+                                                 check or _check_package),
+                            daemon=True, name="eunomia-check")
     try:
         try:
             child.start()

@@ -64,6 +64,10 @@ class StartRequest:
             policy.check_inline(content, self.program_signature, "program_data_buf",
                                 self.image_proof)
         if is_wasm(content) or self.program_type == "wasm":
+            # compiled in a child first: a module can be made to take minutes and
+            # gigabytes to compile
+            from ..wasm import check_module
+            check_untrusted(content, check=check_module)
             return WasmModule(content, self.program_name or "app.wasm")
         # someone else's package: read and opened in libbpf in a child process first, so
         # that whatever it does there costs this request only

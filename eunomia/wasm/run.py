@@ -116,6 +116,10 @@ class WasmRun:
             self.host.stop.set()
             thread.join(5)
             self.host.close()
+            if not thread.is_alive():
+                # a finished guest's memory goes now, not when its task is forgotten (a
+                # server keeps 64 stopped tasks)
+                self._store = self._module = self._linker = self._engine = None
         outcome = self._outcome
         if isinstance(outcome, BaseException):
             raise outcome
