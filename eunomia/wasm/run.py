@@ -214,5 +214,11 @@ run_wasm = run_module       # eunomia.run_wasm
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """One line of wasmtime's message: its cause when it gives one (a trap's message
+    starts with "error while executing at wasm backtrace:", and the cause comes last)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if "Caused by:" in lines and lines[-1] != "Caused by:":
+        cause = lines[-1]           # "1: wasm trap: ..." when there are several
+        number, _, rest = cause.partition(": ")
+        return rest if number.isdigit() and rest else cause
+    return lines[0] if lines else type(exc).__name__

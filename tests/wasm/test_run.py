@@ -218,3 +218,10 @@ def test_the_library_checks_its_wasm_options(memory):
         eunomia.run_wasm(b"\0asm\x01\0\0\0", options=WasmOptions(memory_bytes=memory))
     with pytest.raises(eunomia.EunomiaError, match="not NoneType"):
         eunomia.run_wasm(None)
+
+
+def test_a_trap_says_what_trapped(tmp_path):
+    module = _wat_module(tmp_path, "trap", """(module (memory (export "memory") 1)
+      (func (export "_start") (drop (i32.load (i32.const 1000000)))))""")
+    one_error_line(run_ecli("run", module, timeout=30),
+                   "trap.wasm: the guest trapped: wasm trap: out of bounds memory access")
