@@ -60,6 +60,20 @@ def check_peer(sock, peer_allowed) -> None:
         raise PeerRefused(f"{address} is a loopback, link-local or private address")
 
 
+def http_url(url: str):
+    """`url` split (urllib.parse.SplitResult) once it is an http:// or https:// URL that
+    names a host, with a port in range if it gives one; ValueError saying what is wrong
+    otherwise (a broken [IPv6] address, a port out of range)."""
+    import urllib.parse
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    parts = urllib.parse.urlsplit(url)
+    parts.port                  # noqa: B018 (ValueError when out of range)
+    if not parts.hostname:
+        raise ValueError("names no host")
+    return parts
+
+
 _REASONS = (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
             ("Connection refused", "connection refused"),
             ("Name or service not known", "unknown host"),

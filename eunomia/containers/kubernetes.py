@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import http.client
 import logging
 import os
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import EunomiaError
 from ..files import read_bounded, read_text_bounded
+from ..net import http_url
 from .runtimes import CALL_SECONDS, RETRY_SECONDS, RuntimeAPIError, fetch_json
 
 log = logging.getLogger("eunomia.containers")
@@ -54,8 +56,9 @@ class ApiServer:
             return http.client.HTTPConnection(parts.hostname, parts.port or 80,
                                               timeout=seconds)
         return http.client.HTTPSConnection(parts.hostname, parts.port or 443,
-                                           timeout=seconds, context=self.tls_context())
+                                           timeout=seconds, context=self.tls_context)
 
+    @functools.cached_property
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cadata=self.ca)
         if self.insecure:
@@ -85,15 +88,12 @@ def _read_ca(path: str, where: str) -> str | bytes:
 def _checked(server: ApiServer, where: str) -> ApiServer:
     """`server`, once its URL parses and its CA loads; KubeConfigError otherwise."""
     try:
-        parts = urllib.parse.urlsplit(server.url)
-        parts.port                  # noqa: B018 (raises ValueError when out of range)
+        parts = http_url(server.url)
     except ValueError as exc:
         raise KubeConfigError(f"{where}: server {server.url!r}: {exc}") from None
-    if not parts.hostname:
-        raise KubeConfigError(f"{where}: server {server.url!r} names no host")
     if parts.scheme == "https":
         try:
-            server.tls_context()
+            server.tls_context  # noqa: B018 (made once, here, for every connection)
         except (ssl.SSLError, ValueError) as exc:
             raise KubeConfigError(f"{where}: the certificate authority does not load "
                                   f"({exc})") from None

@@ -84,7 +84,6 @@ def _number(value: Any) -> bool:
         -BOUND_LIMIT <= value <= BOUND_LIMIT
 
 
-
 class MetricEntry(_Entry):
     """A counter, histogram or gauge; which keys apply depends on the kind and on
     whether it reads events or a map (docs/exporter.md)."""

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import EunomiaError
-from ..net import HeadersDeadline, interrupt, short_reason, watch_sockets
+from ..net import HeadersDeadline, http_url, interrupt, short_reason, watch_sockets
 
 CALL_TIMEOUT_S = 5
 CALL_DEADLINE_S = 15            # for a whole call, however slowly the reply comes
@@ -109,15 +109,11 @@ def prefix_end(prefix: str) -> str:
 
 
 def _endpoint(url: str) -> tuple[str, str, int]:
-    import urllib.parse
     try:
-        parsed = urllib.parse.urlparse(url if "://" in url else f"http://{url}")
-        port = parsed.port or 2379
-    except ValueError:          # a port out of range or not a number, a broken [v6]
-        parsed, port = None, 0
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise StoreError(f"{url!r} is not an etcd endpoint (http[s]://HOST:PORT)")
-    return parsed.scheme, parsed.hostname, port
+        parsed = http_url(url if "://" in url else f"http://{url}")
+    except ValueError:          # another scheme, a port out of range, a broken [v6]
+        raise StoreError(f"{url!r} is not an etcd endpoint (http[s]://HOST:PORT)") from None
+    return parsed.scheme, parsed.hostname, parsed.port or 2379
 
 
 class Store:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 try:                                # the parser behind re (its modules' names by version)
     from re import _constants, _parser
 except ImportError:                 # Python < 3.11
     import sre_constants as _constants
     import sre_parse as _parser
-from dataclasses import dataclass
-from typing import Any
 
 from ..errors import ArgumentError
 

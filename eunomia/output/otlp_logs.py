@@ -55,17 +55,13 @@ def check_settings(url: str, body: str | None, severity_field: str | None, print
     not installed, or a --otlp-body / --otlp-severity-field field no record has (the
     container fields count)."""
     import importlib.util
-    import urllib.parse
-    example = "expected an http:// or https:// URL, e.g. http://127.0.0.1:4318/v1/logs"
-    if not url.startswith(("http://", "https://")):
-        raise ArgumentError(f"--otlp-logs {url[:80]!r}: {example}")
+
+    from ..net import http_url
     try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port                      # noqa: B018 (ValueError when out of range)
+        http_url(url)
     except ValueError as exc:
-        raise ArgumentError(f"--otlp-logs {url[:80]!r}: {exc}") from None
-    if not parts.hostname:
-        raise ArgumentError(f"--otlp-logs {url[:80]!r}: names no host; {example}")
+        raise ArgumentError(f"--otlp-logs {url[:80]!r}: {exc}, e.g. "
+                            "http://127.0.0.1:4318/v1/logs") from None
     if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
         raise ArgumentError("--otlp-logs needs OpenTelemetry's OTLP exporter: pip install "
                             "'eunomia[exporter]'")

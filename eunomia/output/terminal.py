@@ -19,17 +19,17 @@ def _escape(match: re.Match) -> str:
     return f"\\x{ord(match.group()):02x}"
 
 
+def _escaped(text: str, controls: re.Pattern) -> str:
+    # text without any is returned as it is, at the cost of one search
+    return text if controls.search(text) is None else controls.sub(_escape, text)
+
+
 def terminal_safe(text: str) -> str:
-    """`text` with every control character written as \\xNN (text without any is
-    returned as it is, at the cost of one search)."""
-    if _CONTROL.search(text) is None:
-        return text
-    return _CONTROL.sub(_escape, text)
+    """`text` with every control character written as \\xNN."""
+    return _escaped(text, _CONTROL)
 
 
 def terminal_safe_lines(text: str) -> str:
     """terminal_safe for text of several lines (a listing, a log message): line breaks
     stay, every other control character is written as \\xNN."""
-    if _CONTROL_BUT_NEWLINE.search(text) is None:
-        return text
-    return _CONTROL_BUT_NEWLINE.sub(_escape, text)
+    return _escaped(text, _CONTROL_BUT_NEWLINE)

@@ -144,7 +144,7 @@ def test_the_certificate_authority_loads_from_data_without_a_temporary_file(tmp_
     before = set(os.listdir(tempfile.gettempdir()))
     server = from_kubeconfig(_kubeconfig(tmp_path, {
         **HTTPS, "certificate-authority-data": base64.b64encode(ca_pem).decode()}))
-    assert server.tls_context().get_ca_certs()
+    assert server.tls_context.get_ca_certs()
     assert set(os.listdir(tempfile.gettempdir())) - before == set()
 
 
