@@ -125,3 +125,25 @@ def test_each_command_tells_its_version(name):
                                 timeout=60, check=False)
         assert (result.returncode, result.stdout, result.stderr) == (
             0, f"{name} {eunomia.__version__}\n", ""), flag
+
+
+def test_the_wheel_carries_the_launchers_and_the_site_hook(tmp_path):
+    """A user's `pip install` takes the wheel: bin/'s launchers as its scripts, and the
+    site hook at the top of site-packages (setup.py puts it there)."""
+    import shutil
+    import zipfile
+    source = tmp_path / "source"        # pip builds in the tree: a copy keeps ours clean
+    for directory in ("bin", "eunomia"):
+        shutil.copytree(ROOT / directory, source / directory,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path), str(source)],
+                   check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("eunomia-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read(SITE_HOOK) == (ROOT / "bin" / SITE_HOOK).read_bytes()
+        for name in ("ecli", "ecc", "eunomia-exporter"):
+            script = next(n for n in archive.namelist() if n.endswith(f".data/scripts/{name}"))
+            assert archive.read(script) == (ROOT / "bin" / name).read_bytes()
