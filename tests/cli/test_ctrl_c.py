@@ -44,10 +44,11 @@ def test_site_hook_leaves_other_programs_alone():
 def _interpreter_own_start(err: str) -> bool:
     # The one moment no program can take over: the interpreter's own initialisation,
     # after it installs its SIGINT handler and before site reaches any .pth file
-    # (a millisecond or two: site importing os). Its report names init_import_site and
-    # no .pth line (addpackage), no launcher and no eunomia module.
-    return ("init_import_site" in err and "addpackage" not in err and "eunomia" not in err
-            and "/bin/ecli" not in err)
+    # (a millisecond or two: its standard streams, site importing os). Python reports
+    # it as a fatal error of that phase (init_sys_streams, init_import_site), naming no
+    # .pth line (addpackage), no launcher and no eunomia module.
+    return (err.startswith("Fatal Python error: init_") and "addpackage" not in err
+            and "eunomia" not in err and "/bin/ecli" not in err)
 
 
 @needs_root
