@@ -11,16 +11,16 @@ picks the XDP mode, and tc filters take the kernel's handle and priority.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import AttachError
+from .valueclass import valueclass
 
 DEFAULT_IFNAME = "lo"
 DEFAULT_SAMPLE_FREQ = 49
 
 
-@dataclass
+@valueclass
 class AttachOptions:
     """Command-line overrides; None keeps the program's annotation or the default."""
 

@@ -7,9 +7,9 @@ pyelftools does this and much more, but importing it costs about 35 ms, a quarte
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from .errors import PackageError
+from .valueclass import valueclass
 
 SHT_NOBITS, SHT_SYMTAB = 8, 2
 MAX_NOBITS_BYTES = 1 << 28      # a .bss larger than this is a broken object, not a program
@@ -23,7 +23,7 @@ class ElfFormatError(PackageError, ValueError):
     """Not an ELF object this reader understands (a ValueError too, for older callers)."""
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Section:
     """A section header of the object."""
 
@@ -36,7 +36,7 @@ class Section:
     entsize: int
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ElfSymbol:
     """A symbol of the object's symbol table."""
 

@@ -15,11 +15,11 @@ import errno as errno_mod
 import functools
 import os
 import struct
-from dataclasses import dataclass
 
 from . import _libbpf, defaults
 from .errors import EunomiaError
 from .kinds import AttachType, MapType, ProgType, kernel_btf_path
+from .valueclass import valueclass
 
 YES, NO, PROBE_FAILED = "yes", "no", "probe failed"
 
@@ -29,7 +29,7 @@ RETURN_ZERO = struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0
 TRAMPOLINE_TARGET = "vfs_read"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Feature:
     """One probe's answer: `answer` is YES / NO / PROBE_FAILED, `reason` says why."""
 

@@ -7,17 +7,17 @@ may also give `base` and `step`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .kinds import SAMPLE_TYPES, SampleType
 from .output.histogram import Histogram, key_label, map_histograms
+from .valueclass import valueclass
 
 __all__ = ["SAMPLE_TYPES", "MapSampler", "SampleSpec", "key_label"]
 
 
 
-@dataclass
+@valueclass
 class SampleSpec:
     interval: float      # seconds
     kind: SampleType

@@ -6,7 +6,6 @@ from the package alone (ELF + BTF + meta), so `--help` works without touching th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .btf import Array, Datasec, Enum, Enum64, Float, Int, Var
@@ -14,9 +13,10 @@ from .decode import compile_codec
 from .decode.build import MAX_DECODED_BYTES
 from .elf import Elf
 from .errors import PackageError
+from .valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class GlobalVariable:
     """A global variable of the program: where it lives in its section, and its type."""
 

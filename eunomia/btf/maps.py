@@ -4,12 +4,11 @@ libbpf opens it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..valueclass import valueclass
 from .types import Array, Datasec, Ptr, Var
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class MapDefinition:
     """A map declared in .maps: its name, and what its BTF definition gives."""
 

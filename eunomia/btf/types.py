@@ -6,59 +6,16 @@ offsets are in bits.
 
 from __future__ import annotations
 
-
-def _frozen(cls):
-    """What @dataclass(frozen=True) gives these classes (init by position or keyword,
-    defaults, eq, hash, repr, no assignment), without generating code per class: that
-    took a tenth of `ecli run`'s start-up."""
-    names = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (3.9: no get_annotations)
-    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
-
-    def __init__(self, *args, **kwargs):
-        if len(args) > len(names):
-            raise TypeError(f"{cls.__name__} takes at most {len(names)} values")
-        values = dict(zip(names, args))
-        for key, value in kwargs.items():
-            if key not in names or key in values:
-                raise TypeError(f"{cls.__name__}: bad or repeated argument {key!r}")
-            values[key] = value
-        for name in names:
-            if name not in values:
-                if name not in defaults:
-                    raise TypeError(f"{cls.__name__}: missing {name!r}")
-                values[name] = defaults[name]
-        self.__dict__.update(values)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r} of a BTF type")
-
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.__dict__ == other.__dict__
-
-    def __hash__(self):
-        return hash((cls.__name__, *(self.__dict__[name] for name in names)))
-
-    def __repr__(self):
-        fields = ", ".join(f"{name}={self.__dict__[name]!r}" for name in names)
-        return f"{cls.__name__}({fields})"
-
-    for function in (__init__, __setattr__, __eq__, __hash__, __repr__):
-        function.__qualname__ = f"{cls.__name__}.{function.__name__}"
-        setattr(cls, function.__name__, function)
-    cls.__delattr__ = __setattr__
-    cls.__match_args__ = names
-    return cls
+from ..valueclass import valueclass
 
 
-@_frozen
+@valueclass(frozen=True)
 class Void:
     name: str = ""
     size: int = 0
 
 
-@_frozen
+@valueclass(frozen=True)
 class Int:
     name: str
     size: int
@@ -69,19 +26,19 @@ class Int:
     offset: int = 0
 
 
-@_frozen
+@valueclass(frozen=True)
 class Float:
     name: str
     size: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Ptr:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Array:
     name: str
     type: int
@@ -89,7 +46,7 @@ class Array:
     nelems: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Member:
     name: str
     type: int
@@ -97,21 +54,21 @@ class Member:
     bitfield_size: int = 0
 
 
-@_frozen
+@valueclass(frozen=True)
 class Struct:
     name: str
     size: int
     members: tuple[Member, ...]
 
 
-@_frozen
+@valueclass(frozen=True)
 class Union:
     name: str
     size: int
     members: tuple[Member, ...]
 
 
-@_frozen
+@valueclass(frozen=True)
 class Enum:
     name: str
     size: int
@@ -119,7 +76,7 @@ class Enum:
     signed: bool = False
 
 
-@_frozen
+@valueclass(frozen=True)
 class Enum64:
     name: str
     size: int
@@ -127,84 +84,84 @@ class Enum64:
     signed: bool = False
 
 
-@_frozen
+@valueclass(frozen=True)
 class Fwd:
     name: str
     union: bool = False
 
 
-@_frozen
+@valueclass(frozen=True)
 class Typedef:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Volatile:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Const:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Restrict:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class TypeTag:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Func:
     name: str
     type: int
     linkage: int = 0
 
 
-@_frozen
+@valueclass(frozen=True)
 class Param:
     name: str
     type: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class FuncProto:
     name: str
     return_type: int
     params: tuple[Param, ...]
 
 
-@_frozen
+@valueclass(frozen=True)
 class Var:
     name: str
     type: int
     linkage: int = 0
 
 
-@_frozen
+@valueclass(frozen=True)
 class VarSecInfo:
     type: int
     offset: int
     size: int
 
 
-@_frozen
+@valueclass(frozen=True)
 class Datasec:
     name: str
     size: int
     vars: tuple[VarSecInfo, ...]
 
 
-@_frozen
+@valueclass(frozen=True)
 class DeclTag:
     name: str
     type: int

@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CompileError
+from ..valueclass import field, valueclass
 
 LIBBPF_HEADER = "bpf/bpf_helpers.h"
 _SYSTEM_INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
 
 
-@dataclass
+@valueclass
 class ClangRun:
     """What was run and how long it took, for `ecc -v`."""
 

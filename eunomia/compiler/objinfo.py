@@ -4,12 +4,12 @@ global variables, maps (with their BPF map type), programs, and structs by name.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .. import btf as _btf  # names looked up on use: importing ecc needs no BTF reader
 from ..btf.maps import defined_maps
 from ..elf import SHF_EXECINSTR, SHT_SYMTAB, STT_FUNC, Elf
 from ..errors import CompileError
+from ..valueclass import valueclass
 
 BTF_VAR_STATIC = 0
 INTERNAL_PREFIX = "__eunomia"
@@ -22,20 +22,20 @@ def _ref(t) -> int:
     return t.type
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class GlobalVar:
     name: str
     type: str      # C spelling without const/volatile
     section: str
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class MapInfo:
     name: str
     map_type: int | None    # BPF_MAP_TYPE_*, None when the definition says none
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ProgInfo:
     name: str
     section: str

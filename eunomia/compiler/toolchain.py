@@ -6,10 +6,10 @@ import os
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CompileError
+from ..valueclass import valueclass
 
 # Debian installs versioned names too; newest first (clang-19 compiles BPF C that clang-14
 # refuses, e.g. signed division).
@@ -29,7 +29,7 @@ _TARGET_ARCH = {
 }
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Toolchain:
     clang: str
     llvm_strip: str | None

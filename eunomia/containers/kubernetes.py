@@ -19,11 +19,11 @@ import os
 import ssl
 import time
 import urllib.parse
-from dataclasses import dataclass
 
 from ..errors import EunomiaError
 from ..files import read_bounded, read_text_bounded
 from ..net import http_url
+from ..valueclass import valueclass
 from .runtimes import CALL_SECONDS, RETRY_SECONDS, RuntimeAPIError, fetch_json
 
 log = logging.getLogger("eunomia.containers")
@@ -41,7 +41,7 @@ class KubeConfigError(EunomiaError):
 MAX_CA_BYTES = 1 << 20         # a CA bundle (the system's is ~200 KB)
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ApiServer:
     """Where the API server is and how to trust and ask it."""
 

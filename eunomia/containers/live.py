@@ -15,12 +15,12 @@ for the records read after that (its exits).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
 import time
 
+from ..valueclass import replace
 from .kubelet import LOG_LINKS, kubelet_containers
 from .model import Container, ContainerSelection
 from .procfs import (
@@ -231,7 +231,7 @@ class ContainerMap:
         """A runtime's (or the kubelet's) word on a container, with what its cgroup path
         says where they say nothing (runtime, pod UID), and its pod's labels."""
         path = self._container(container.id)
-        container = dataclasses.replace(container,
+        container = replace(container,
                                         runtime=container.runtime or path.runtime,
                                         pod_uid=container.pod_uid or path.pod_uid)
         return self._with_pod_labels(container)
@@ -250,7 +250,7 @@ class ContainerMap:
         if not self._pod_labels:
             return container
         labels = self._pod_labels.labels(container.namespace, container.pod)
-        return dataclasses.replace(container, pod_labels=labels) if labels else container
+        return replace(container, pod_labels=labels) if labels else container
 
     def _container(self, container_id: str) -> Container:
         known = self._details.get(container_id)

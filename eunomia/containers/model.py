@@ -4,7 +4,8 @@ kubelet made it), or the systemd unit of a host process."""
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+
+from ..valueclass import field, valueclass
 
 # the labels the kubelet puts on every container it makes through CRI
 POD_NAME = "io.kubernetes.pod.name"
@@ -13,7 +14,7 @@ POD_UID = "io.kubernetes.pod.uid"
 CONTAINER_NAME = "io.kubernetes.container.name"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Container:
     """One container: `id` is the runtime's full ID, `name` its name (the short ID when
     no runtime said), `runtime` one of podman, docker, containerd, crio (or "" when only
@@ -51,7 +52,7 @@ class Container:
 NO_CONTAINER = {"container": "", "pod": "", "namespace": ""}
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ContainerSelection:
     """`--container NAME` (globs, any of them), `--k8s-namespace`, `--k8s-pod` (globs)
     and `--k8s-selector k=v,...` (every pair). Empty: every process, host included."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+
+from ..valueclass import valueclass
 
 # a container's cgroup: libpod-ID.scope, docker-ID.scope, /docker/ID, cri-containerd-ID,
 # crio-ID, or a bare ID under kubepods
@@ -20,7 +21,7 @@ _UNIT_DIR = re.compile(r"^[^/]+\.(?:service|scope)$")
 MAX_CGROUP_FILE = 1 << 16
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class CgroupOwner:
     """What a cgroup path says: a container (`container_id`, `runtime`, `pod_uid`) or a
     systemd unit."""
@@ -52,7 +53,7 @@ def owner_of_path(path: str) -> CgroupOwner:
     return CgroupOwner(unit=units[-1] if units else "")
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Process:
     pid: int
     mntns: int                  # the inode of /proc/PID/ns/mnt

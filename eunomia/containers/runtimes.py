@@ -15,10 +15,10 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..errors import ArgumentError, EunomiaError
 from ..net import HeadersDeadline
+from ..valueclass import valueclass
 from .model import Container
 
 log = logging.getLogger("eunomia.containers")
@@ -137,7 +137,7 @@ def _crio(path: str, wanted: list[str]) -> list[Container]:
     return found
 
 
-@dataclass
+@valueclass
 class Runtime:
     """One runtime's socket and how to list its containers."""
 

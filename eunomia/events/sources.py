@@ -7,7 +7,6 @@ rather than decoded with the wrong layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..btf import Struct, Union
@@ -17,6 +16,7 @@ from ..decode.build import custom_members_codec
 from ..errors import ArgumentError, EunomiaError, PackageError
 from ..kinds import EVENT_MAP_TYPE_NAMES, EVENT_MAP_TYPES
 from ..runtime import PerfBufferReader, RingBufferReader
+from ..valueclass import field, valueclass
 
 # eunomia-bpf's export_config strings that name no struct
 _NO_STRUCT = ("no_export", "default", "")
@@ -102,7 +102,7 @@ def untyped_hint(source: EventSource, package) -> str:
             "'/// @export STRUCT' above the map")
 
 
-@dataclass
+@valueclass
 class EventSource:
     """One output map: its reader and the codec of the records it carries. `lost` counts
     what the kernel reports it could not write (perf buffers); `dropped` what a full
@@ -130,7 +130,7 @@ class EventSource:
         self.reader.close()
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class RecordSpec:
     """What one event map carries, known from the package alone (nothing loaded): enough
     to check output settings (--fields, --filter, --format) before a run starts."""

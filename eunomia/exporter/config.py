@@ -17,7 +17,6 @@ Every error names the file, the program and the entry that is wrong, in one line
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..events import record_type_id
 from ..files import read_text_bounded
 from ..kinds import EVENT_MAP_TYPES
 from ..package import Package
+from ..valueclass import field, valueclass
 from .decoders import DecoderError, decoder_chain
 from .schema import ConfigFile, LabelEntry, MetricEntry, ProgramEntry, bucket_bounds
 
@@ -43,14 +43,14 @@ class ConfigError(ArgumentError):
     """The configuration is wrong; the message names the file, program and entry."""
 
 
-@dataclass
+@valueclass
 class Label:
     name: str
     field: str
     decode: Any             # value -> label text; raises decoders.Drop
 
 
-@dataclass
+@valueclass
 class Metric:
     """One metric of one program. `source` is "event" (updated per record of `map`) or
     "map" (read from `map` at scrape time)."""
@@ -71,7 +71,7 @@ class Metric:
     max_series: int = DEFAULT_MAX_SERIES
 
 
-@dataclass
+@valueclass
 class ProgramConfig:
     name: str
     package: Package
@@ -80,7 +80,7 @@ class ProgramConfig:
     logs: bool = False          # its records go out as OTLP log records too (every map)
 
 
-@dataclass
+@valueclass
 class ExporterConfig:
     programs: list[ProgramConfig]
     path: str = "<config>"

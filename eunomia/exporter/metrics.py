@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import bisect
 import threading
-from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..valueclass import field, valueclass
 
-@dataclass
+
+@valueclass
 class Snapshot:
     """One metric at one moment. `series` holds (label values, value) for counters and
     gauges, and (label values, HistogramPoint) for histograms."""
@@ -21,7 +22,7 @@ class Snapshot:
     series: list = field(default_factory=list)
 
 
-@dataclass
+@valueclass
 class HistogramPoint:
     bounds: list[float]         # upper bounds, +Inf implied after the last
     counts: list[int]           # per bucket (not cumulative), len(bounds) + 1

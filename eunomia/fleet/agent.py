@@ -21,11 +21,11 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 from ..errors import EunomiaError, PackageError
 from ..server.tasks import StartRequest, TaskManager
 from ..session import SessionState
+from ..valueclass import valueclass
 from .model import Desired, DesiredSummary, FleetView, Keys, NodeRecord, TaskStatus, matches
 from .store import Store, StoreUnavailable
 
@@ -37,7 +37,7 @@ START_RETRY_S = 2.0             # a version that failed to start is tried again 
 START_RETRY_MAX_S = 60.0        # 2, 4, 8 ... s, at most this long apart
 
 
-@dataclass
+@valueclass
 class Running:
     """What this node runs of one desired package."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from ..errors import ArgumentError, EunomiaError
 from ..kinds import SessionState
+from ..valueclass import valueclass
 from .model import Desired, Keys, NodeRecord, TaskStatus, check_name, matches
 from .store import Store
 
@@ -18,7 +18,7 @@ class FleetTimeout(EunomiaError):
     """`--wait` ran out of time; the message names the nodes that did not report."""
 
 
-@dataclass
+@valueclass
 class Applied:
     desired: Desired
     changed: bool           # False when the same package, flags and selector were there

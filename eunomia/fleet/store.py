@@ -14,10 +14,10 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ..errors import EunomiaError
 from ..net import HeadersDeadline, http_url, interrupt, short_reason, watch_sockets
+from ..valueclass import valueclass
 
 CALL_TIMEOUT_S = 5
 CALL_DEADLINE_S = 15            # for a whole call, however slowly the reply comes
@@ -31,7 +31,7 @@ class StoreUnavailable(StoreError):
     """No etcd endpoint could be reached."""
 
 
-@dataclass
+@valueclass
 class StoreOptions:
     """How to reach etcd: endpoints, TLS (a CA, a client certificate) and a user."""
 
@@ -43,7 +43,7 @@ class StoreOptions:
     password: str | None = None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Entry:
     key: str
     value: bytes
@@ -58,7 +58,7 @@ class Entry:
         return doc if isinstance(doc, dict) else None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Change:
     """One watch event: a put (value set) or a delete (value None)."""
 

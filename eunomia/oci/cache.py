@@ -19,10 +19,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ImageNotFoundError, IntegrityError, RegistryError
+from ..valueclass import valueclass
 from . import mediatypes
 from .reference import DIGEST, Reference
 from .registry import sha256_digest
@@ -36,7 +36,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "eunomia" / "oci"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class CachedImage:
     reference: str
     digest: str

@@ -12,15 +12,15 @@ import binascii
 import json
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RegistryAuthError
+from ..valueclass import valueclass
 
 HELPER_TIMEOUT_S = 30
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Credentials:
     username: str
     password: str

@@ -11,17 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ImageNotFoundError, RegistryError, SignatureError
+from ..valueclass import field, valueclass
 from . import PULL_POLICIES, mediatypes, signing
 from .cache import ImageCache
 from .reference import DIGEST, Reference, parse_reference
 from .registry import RegistryClient, RegistryOptions
 
 
-@dataclass
+@valueclass
 class Image:
     """A pulled image: its manifest and the one layer ecli runs."""
 

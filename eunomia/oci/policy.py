@@ -13,15 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
 
 from ..errors import SignatureError
+from ..valueclass import valueclass
 from . import signing
 
 POLICY_HINT = "sign it with `ecli sign --key KEY FILE` (FILE.sig) or push and sign an image"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class CodePolicy:
     keys: tuple = ()                        # public keys (signing.load_public_key)
     allowed_images: tuple[str, ...] = ()    # reference prefixes, or sha256: digests

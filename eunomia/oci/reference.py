@@ -8,10 +8,10 @@ is an image, `ecli run dir/pkg` is a file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..errors import SourceError
 from ..net import is_loopback
+from ..valueclass import valueclass
 
 DEFAULT_TAG = "latest"
 
@@ -24,7 +24,7 @@ _PATTERN = re.compile(
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")       # the only algorithm used here
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Reference:
     """One image: the registry, the repository in it, and a tag and/or digest."""
 

@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import (
@@ -28,6 +27,7 @@ from ..errors import (
     RegistryError,
 )
 from ..net import Deadline, HeadersDeadline, is_loopback, short_reason, watch_sockets
+from ..valueclass import valueclass
 from . import mediatypes
 from .credentials import Credentials, stored_credentials
 from .reference import DIGEST, Reference
@@ -41,7 +41,7 @@ MAX_BLOB_BYTES = 64 * 1024 * 1024     # what a package source may be (package.so
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-@dataclass
+@valueclass
 class RegistryOptions:
     """How to reach registries: credentials (else the docker config's), and TLS."""
 
@@ -54,7 +54,7 @@ class RegistryOptions:
     peer_allowed: Callable[[str], bool] | None = None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Fetched:
     """A manifest as the registry sent it: its bytes, media type and digest."""
 

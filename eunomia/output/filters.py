@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from ..valueclass import valueclass
 
 try:                                # the parser behind re (its modules' names by version)
     from re import _constants, _parser
@@ -19,7 +20,7 @@ from ..errors import ArgumentError
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|<=|>=|<|>|~)\s*(.*?)\s*$")
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Condition:
     """One `--filter` condition: FIELD OP TEXT."""
 

@@ -8,20 +8,21 @@ Rendering is kept apart from the data so programs can ask for numbers, not drawi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from ..valueclass import valueclass
 
 STARS_MAX = 40
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Bucket:
     low: int
     high: int
     count: int
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Histogram:
     """Counts per bucket; `kind` is "log2" or "linear"."""
 

@@ -6,18 +6,16 @@ package's record types, before anything is loaded."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-
 from ..btf.maps import defined_maps
 from ..containers import ContainerSelection
 from ..events import record_specs
+from ..valueclass import field, replace, valueclass
 from .formats import member_formats
 from .lines import LinePrinter
 from .stack_trace import stack_traces
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class OutputSettings:
     """How records are shown: every output flag of a run, in one value."""
 
@@ -38,7 +36,7 @@ class OutputSettings:
         return shared_map(self.runtime_sockets, self.kubeconfig)
 
     def replace(self, **changes) -> OutputSettings:
-        return dataclasses.replace(self, **changes)
+        return replace(self, **changes)
 
     def printer(self, package, record_types: dict[str, str] | None = None) -> LinePrinter:
         """A LinePrinter for `package`'s records (`record_types`: --record-type), checked

@@ -10,9 +10,9 @@ ones through kallsyms, user ones in the record's process (addresses when
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..errors import ArgumentError, PackageError
+from ..valueclass import valueclass
 from .formats import Stack, no_stack, resolved_stack
 
 # the record's fields each role reads, by default named as the role
@@ -20,7 +20,7 @@ ROLES = ("pid", "cpu_id", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack")
 _ADDRESS = 8        # bytes of one return address
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StackTrace:
     """How a record's stack fields are shown (upstream's stack_trace interpreter)."""
 

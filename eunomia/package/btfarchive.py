@@ -13,11 +13,11 @@ from __future__ import annotations
 import io
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PackageError
 from ..files import read_bounded
+from ..valueclass import valueclass
 
 ARCHIVE_DIR = "btfhub-archive"
 PACKAGE_MEMBER = "package.json"
@@ -32,7 +32,7 @@ def is_tar(content: bytes) -> bool:
     return len(content) >= 262 and content[257:262] == _TAR_MAGIC
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class KernelId:
     """What picks a kernel's BTF in an archive."""
 

@@ -1,13 +1,13 @@
 """The `meta` half of a package: what the object holds and how to present it.
 
-One dataclass per object of the format (see docs/internals.md), read and written by one
+One value class (eunomia.valueclass) per object of the format (see docs/internals.md), read and written by one
 declarative reader (`Part`): each field's type annotation says what it accepts, so
 `from_dict(doc, where)` validates and names the path of any error, and `to_dict()` writes
 it back. Kinds are strict (a string is never taken for a number), null is the same as
 absent for a field with a default, and keys the format does not define are kept in
 `extra` and written back unchanged, after the known ones.
 
-Why dataclasses and not pydantic, which the server's and the fleet's models use: a
+Why not pydantic, which the server's and the fleet's models use: a
 standalone tool (`ecc --standalone`, a zipapp) carries this module but cannot carry
 pydantic's compiled core, and importing pydantic would cost `ecli run` more start-up
 time (about 170 ms here) than all the rest of it.
@@ -15,15 +15,14 @@ time (about 170 ms here) than all the rest of it.
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import defaults
 from ..errors import PackageError
 from ..kinds import SAMPLE_TYPES
+from ..valueclass import MISSING, field, fields, valueclass
 from .fields import check_kind, expect_object, text_value
 
 
@@ -32,7 +31,7 @@ def _problem(where: str, message: str) -> PackageError:
 
 
 class Part:
-    """One object of the format, as a dataclass with an `extra` dict. A field's
+    """One object of the format, as a value class with an `extra` dict. A field's
     metadata may say {"text": True} (a free-text field: numbers kept as text),
     {"check": function(value, where)} (raises PackageError), or {"required": True} (a
     field with a default that a document must still give)."""
@@ -102,11 +101,11 @@ def _specs(cls: type) -> tuple[list, frozenset, bool]:
     if found is None:
         hints = typing.get_type_hints(cls)
         specs = []
-        for f in dataclasses.fields(cls):
+        for f in fields(cls):
             if f.name == "extra":
                 continue
-            required = f.metadata.get("required", f.default is dataclasses.MISSING and
-                                      f.default_factory is dataclasses.MISSING)
+            required = f.metadata.get("required", f.default is MISSING and
+                                      f.default_factory is MISSING)
             specs.append((f.name, _reader(hints[f.name], f.metadata), required,
                           f.metadata.get("check")))
         found = (specs, frozenset(spec[0] for spec in specs), cls.check is not Part.check)
@@ -156,7 +155,7 @@ def _one_letter(short: str, where: str) -> None:
         raise _problem(where, f"a short flag is one character, not '{short}'")
 
 
-@dataclass
+@valueclass
 class CmdArg(Part):
     """How a global variable appears as a command-line flag (`/// @cmdarg {...}`)."""
 
@@ -167,7 +166,7 @@ class CmdArg(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class Variable(Part):
     """A global variable of a data section: name and C type, doc and flag settings."""
 
@@ -179,7 +178,7 @@ class Variable(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class DataSection(Part):
     """A data section (.rodata, .data, .bss, ...) and its global variables."""
 
@@ -206,7 +205,7 @@ def _sample_interval(interval: float, where: str) -> None:
                               f"{MAX_SAMPLE_INTERVAL_MS} (a day), not {interval}")
 
 
-@dataclass
+@valueclass
 class Sample(Part):
     """How a map is sampled: every `interval` ms, shown as `type`, in `unit`."""
 
@@ -245,7 +244,7 @@ def _check_export_config(config: Any, where: str) -> None:
                                "expected {name, offset, btf_type_id}")
 
 
-@dataclass
+@valueclass
 class MapMeta(Part):
     """A map of the object; `export_config` says which struct an output map carries.
 
@@ -262,7 +261,7 @@ class MapMeta(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class ProgMeta(Part):
     """A program: its function name and SEC name; doc annotations stay in `extra`.
 
@@ -276,7 +275,7 @@ class ProgMeta(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class Doc(Part):
     """The program's own documentation (from the comment above `LICENSE`)."""
 
@@ -287,7 +286,7 @@ class Doc(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class BpfSkel(Part):
     """What the object holds: data sections, maps, programs, and its documentation."""
 
@@ -300,7 +299,7 @@ class BpfSkel(Part):
     ALWAYS_WRITTEN: ClassVar[tuple[str, ...]] = ("data_sections", "maps", "progs")
 
 
-@dataclass
+@valueclass
 class ExportMember(Part):
     """A member of an export type: its name and C type name."""
 
@@ -309,7 +308,7 @@ class ExportMember(Part):
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class ExportType(Part):
     """A struct sent to user space; `type_id` indexes the object's own BTF."""
 
@@ -334,7 +333,7 @@ def _in_range(value: int, where: str) -> None:
         raise _problem(where, f"must be a power of two, not {value}")
 
 
-@dataclass
+@valueclass
 class Meta(Part):
     """Everything of a package besides the object: skeleton, export types, run settings."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import PackageError
+from ..valueclass import field, valueclass
 from .bpf_object import check_elf, decode_bpf_object, encode_bpf_object
 from .btfarchive import PACKAGE_MEMBER, is_tar, read_tar
 from .fields import expect_object, extra_keys, optional, required
@@ -20,7 +20,7 @@ from .wasm_module import WasmModule, is_wasm
 _TOP_FIELDS = ("bpf_object", "bpf_object_size", "meta")
 
 
-@dataclass
+@valueclass
 class Package:
     """A compiled eBPF program and its metadata (a spec: nothing here touches the kernel).
 

@@ -3,9 +3,8 @@ own BPF object and user space (run by eunomia.wasm; docs/wasm.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import PackageError
+from ..valueclass import valueclass
 
 WASM_MAGIC = b"\0asm"
 
@@ -14,7 +13,7 @@ def is_wasm(content: bytes) -> bool:
     return content[:4] == WASM_MAGIC
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class WasmModule:
     """The module's bytes and the name it came by (a path, URL or image)."""
 

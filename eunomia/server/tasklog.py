@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 
 from ..defaults import LOG_BYTES, LOG_ENTRIES
+from ..valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class LogEntry:
     cursor: int
     timestamp: float

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from dataclasses import dataclass, field
 
 from ..defaults import LOG_BYTES, LOG_ENTRIES
 from ..errors import ArgumentError, EunomiaError, PackageError, SignatureError, SourceError
@@ -17,6 +16,7 @@ from ..package import Package
 from ..package.wasm_module import WasmModule, is_wasm
 from ..runtime.untrusted import check_untrusted
 from ..session import Session, SessionState, Sink, parse_run_args
+from ..valueclass import field, valueclass
 from .models import ProgramInfo, TaskDetail, TaskSummary
 from .tasklog import TaskLog
 from .views import event_fields, map_names, maps_view, sample_view
@@ -28,7 +28,7 @@ class UnknownTaskError(EunomiaError, LookupError):
     """No task has this id."""
 
 
-@dataclass
+@valueclass
 class StartRequest:
     """A task to start (POST /task, whose body server.http.StartBody validates): the
     package inline (`program_data_buf`, base64) or where to fetch it (`program_ref`: an

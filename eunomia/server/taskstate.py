@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import ArgumentError
 from ..files import read_text_bounded
 from ..package.package import write_atomically
+from ..valueclass import fields
 from .tasks import StartRequest
 
 _FILE = re.compile(r"^task-(\d{1,9})\.json$")
@@ -43,8 +43,8 @@ class TaskState:
 
     def save(self, task_id: int, request: StartRequest, paused: bool = False) -> None:
         doc = {"id": task_id, "paused": paused,
-               "request": {k: v for k, v in asdict(request).items()
-                           if k != "replace" and v is not None}}
+               "request": {f.name: getattr(request, f.name) for f in fields(request)
+                           if f.name != "replace" and getattr(request, f.name) is not None}}
         self._write(task_id, doc)
 
     def _write(self, task_id: int, doc: dict) -> None:
@@ -77,9 +77,9 @@ class TaskState:
                 continue        # task-01.json: not a name this server writes
             try:
                 doc = json.loads(read_text_bounded(path, MAX_STATE_BYTES))
-                fields = {k: v for k, v in doc["request"].items()
-                          if k in StartRequest.__dataclass_fields__}
-                request = StartRequest(**fields)
+                known = {f.name for f in fields(StartRequest)}
+                request = StartRequest(**{k: v for k, v in doc["request"].items()
+                                          if k in known})
                 if not isinstance(request.extra_args, list) or \
                         not all(isinstance(a, str) for a in request.extra_args):
                     raise TypeError("extra_args")

@@ -21,7 +21,6 @@ import select
 import threading
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 from ..defaults import POLL_TIMEOUT_MS
 from ..errors import EunomiaError, FlowControl
@@ -29,6 +28,7 @@ from ..events import EventReader, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE, SessionState
 from ..loaded import LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
+from ..valueclass import field, valueclass
 from .container_filter import container_filter
 from .flags import RunSettings
 
@@ -70,7 +70,7 @@ class Sink:
         """Finishing starts; it may take `bound` seconds more at most."""
 
 
-@dataclass
+@valueclass
 class StopReport:
     """How a session ended: records handed to the sink per event map, and how many were
     left unwritten (abandoned) at the stop."""

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..attach_plan import AttachOptions
@@ -28,6 +27,7 @@ from ..flagparser import FlagParser, HelpRequested
 from ..kinds import TRACE_PIPE
 from ..output.lines import LinePrinter
 from ..output.settings import OutputSettings
+from ..valueclass import field, valueclass
 from ..variables import global_variables
 
 log = logging.getLogger("eunomia.flags")
@@ -244,7 +244,7 @@ def container_selection(args: argparse.Namespace):
         selector=tuple(pair for pairs in args.k8s_selector for pair in pairs))
 
 
-@dataclass
+@valueclass
 class RunSettings:
     """What one run of a package is asked to do: the values of its global variables,
     where its programs attach, how its records are read, and how they are shown

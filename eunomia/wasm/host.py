@@ -24,10 +24,10 @@ import errno
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..attach_plan import AttachOptions, attach_program
 from ..errors import EunomiaError
+from ..valueclass import field, valueclass
 from .memory import GuestFault, GuestMemory
 
 MAX_OBJECTS = 64            # BPF objects one guest may hold at once
@@ -35,7 +35,7 @@ POLL_SLICE_MS = 100         # a poll looks at the stop request this often
 _LOOKUP, _UPDATE, _DELETE, _NEXT_KEY = 1, 2, 3, 4
 
 
-@dataclass
+@valueclass
 class _Object:
     bpf: object                                     # runtime.BpfObject, loaded
     maps: dict[int, object] = field(default_factory=dict)   # fd -> runtime.BpfMap

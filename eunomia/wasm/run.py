@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .. import defaults
 from ..errors import EunomiaError
 from ..package.wasm_module import is_wasm  # noqa: F401 (part of this module's API)
+from ..valueclass import field, valueclass
 from .host import WasmBpfHost
 from .memory import GuestFault
 
@@ -33,7 +33,7 @@ class WasmError(EunomiaError):
     """A module that cannot run: not Wasm, an import we do not offer, or a trap."""
 
 
-@dataclass
+@valueclass
 class WasmOptions:
     memory_bytes: int = DEFAULT_MEMORY
     dirs: list[tuple[str, str]] = field(default_factory=list)   # --dir HOST[:GUEST]
@@ -43,7 +43,7 @@ class WasmOptions:
     log: Callable[[str], None] = lambda text: None  # the host's own lines
 
 
-@dataclass
+@valueclass
 class WasmResult:
     exit_code: int
     stopped: bool = False           # ended by a stop request, not by itself
