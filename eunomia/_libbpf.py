@@ -225,6 +225,24 @@ class _Lib:
             return False
 
     @contextlib.contextmanager
+    def unheard(self):
+        """Turns libbpf's print callback off inside the block when nobody would see its
+        messages: the eunomia.libbpf logger drops warnings (as ecli's does without -v)
+        and nothing captures them. Each message runs the callback in Python, about 70 in
+        a small package's load (~4 ms), each waiting for the GIL while another thread
+        holds it. Yields whether they were off: a caller that needs them after a failure
+        (the verifier's log) does the work again without this."""
+        if log.isEnabledFor(logging.WARNING) or self._captures:
+            yield False
+            return
+        bpf = self.bpf
+        bpf.libbpf_set_print(PRINT_FN())        # NULL: libbpf prints nothing
+        try:
+            yield True
+        finally:
+            bpf.libbpf_set_print(self._printer)
+
+    @contextlib.contextmanager
     def capture(self):
         """Collects libbpf's messages printed inside the block."""
         lines: list[str] = []

@@ -29,5 +29,10 @@ POLL_TIMEOUT_MS = 100
 PERF_BUFFER_PAGES = 64
 PERF_BUFFER_TIME_MS = 10
 
+# Raw records of one event map held in memory between the kernel's ring and the consumer.
+# 32 MiB is about 600,000 records of 48 bytes: a burst that size waits in memory instead of
+# being dropped (bench/run.py's flood queues 20-27 MiB of them at its peak).
+DEFAULT_QUEUE_BYTES = 32 << 20
+
 # Wasm guests: what a wasm32 guest can address, the most --wasm-memory may give
 WASM_MAX_MEMORY = 4 << 30

@@ -9,15 +9,11 @@ import threading
 import time
 from collections import deque
 
+from ..defaults import DEFAULT_QUEUE_BYTES
 from ..errors import EunomiaError
 from ..runtime.ringbuf import RecordBatch
 from .sources import EventSource
 
-# Raw records of one event map held in memory between the kernel's ring and the consumer.
-# 32 MiB is about 600,000 records of 48 bytes: a burst that size waits in memory instead of
-# being dropped, and `ecli run` stays near 90 MB RSS in bench/run.py's flood (32 MB of it
-# the flood's 16 MiB ring, which the kernel maps twice, prepopulated).
-DEFAULT_QUEUE_BYTES = 32 << 20
 # With its queue full, a ring buffer is let fill to this fraction before records are
 # dropped (counted) to keep it from refusing new ones.
 RING_KEPT_WHEN_BEHIND = 0.9

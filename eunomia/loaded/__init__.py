@@ -19,8 +19,19 @@
         prog = opened.load()
 """
 
-from .live import LoadedPackage
-from .opened import OpenPackage, custom_btf, load_package, require_kernel_btf
+# The names load with their module on first use: `ecli run` opens the object (opened)
+# before it imports the live side (live: events, attach), which loads while the kernel
+# verifies.
+_LAZY = {"LoadedPackage": "live", "BackgroundLoad": "opened", "OpenPackage": "opened",
+         "custom_btf": "opened", "load_package": "opened", "require_kernel_btf": "opened"}
 
-__all__ = ["LoadedPackage", "OpenPackage", "custom_btf", "load_package",
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BackgroundLoad", "LoadedPackage", "OpenPackage", "custom_btf", "load_package",
            "require_kernel_btf"]

@@ -3,17 +3,22 @@ and map sizes are set); load() makes the LoadedPackage."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ArgumentError, BTFError, DecodeError, PackageError
+from .. import _libbpf
+from ..errors import ArgumentError, BTFError, DecodeError, EunomiaError, PackageError
 from ..kinds import kernel_btf_path
 from ..package.btfarchive import KernelId, btf_from, pick
-from ..runtime import BpfObject
+from ..runtime.object import BpfObject
 from ..variables import GlobalVariable, global_variables
-from .live import LoadedPackage
+
+if TYPE_CHECKING:
+    from .live import LoadedPackage
 
 
 def require_kernel_btf() -> None:
@@ -125,18 +130,27 @@ class OpenPackage:
         _named(self._object().maps, "map", map_name).max_entries = count
         return self
 
-    def load(self) -> LoadedPackage:
-        """Loads every program and creates every map; a failure closes this object."""
+    def load(self, quiet: bool = False) -> LoadedPackage:
+        """Loads every program and creates every map; a failure closes this object.
+        `quiet`: libbpf's messages off when nobody would see them (_libbpf.unheard); a
+        failure then raises _LoadAgain, as its error would lack the verifier's log."""
         obj = self._object()
         self._obj = None
         try:
-            with _LOAD_LOCK:
-                obj.load()
+            with _LOAD_LOCK, _libbpf.lib.unheard() if quiet else \
+                    contextlib.nullcontext(False) as unheard:
+                try:
+                    obj.load()
+                except EunomiaError as exc:
+                    if unheard:
+                        raise _LoadAgain() from exc
+                    raise
         except BaseException:
             obj.close()
             raise
         finally:
             self._forget_btf_file()
+        from .live import LoadedPackage  # loaded meanwhile by `ecli run` (cli/run.py)
         return LoadedPackage(self.package, obj, self._variables)
 
     def close(self) -> None:
@@ -162,13 +176,90 @@ def _named(table: dict, kind: str, name: str):
 
 
 
+class _LoadAgain(Exception):
+    """A quiet load failed: load again with libbpf's messages, for the error's details."""
+
+
+def _opened(package, values, autoload, btf) -> OpenPackage:
+    opened = OpenPackage(package, btf)
+    try:
+        opened.set_globals(values or {})
+        for program, enabled in (autoload or {}).items():
+            opened.set_autoload(program, enabled)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
 def load_package(package, values: dict[str, Any] | None = None,
                  autoload: dict[str, bool] | None = None,
                  btf: str | None = None) -> LoadedPackage:
     """Opens the object, writes `values` into its globals, sets `autoload`, and loads it
-    (`btf`: see custom_btf): both phases at once."""
-    with OpenPackage(package, btf) as opened:
-        opened.set_globals(values or {})
-        for program, enabled in (autoload or {}).items():
-            opened.set_autoload(program, enabled)
-        return opened.load()
+    (`btf`: see custom_btf): both phases at once. A failed quiet load (libbpf's messages
+    off: nobody listens) is made again with them, for the verifier's log."""
+    try:
+        return _opened(package, values, autoload, btf).load(quiet=True)
+    except _LoadAgain:
+        return _opened(package, values, autoload, btf).load()
+
+
+# libbpf reports each step of a load to its print callback, which runs Python: under the
+# interpreter's default switch interval (5 ms) every report would wait that long for the
+# thread that holds the GIL.
+SWITCH_WHILE_LOADING = 0.0002
+
+
+class BackgroundLoad:
+    """load_package with the load itself in a thread of its own, for a caller with work
+    to do meanwhile.
+
+    The object is opened and its globals set in the caller's thread (quick, and mostly
+    Python); then bpf_object__load (CO-RE relocation against the kernel's BTF, the
+    kernel's verifier: about 20 ms for a small package here) runs in C with the GIL
+    released, while `ecli run` imports its output layer and builds its printer.
+    result() waits and gives the LoadedPackage, or raises what the load raised;
+    discard() waits and closes it (a run that fails before it starts)."""
+
+    def __init__(self, package, values: dict[str, Any] | None = None,
+                 btf: str | None = None):
+        opened = _opened(package, values, None, btf)
+        self._again = (package, values, btf)
+        self._loaded: LoadedPackage | None = None
+        self._error: BaseException | None = None
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_WHILE_LOADING)
+        self._thread = threading.Thread(target=self._load, args=(opened,),
+                                        name="eunomia-load", daemon=True)
+        self._thread.start()
+
+    def _load(self, opened: OpenPackage) -> None:
+        try:
+            try:
+                self._loaded = opened.load(quiet=True)
+            except _LoadAgain:
+                package, values, btf = self._again
+                self._loaded = _opened(package, values, None, btf).load()
+        except BaseException as exc:  # noqa: BLE001 (handed to result()'s caller)
+            self._error = exc
+
+    def _join(self) -> None:
+        self._thread.join()
+        sys.setswitchinterval(self._switch)
+
+    def result(self) -> LoadedPackage:
+        self._join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        loaded, self._loaded = self._loaded, None
+        if loaded is None:
+            raise ArgumentError("this load's result was taken already")
+        return loaded
+
+    def discard(self) -> None:
+        self._join()
+        self._error = None
+        if self._loaded is not None:
+            self._loaded.close()
+            self._loaded = None

@@ -6,13 +6,17 @@ package's record types, before anything is loaded."""
 
 from __future__ import annotations
 
-from ..btf.maps import defined_maps
-from ..containers import ContainerSelection
-from ..events import record_specs
+from typing import TYPE_CHECKING
+
+from ..containers.model import ContainerSelection
 from ..valueclass import field, replace, valueclass
-from .formats import member_formats
-from .lines import LinePrinter
-from .stack_trace import stack_traces
+
+if TYPE_CHECKING:
+    from .lines import LinePrinter
+
+# The printer's modules (formats, lines, records, containers, stack traces) load when a
+# printer is made: `ecli run` reads its flags into these settings before it starts the
+# kernel's load, and imports them while the kernel verifies (cli/run.py).
 
 
 @valueclass(frozen=True)
@@ -43,6 +47,10 @@ class OutputSettings:
         now: an ArgumentError names a --format, --fields or --filter field that no record
         has, an unknown format, or --stacks folded without a stack field. Reads only the
         package: nothing is loaded yet."""
+        from ..events import record_specs
+        from .formats import member_formats
+        from .lines import LinePrinter
+        from .stack_trace import stack_traces
         header = self.header and package.meta.print_header is not False
         printer = LinePrinter(self.output, header, self.formats, self.fields, self.filters)
         printer.type_formats = member_formats(package)
@@ -61,4 +69,5 @@ CONTAINER_FILTER_MAP = "eunomia_mntns_filter"
 def has_container_filter(package) -> bool:
     """Whether the package's programs filter containers in the kernel (they include
     <eunomia/containers.bpf.h>)."""
+    from ..btf.maps import defined_maps
     return any(m.name == CONTAINER_FILTER_MAP for m in defined_maps(package.btf()))

@@ -1,24 +1,24 @@
 """The run core: one package run (open -> load -> attach -> read and sample -> sinks;
 stop = detach, drain, close), and the flags that configure it. Every front end (ecli run,
-server tasks, the exporter) drives a Session; none keeps a loop of its own."""
+server tasks, the exporter) drives a Session; none keeps a loop of its own.
 
-from .core import (
-    Abandoned,
-    Session,
-    SessionState,
-    Sink,
-    StopReport,
-)
-from .flags import (
-    DEFAULT_QUEUE_BYTES,
-    DEFAULT_STOP_BOUND,
-    FlagParser,
-    HelpRequested,
-    RunSettings,
-    parse_quietly,
-    parse_run_args,
-    program_parser,
-)
+The names below load with their module on first use: `ecli run` parses its flags
+(session.flags) and starts the kernel's load before it imports the run core and the
+output layer, which then load while the kernel verifies (cli/run.py)."""
+
+_LAZY = {"Abandoned": "core", "Session": "core", "SessionState": "core", "Sink": "core",
+         "StopReport": "core",
+         "DEFAULT_QUEUE_BYTES": "flags", "DEFAULT_STOP_BOUND": "flags",
+         "FlagParser": "flags", "HelpRequested": "flags", "RunSettings": "flags",
+         "parse_quietly": "flags", "parse_run_args": "flags", "program_parser": "flags"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_QUEUE_BYTES", "DEFAULT_STOP_BOUND", "Abandoned", "FlagParser",
            "HelpRequested", "RunSettings", "Session", "SessionState", "Sink", "StopReport",

@@ -26,7 +26,7 @@ from ..defaults import POLL_TIMEOUT_MS
 from ..errors import EunomiaError, FlowControl
 from ..events import EventReader, EventSource, untyped_hint
 from ..kinds import TRACE_PIPE, SessionState
-from ..loaded import LoadedPackage, load_package
+from ..loaded import BackgroundLoad, LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
 from ..valueclass import field, valueclass
 from .container_filter import container_filter
@@ -94,12 +94,15 @@ class Session:
 
     `event_maps` limits which ring buffers and perf event arrays are read (default all);
     `sample_maps=False` leaves sampled maps to the caller (the exporter reads them at
-    scrape time)."""
+    scrape time); `loading` is the package's load (loaded.BackgroundLoad) when the
+    caller started it already, with these settings' values and BTF."""
 
     def __init__(self, package, settings: RunSettings | None = None, sink: Sink | None = None,
                  *, event_maps: Collection[str] | None = None, sample_maps: bool = True,
-                 stop_bound: float | None = None, name: str | None = None):
+                 stop_bound: float | None = None, name: str | None = None,
+                 loading: BackgroundLoad | None = None):
         self.package = package
+        self._loading = loading             # the kernel's load, started by the caller
         self.settings = settings or RunSettings()
         self.sink = sink or Sink()
         self.name = name or package.meta.bpf_skel.obj_name or "program"
@@ -130,7 +133,11 @@ class Session:
     def start(self) -> Session:
         """Opens, loads and attaches every program, opens the readers and samplers; on
         any failure everything made so far is closed and the error raised."""
-        loaded = load_package(self.package, self.settings.values, btf=self.settings.btf)
+        loading, self._loading = self._loading, None
+        if loading is not None:
+            loaded = loading.result()
+        else:
+            loaded = load_package(self.package, self.settings.values, btf=self.settings.btf)
         try:
             # the readers before the programs: a perf buffer drops what comes earlier
             reader = loaded.event_reader(self.settings.record_types, self._event_maps)

@@ -18,17 +18,19 @@ import json
 import logging
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..attach_plan import AttachOptions
+from ..defaults import DEFAULT_QUEUE_BYTES
 from ..errors import ArgumentError, DecodeError
-from ..events import DEFAULT_QUEUE_BYTES
 from ..flagparser import FlagParser, HelpRequested
 from ..kinds import TRACE_PIPE
-from ..output.lines import LinePrinter
 from ..output.settings import OutputSettings
 from ..valueclass import field, valueclass
 from ..variables import global_variables
+
+if TYPE_CHECKING:
+    from ..output.lines import LinePrinter
 
 log = logging.getLogger("eunomia.flags")
 log.addHandler(logging.NullHandler())   # a library: silent unless the application logs

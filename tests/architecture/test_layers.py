@@ -105,3 +105,28 @@ def test_ecli_run_and_the_library_import_no_web_stack():
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=60, check=True, cwd=ROOT)
     assert shown.stdout.strip() == "[]", shown.stdout
+
+
+def test_ecli_run_starts_the_load_before_the_output_layer_and_without_dataclasses():
+    """What `ecli run` imports before it starts the kernel's load (cli/run.py: its flags,
+    the package, the open): neither the output layer, the run core nor the event
+    readers, which load while the kernel verifies; and never dataclasses (with inspect,
+    ast and dis: a third of the start-up it once had, #29)."""
+    import subprocess
+    import sys
+    code = ("import sys, eunomia.cli.ecli, eunomia.cli.run, eunomia.cli.wasm, "
+            "eunomia.loaded.opened, eunomia.session.flags, eunomia.package, "
+            "eunomia.output.settings, eunomia.runtime.object; "
+            "print(' '.join(sorted(m for m in sys.modules if m in {'dataclasses', "
+            "'inspect', 'eunomia.output.lines', 'eunomia.output.records', "
+            "'eunomia.session.core', 'eunomia.events', 'eunomia.loaded.live', "
+            "'eunomia.runtime.ringbuf', 'eunomia.runtime.perfbuf'})))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True, cwd=ROOT)
+    assert shown.stdout.strip() == "", shown.stdout
+    code = ("import sys, eunomia.cli.ecli, eunomia.cli.run, eunomia.session.core, "
+            "eunomia.cli.running, eunomia.loaded.live; "
+            "print('dataclasses' in sys.modules, 'inspect' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True, cwd=ROOT)
+    assert shown.stdout.split() == ["False", "False"], shown.stdout

@@ -130,6 +130,56 @@ def test_verifier_rejection_is_typed(compiled):
     assert info.value.log and "invalid mem access" in "\n".join(info.value.log)
 
 
+@pytest.fixture
+def libbpf_unheard():
+    """The eunomia.libbpf logger dropping warnings, as `ecli run` sets it without -v: the
+    loads below then run with libbpf's print callback off (_libbpf.unheard)."""
+    import logging
+    logger = logging.getLogger("eunomia.libbpf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+def test_a_quiet_load_that_fails_still_carries_the_verifier_log(compiled, libbpf_unheard):
+    """The failed quiet load is made again with libbpf's messages: its error names the
+    program and carries the log, as a load with them on does."""
+    from eunomia import _libbpf
+    from eunomia.loaded import BackgroundLoad, load_package
+    with _libbpf.lib.unheard() as off:
+        assert off, "libbpf's messages are off while nobody listens"
+    package = compiled(ROOT / "tests/cli/fixtures/verifier_reject.bpf.c")
+    for load in (lambda: load_package(package), lambda: BackgroundLoad(package).result()):
+        with pytest.raises(VerifierError) as info:
+            load()
+        assert info.value.program and "invalid mem access" in "\n".join(info.value.log)
+
+
+def test_background_load_gives_the_package_once_and_discard_closes_it(compiled,
+                                                                      libbpf_unheard):
+    from eunomia.loaded import BackgroundLoad
+    package = exitsnoop(compiled)
+    names = [prog.name for prog in package.meta.bpf_skel.progs]
+    before = loaded_program_ids(names)
+    loading = BackgroundLoad(package, {"targ_pid": 4321})
+    loaded = loading.result()
+    try:
+        assert loaded_program_ids(names) - before, "the programs are in the kernel"
+        assert loaded.maps[".rodata"][0] == {"targ_pid": 4321}    # set before the load
+        with pytest.raises(eunomia.ArgumentError):
+            loading.result()
+        loading.discard()                               # taken: not closed by discard
+        loaded.attach()
+        assert loaded.links
+    finally:
+        loaded.close()
+    assert loaded_program_ids(names) == before
+    loading = BackgroundLoad(package)                   # never taken: discard closes it
+    loading.discard()
+    assert loaded_program_ids(names) == before
+
+
 @pytest.mark.parametrize("fixture, feature", [("kprobe", "kprobe"), ("fentry", "fentry")])
 def test_missing_kernel_features_are_typed(compiled, fixture, feature):
     if feature == "kprobe" and os.path.exists("/sys/bus/event_source/devices/kprobe"):
