@@ -28,18 +28,17 @@ _TEXT_CACHE_LIMIT = 1 << 16      # distinct char-array values remembered per for
 def _batch_function(count: int, texts: list[int]):
     """format_batch(rows, template, cache, convert) -> lines, written out once per record
     type: `rows` are unpacked tuples; text fields go through `cache` (char arrays such as
-    comm repeat) and `convert` on a miss; then one `template % values` per line."""
-    names = [f"a{i}" for i in range(count)]
+    comm repeat) and `convert` on a miss (or when the text is empty); then one
+    `template % values` per line, in one list comprehension (a loop with append costs
+    about a tenth more), or one map() when there is no text field."""
+    if not texts:
+        return lambda rows, template, cache, convert: list(map(template.__mod__, rows))
+    names = ", ".join(f"a{i}" for i in range(count))
+    values = ", ".join(f"get(a{i}) or convert(a{i}, cache)" if i in texts else f"a{i}"
+                       for i in range(count))
     body = ["def format_batch(rows, template, cache, convert):",
-            "    lines = []",
-            "    append = lines.append",
-            f"    for ({', '.join(names)},) in rows:"]
-    for i in texts:
-        body += [f"        t{i} = cache.get(a{i})",
-                 f"        if t{i} is None:",
-                 f"            t{i} = convert(a{i}, cache)"]
-    values = ", ".join(f"t{i}" if i in texts else f"a{i}" for i in range(count))
-    body += [f"        append(template % ({values},))", "    return lines"]
+            "    get = cache.get",
+            f"    return [template % ({values},) for ({names},) in rows]"]
     env: dict = {}
     exec(compile("\n".join(body) + "\n", "<format_batch>", "exec"), env)  # noqa: S102
     return env["format_batch"]
