@@ -375,3 +375,17 @@ def test_generated_decoders_agree_on_kernel_structs():
         codec = compile_codec(btf, type_id)
         raw = bytes(rng.getrandbits(8) for _ in range(codec.size))
         assert same(codec.decode(raw), reference_decode(codec, raw, 0, "<")), btf.c_name(type_id)
+
+
+def test_row_builder_makes_records_of_any_member_names():
+    """Records are built by keyword where the names allow it; a member named as a
+    Python keyword (C allows `from`, `class`) still decodes, through a dict display."""
+    import struct as struct_module
+
+    from eunomia.decode.record import row_builder
+    layout = struct_module.Struct("<I8sQ")
+    blob = layout.pack(7, b"ab\0cd", 9) + layout.pack(8, b"xyz", 10)
+    for names in (["pid", "comm", "bytes"], ["from", "class", "bytes"]):
+        records = row_builder(names, [1])(layout.iter_unpack(blob))
+        assert records == [dict(zip(names, (7, "ab", 9))), dict(zip(names, (8, "xyz", 10)))]
+        assert getattr(records[1], names[0]) == 8
