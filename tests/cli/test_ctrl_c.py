@@ -43,12 +43,21 @@ def test_site_hook_leaves_other_programs_alone():
 
 def _interpreter_own_start(err: str) -> bool:
     # The one moment no program can take over: the interpreter's own initialisation,
-    # after it installs its SIGINT handler and before site reaches any .pth file
-    # (a millisecond or two: its standard streams, site importing os). Python reports
-    # it as a fatal error of that phase (init_sys_streams, init_import_site), naming no
-    # .pth line (addpackage), no launcher and no eunomia module.
-    return (err.startswith("Fatal Python error: init_") and "addpackage" not in err
-            and "eunomia" not in err and "/bin/ecli" not in err)
+    # after it installs its SIGINT handler and before our site hook's line runs
+    # (a millisecond or two: its standard streams, site importing os, site reading the
+    # .pth files). Python reports it as a fatal error of that phase (init_sys_streams,
+    # init_import_site), naming no launcher and no eunomia module; a signal that came
+    # while site read the .pth files is raised at the very start of the hook's line,
+    # before any of it ran: "line 0" of its code, the last frame before the interrupt.
+    if not err.startswith("Fatal Python error: init_") or "eunomia" in err \
+            or "/bin/ecli" in err:
+        return False
+    if "addpackage" not in err:
+        return True
+    frames = [line.strip() for line in err.splitlines() if line.strip().startswith("File")]
+    return bool(frames) and frames[-1] == 'File "<string>", line 0, in <module>'
+
+
 
 
 @needs_root
