@@ -7,7 +7,8 @@ abandons what is left and says how many records that was.
 Start-up order: the flags are read, then the kernel's load starts in a thread
 (loaded.BackgroundLoad: libbpf and the verifier run without the GIL), and only then are
 the output layer and the run core imported and the printer built, while the kernel
-checks the programs (bench/run.py: start-up).
+checks the programs (bench/run.py: start-up). A run with no flags starts its load even
+before the flags are read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, EunomiaError
 from ..kinds import TRACE_PIPE
 from ..package import Package
 from ..session.flags import add_run_options, parse_run_args
@@ -34,9 +35,18 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     """Parses the program's flags from `argv`, then runs the package until stopped.
     Exit code 0, or 1 when records were left unwritten at the stop. `prog` names the
     command in the help (a standalone tool's own name)."""
-    settings = parse_run_args(package, argv, prog=prog)
     from ..loaded import BackgroundLoad
-    loading = BackgroundLoad(package, settings.values, btf=settings.btf)
+    loading = _early_load(package) if not argv else None
+    try:
+        settings = parse_run_args(package, argv, prog=prog)
+    except BaseException:
+        if loading is not None:
+            loading.discard()
+        raise
+    if loading is None or settings.values or settings.btf:
+        if loading is not None:     # not what the flags ask for (cannot happen today)
+            loading.discard()
+        loading = BackgroundLoad(package, settings.values, btf=settings.btf)
     try:
         from ..session.core import Session
         from .running import FdWriter, StopSignals, StreamSink
@@ -62,6 +72,18 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     finally:
         loading.discard()       # a run that failed before its start took the load
     return 1 if report.unwritten else 0
+
+
+def _early_load(package):
+    """A run with no flags at all sets no global and no --btf: its load starts before
+    the flags are read (the program's parser needs the object's BTF, parsed in Python).
+    An object libbpf cannot open is left to the usual order, whose checks say better
+    what is wrong with it."""
+    from ..loaded import BackgroundLoad
+    try:
+        return BackgroundLoad(package)
+    except EunomiaError:
+        return None
 
 
 def path_exists(name: str) -> bool:

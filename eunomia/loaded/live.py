@@ -19,7 +19,7 @@ from ..events import (
     open_event_sources,
 )
 from ..runtime import BpfObject, Link
-from ..variables import GlobalVariable
+from ..variables import GlobalVariable, global_variables
 
 log = logging.getLogger("eunomia")
 
@@ -47,14 +47,24 @@ def _typed_maps(loaded: LoadedPackage) -> dict[str, Any]:
 class LoadedPackage:
     """Live kernel objects of one package; closes everything it owns on close()."""
 
-    def __init__(self, package, obj: BpfObject, variables: list[GlobalVariable]):
+    def __init__(self, package, obj: BpfObject,
+                 variables: dict[str, GlobalVariable] | None = None):
+        """`variables`: the package's globals by name, when the caller has them already
+        (else read from the package's BTF when first asked for)."""
         self.package = package
         self._obj = obj
-        self.variables = {v.name: v for v in variables}
+        self._variables = variables
         self.links: dict[str, Link] = {}
         self._reader: EventReader | None = None
         self._reader_choice: tuple | None = None
         self._typed_maps: dict[str, Any] | None = None
+
+    @property
+    def variables(self) -> dict[str, GlobalVariable]:
+        """The package's global variables by name."""
+        if self._variables is None:
+            self._variables = {v.name: v for v in global_variables(self.package)}
+        return self._variables
 
     # -- programs and maps -----------------------------------------------------------
 

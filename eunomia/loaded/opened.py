@@ -57,8 +57,7 @@ class OpenPackage:
         """`btf`: the kernel BTF to relocate against instead of the running kernel's (see
         custom_btf); needed on a kernel without BTF unless the package brings its own."""
         self.package = package
-        self._variables = global_variables(package)
-        self._by_name = {v.name: v for v in self._variables}
+        self._by_name: dict[str, GlobalVariable] | None = None     # see _globals()
         blob = custom_btf(package, btf)
         self._btf_file = None
         if blob is not None:        # libbpf reads it from a file, at load time
@@ -85,9 +84,17 @@ class OpenPackage:
                                 "globals, autoload and map sizes before load()")
         return self._obj
 
+    def _globals(self) -> dict[str, GlobalVariable]:
+        """The package's globals by name, read from its BTF when first asked for:
+        opening and loading need none of it (`ecli run` without flags starts its load
+        before it parses the BTF)."""
+        if self._by_name is None:
+            self._by_name = {v.name: v for v in global_variables(self.package)}
+        return self._by_name
+
     @property
     def variables(self) -> dict[str, GlobalVariable]:
-        return dict(self._by_name)
+        return dict(self._globals())
 
     @property
     def program_names(self) -> list[str]:
@@ -100,9 +107,9 @@ class OpenPackage:
     def set_global(self, name: str, value: Any) -> OpenPackage:
         """Writes `value` into global variable `name` (checked against its C type)."""
         obj = self._object()
-        var = self._by_name.get(name)
+        var = self._globals().get(name)
         if var is None:
-            known = ", ".join(sorted(self._by_name)) or "none"
+            known = ", ".join(sorted(self._globals())) or "none"
             raise ArgumentError(f"package has no global variable '{name}' "
                                 f"(its globals: {known})")
         try:
@@ -151,7 +158,7 @@ class OpenPackage:
         finally:
             self._forget_btf_file()
         from .live import LoadedPackage  # loaded meanwhile by `ecli run` (cli/run.py)
-        return LoadedPackage(self.package, obj, self._variables)
+        return LoadedPackage(self.package, obj, self._by_name)
 
     def close(self) -> None:
         obj, self._obj = self._obj, None

@@ -378,3 +378,23 @@ def test_an_etcd_member_that_drips_its_reply_meets_a_deadline(monkeypatch):
         with pytest.raises(StoreUnavailable, match="no answer within 1 s"):
             store.get("/eunomia/x")
         assert time.monotonic() - started < 10       # not the 18 s the peer would take
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ecli run loads programs: needs root")
+@pytest.mark.parametrize("flags", [[], ["--json"]])
+def test_a_broken_object_says_the_same_with_and_without_flags(seed, tmp_path, flags):
+    """`ecli run` without flags opens the object before it reads the package's BTF (its
+    load starts early); what is wrong with a broken object is still said by our reader,
+    as with flags, in one line."""
+    import subprocess
+    import sys
+    elf = bytearray(object_of(seed))
+    struct.pack_into("<Q", elf, _section_header(elf, 2) + 24, 1 << 62)    # sh_offset
+    path = tmp_path / "package.json"
+    path.write_bytes(with_object(seed, bytes(elf)))
+    shown = subprocess.run([sys.executable, "-m", "eunomia.cli.ecli", "run", *flags,
+                            str(path)], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert shown.returncode == 1
+    assert shown.stderr.count("\n") == 1 and "Traceback" not in shown.stderr
+    assert "not a valid ELF object: the symbol table" in shown.stderr, shown.stderr
