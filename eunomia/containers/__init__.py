@@ -2,6 +2,7 @@
 cgroup belongs to (ContainerMap), and which ones a run selects (ContainerSelection).
 See docs/containers.md."""
 
+from ..lazy import lazy_exports
 from .model import NO_CONTAINER, Container, ContainerSelection
 
 # the map and the runtimes' clients (http.client, ssl: 20 ms) load on first use: a run
@@ -10,11 +11,7 @@ _LAZY = {"ContainerMap": "live", "shared_map": "live", "DEFAULT_SOCKETS": "runti
          "RUNTIMES": "runtimes"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["DEFAULT_SOCKETS", "NO_CONTAINER", "RUNTIMES", "Container", "ContainerMap",

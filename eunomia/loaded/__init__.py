@@ -19,6 +19,8 @@
         prog = opened.load()
 """
 
+from ..lazy import lazy_exports
+
 # The names load with their module on first use: `ecli run` opens the object (opened)
 # before it imports the live side (live: events, attach), which loads while the kernel
 # verifies.
@@ -26,11 +28,7 @@ _LAZY = {"LoadedPackage": "live", "BackgroundLoad": "opened", "OpenPackage": "op
          "custom_btf": "opened", "load_package": "opened", "require_kernel_btf": "opened"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["BackgroundLoad", "LoadedPackage", "OpenPackage", "custom_btf", "load_package",

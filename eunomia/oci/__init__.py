@@ -11,7 +11,7 @@ the cache, pull policy `missing`). docs/oci.md describes the image layout.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 # what `ecli run --pull` takes (here: the command line reads it while building its parser,
 # and must not import the registry client to do so)
@@ -26,10 +26,7 @@ _EXPORTS = {"ImageCache": "cache", "default_cache_dir": "cache", "Credentials": 
             "RegistryClient": "registry", "RegistryOptions": "registry"}
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def fetch_package(text: str, options=None, policy: str = "missing", verify_key=None,

@@ -6,6 +6,8 @@ The names below load with their module on first use: `ecli run` parses its flags
 (session.flags) and starts the kernel's load before it imports the run core and the
 output layer, which then load while the kernel verifies (cli/run.py)."""
 
+from ..lazy import lazy_exports
+
 _LAZY = {"Abandoned": "core", "Session": "core", "SessionState": "core", "Sink": "core",
          "StopReport": "core",
          "DEFAULT_QUEUE_BYTES": "flags", "DEFAULT_STOP_BOUND": "flags",
@@ -13,11 +15,7 @@ _LAZY = {"Abandoned": "core", "Session": "core", "SessionState": "core", "Sink":
          "parse_quietly": "flags", "parse_run_args": "flags", "program_parser": "flags"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["DEFAULT_QUEUE_BYTES", "DEFAULT_STOP_BOUND", "Abandoned", "FlagParser",
