@@ -205,8 +205,15 @@ def load_package(package, values: dict[str, Any] | None = None,
     """Opens the object, writes `values` into its globals, sets `autoload`, and loads it
     (`btf`: see custom_btf): both phases at once. A failed quiet load (libbpf's messages
     off: nobody listens) is made again with them, for the verifier's log."""
+    return _quiet_load(_opened(package, values, autoload, btf), package, values, autoload,
+                       btf)
+
+
+def _quiet_load(opened: OpenPackage, package, values, autoload, btf) -> LoadedPackage:
+    """`opened` loaded quietly; after a failure, the package opened and loaded again
+    with libbpf's messages, for the verifier's log its error carries."""
     try:
-        return _opened(package, values, autoload, btf).load(quiet=True)
+        return opened.load(quiet=True)
     except _LoadAgain:
         return _opened(package, values, autoload, btf).load()
 
@@ -231,22 +238,18 @@ class BackgroundLoad:
     def __init__(self, package, values: dict[str, Any] | None = None,
                  btf: str | None = None):
         opened = _opened(package, values, None, btf)
-        self._again = (package, values, btf)
         self._loaded: LoadedPackage | None = None
         self._error: BaseException | None = None
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_WHILE_LOADING)
-        self._thread = threading.Thread(target=self._load, args=(opened,),
+        self._thread = threading.Thread(target=self._load,
+                                        args=(opened, package, values, btf),
                                         name="eunomia-load", daemon=True)
         self._thread.start()
 
-    def _load(self, opened: OpenPackage) -> None:
+    def _load(self, opened: OpenPackage, package, values, btf) -> None:
         try:
-            try:
-                self._loaded = opened.load(quiet=True)
-            except _LoadAgain:
-                package, values, btf = self._again
-                self._loaded = _opened(package, values, None, btf).load()
+            self._loaded = _quiet_load(opened, package, values, None, btf)
         except BaseException as exc:  # noqa: BLE001 (handed to result()'s caller)
             self._error = exc
 
