@@ -59,6 +59,10 @@ class Field:
         self.hash = hash
         self.metadata = metadata or {}
 
+    @property
+    def has_default(self) -> bool:
+        return self.default is not MISSING or self.default_factory is not MISSING
+
     def __repr__(self) -> str:
         return f"Field(name={self.name!r}, default={self.default!r})"
 
@@ -116,12 +120,17 @@ def _declared(cls) -> tuple[Field, ...]:
     for f in found.values():
         if not f.init:
             continue
-        has_default = f.default is not MISSING or f.default_factory is not MISSING
-        if given_default and not has_default:
+        if given_default and not f.has_default:
             raise TypeError(f"{cls.__name__}: field {f.name!r} without a default follows "
                             "one with a default")
-        given_default = given_default or has_default
+        given_default = given_default or f.has_default
     return tuple(found.values())
+
+
+def _getter(names):
+    """The named attributes of an object, as one tuple (or one value, for one name)."""
+    names = tuple(names)
+    return attrgetter(*names) if names else (lambda obj: ())
 
 
 def valueclass(cls=None, *, frozen: bool = False):
@@ -138,11 +147,12 @@ def _make(cls, frozen: bool):
     init_set = frozenset(init_names)
     # fields __init__ may have to fill: (name, default, factory), in order
     filled = tuple((f.name, f.default, f.default_factory) for f in declared
-                   if not f.init or f.default is not MISSING or f.default_factory is not MISSING)
-    required = frozenset(f.name for f in declared
-                         if f.init and f.default is MISSING and f.default_factory is MISSING)
-    compared = tuple(f.name for f in declared if f.compare)
-    compared_values = attrgetter(*compared) if compared else (lambda obj: ())
+                   if not f.init or f.has_default)
+    required = frozenset(f.name for f in declared if f.init and not f.has_default)
+    compared_values = _getter(f.name for f in declared if f.compare)
+    # as dataclasses: hash=None follows compare
+    hashed_values = _getter(f.name for f in declared
+                            if (f.compare if f.hash is None else f.hash))
     shown = tuple(f.name for f in declared if f.repr)
     post_init = getattr(cls, "__post_init__", None)
     # every field given by position, nothing to fill or run after: one update
@@ -185,7 +195,7 @@ def _make(cls, frozen: bool):
         raise FrozenInstanceError(f"cannot delete field {key!r} of {name}")
 
     def __hash__(self):
-        return hash(compared_values(self))
+        return hash(hashed_values(self))
 
     methods = [__init__, __repr__, __eq__]
     if frozen:

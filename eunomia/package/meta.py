@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from .. import defaults
 from ..errors import PackageError
 from ..kinds import SAMPLE_TYPES
-from ..valueclass import MISSING, field, fields, valueclass
+from ..valueclass import field, fields, valueclass
 from .fields import check_kind, expect_object, text_value
 
 
@@ -101,8 +101,7 @@ def _specs(cls: type) -> tuple[list, frozenset, bool]:
         for f in fields(cls):
             if f.name == "extra":
                 continue
-            required = f.metadata.get("required", f.default is MISSING and
-                                      f.default_factory is MISSING)
+            required = f.metadata.get("required", not f.has_default)
             specs.append((f.name, _reader(_annotation(cls, f.name), f.metadata), required,
                           f.metadata.get("check")))
         found = (specs, frozenset(spec[0] for spec in specs), cls.check is not Part.check)

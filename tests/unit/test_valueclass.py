@@ -110,3 +110,12 @@ def test_subclasses_extend_their_bases_fields():
         z: int = 0
     assert [f.name for f in fields(Point3)] == ["x", "y", "tags", "z"]
     assert Point3(1, 2, [], 3).z == 3 and Point3(1) != Point(1)
+
+
+def test_hash_follows_compare_unless_a_field_says_otherwise():
+    @valueclass(frozen=True)
+    class Tagged:
+        key: str
+        note: str = field(default="", hash=False)     # compared, not hashed
+    assert Tagged("a", "x") != Tagged("a", "y")
+    assert hash(Tagged("a", "x")) == hash(Tagged("a", "y"))
