@@ -10,14 +10,37 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
 import struct
+import sys
 
 from .errors import LibbpfError, LoadError
 
-log = logging.getLogger("eunomia.libbpf")
-log.addHandler(logging.NullHandler())   # a library: silent unless the application logs
+LOGGER = "eunomia.libbpf"
+# libbpf's levels (warn, info, debug) as logging's, without importing logging for them
+LEVELS = {0: 30, 1: 20}
+
+
+_log = None
+
+
+def _logger():
+    """The eunomia.libbpf logger, made on first use: a library is silent unless the
+    application logs (a NullHandler), and logging is imported only when someone may
+    listen (see _listened)."""
+    global _log
+    if _log is None:
+        import logging
+        _log = logging.getLogger(LOGGER)
+        _log.addHandler(logging.NullHandler())
+    return _log
+
+
+def _listened() -> bool:
+    """Whether libbpf's warnings may reach anyone: not while nobody has imported
+    logging (no handler is configured anywhere), nor when its logger drops them. Keeps
+    logging's import (~5 ms) off a run's start, before the load."""
+    return "logging" in sys.modules and _logger().isEnabledFor(LEVELS[0])
 
 c_void_p, c_char_p, c_int, c_uint, c_size_t = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
                                                ctypes.c_uint, ctypes.c_size_t)
@@ -206,13 +229,16 @@ class _Lib:
         buf = ctypes.create_string_buffer(8192)
 
         def printer(level, fmt, args):
+            logged = "logging" in sys.modules       # or nobody can be listening
+            if not (logged or self._captures):
+                return 0
             # va_list is passed on as-is (an array type on x86_64: a pointer here).
             vsnprintf(buf, len(buf), fmt, args)
             text = buf.value.decode("utf-8", "replace")
             for capture in self._captures:
                 capture.append(text)
-            log.log({0: logging.WARNING, 1: logging.INFO}.get(level, logging.DEBUG), "%s",
-                    text.rstrip("\n"))
+            if logged:
+                _logger().log(LEVELS.get(level, 10), "%s", text.rstrip("\n"))
             return 0
         self._printer = PRINT_FN(printer)          # kept alive as long as libbpf uses it
         self._bpf.libbpf_set_print(self._printer)
@@ -239,12 +265,12 @@ class _Lib:
     @contextlib.contextmanager
     def unheard(self):
         """Turns libbpf's print callback off inside the block when nobody would see its
-        messages: the eunomia.libbpf logger drops warnings (as ecli's does without -v)
-        and nothing captures them. Each message runs the callback in Python, about 70 in
-        a small package's load (~4 ms), each waiting for the GIL while another thread
-        holds it. Yields whether they were off: a caller that needs them after a failure
+        messages: the eunomia.libbpf logger drops warnings (as ecli's does without -v) or
+        nobody imported logging, and nothing captures them. Each message runs the
+        callback in Python, about 70 in a small package's load (~4 ms), each waiting for
+        the GIL while another thread holds it. Yields whether they were off: a caller that needs them after a failure
         (the verifier's log) does the work again without this."""
-        if log.isEnabledFor(logging.WARNING) or self._captures:
+        if self._captures or _listened():
             yield False
             return
         bpf = self.bpf

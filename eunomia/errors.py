@@ -20,6 +20,14 @@ class FlowControl(Exception):
     EunomiaError, so `except EunomiaError` never swallows one by accident."""
 
 
+class HelpRequested(FlowControl):
+    """`--help` was given: `text` is the help to show (the caller prints it)."""
+
+    def __init__(self, text: str):
+        super().__init__("help requested")
+        self.text = text
+
+
 class PackageError(EunomiaError):
     """A package is broken, truncated, or does not match the format."""
 

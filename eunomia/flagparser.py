@@ -7,15 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import ArgumentError, FlowControl
+from .errors import ArgumentError, HelpRequested
 
-
-class HelpRequested(FlowControl):
-    """`--help` was given: `text` is the help to show (the caller prints it)."""
-
-    def __init__(self, text: str):
-        super().__init__("help requested")
-        self.text = text
+__all__ = ["FlagParser", "HelpRequested"]
 
 
 class FlagParser(argparse.ArgumentParser):

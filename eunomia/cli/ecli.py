@@ -16,9 +16,9 @@ import argparse
 import sys
 
 from .. import __version__
-from ..errors import EunomiaError, VerifierError
+from ..errors import EunomiaError
 from ..flagparser import FlagParser, HelpRequested
-from ..output.terminal import terminal_safe
+from .guard import report, run_guarded
 from .images import COMMANDS as IMAGE_COMMANDS
 from .images import (
     RUN_IMAGE_OPTIONS,
@@ -27,14 +27,13 @@ from .images import (
     registry_options,
     run_image_command,
 )
-from .logs import print_error, setup_logging
+from .logs import setup_logging
 
 # Each command's modules load only when it is asked for: `ecli run` starts without the
 # server, client and fleet, and those (and push, pull, ...) without the run core
 # (bench/run.py: start-up).
 RUN_HELP = "load a package, attach its programs and print its events"
 
-VERIFIER_TAIL = 8  # verifier log lines shown without -v
 PROG_TYPES = ("json", "tar", "wasm")        # eunomia-bpf's -p
 
 EXAMPLES = """examples:
@@ -81,7 +80,7 @@ def _top_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_run_parser(commands) -> None:
-    from .run import add_run_options
+    from ..session.flags import add_run_options
     from .wasm import add_wasm_options
     run = commands.add_parser(
         "run", help=RUN_HELP,
@@ -106,17 +105,6 @@ def _add_run_parser(commands) -> None:
                      help="the program's own flags")
 
 
-def _report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:
-    print_error(prog, exc)
-    if isinstance(exc, VerifierError) and exc.log:
-        lines = exc.log if verbose else exc.log[-VERIFIER_TAIL:]
-        if not verbose and len(exc.log) > VERIFIER_TAIL:
-            print(f"  ... (last {VERIFIER_TAIL} of {len(exc.log)} verifier log lines; "
-                  "-v shows all)", file=sys.stderr)
-        for line in lines:
-            print(f"  {terminal_safe(line)}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     program_args: list[str] = []
@@ -130,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(shown.text)
         return 0
     except EunomiaError as exc:
-        _report(exc, verbose=False)
+        report(exc, verbose=False)
         return 1
     if args.command is None:
         sys.stdout.write(parser.format_help())
@@ -193,30 +181,6 @@ def _serve_or_call(args) -> int:
     setup_logging(getattr(args, "verbose", False))
     return run_guarded(lambda: run_server(args) if args.command == "server"
                     else run_client(args), verbose=False)
-
-
-def run_guarded(command, verbose: bool, prog: str = "ecli") -> int:
-    """command()'s exit code; errors as one line (exit 1), Ctrl-C as 130."""
-    try:
-        return command()
-    except HelpRequested as shown:
-        sys.stdout.write(shown.text)
-        return 0
-    except EunomiaError as exc:
-        _report(exc, verbose, prog)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`ecli run ... | head`): not an error.
-        sys.stderr.close()
-        return 0
-    except OSError as exc:
-        # the last net for a file the system refuses (a name too long, no permission)
-        name = str(exc.filename or "")
-        name = name if len(name) <= 200 else name[:200] + "..."
-        print_error(prog, f"{exc.strerror or exc}{': ' + name if name else ''}")
-        return 1
 
 
 if __name__ == "__main__":

@@ -30,17 +30,22 @@ def _quiet(signum, frame):
     raise SystemExit(130)
 
 
-def _run(module: str) -> int:
+def _run(module: str, **context) -> int:
     signal.signal(signal.SIGINT, _quiet)
     import importlib
     command = importlib.import_module(module)
     try:
-        return command.main()
+        return command.main(**context)
     except KeyboardInterrupt:
         return 130
 
 
 def ecli() -> int:
+    signal.signal(signal.SIGINT, _quiet)
+    from .early import start_early_run
+    early = start_early_run(sys.argv[1:])
+    if early is not None:       # `ecli run FILE`: no parser needed (cli/early.py)
+        return _run("eunomia.cli.early", early=early)
     return _run("eunomia.cli.ecli")
 
 

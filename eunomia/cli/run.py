@@ -8,7 +8,7 @@ Start-up order: the flags are read, then the kernel's load starts in a thread
 (loaded.BackgroundLoad: libbpf and the verifier run without the GIL), and only then are
 the output layer and the run core imported and the printer built, while the kernel
 checks the programs (bench/run.py: start-up). A run with no flags starts its load even
-before the flags are read.
+before the flags are read, and `ecli run FILE` before the command line is (cli/early.py).
 """
 
 from __future__ import annotations
@@ -20,25 +20,27 @@ from pathlib import Path
 from ..errors import ArgumentError, EunomiaError
 from ..kinds import TRACE_PIPE
 from ..package import Package
-from ..session.flags import add_run_options, parse_run_args
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-__all__ = ["add_run_options", "load_package_argument", "run_package"]
+__all__ = ["load_package_argument", "run_package"]
 
 
 def warn(message: str) -> None:
     print(f"ecli: {message}", file=sys.stderr, flush=True)
 
 
-def run_package(package, argv: list[str], out=None, prog: str | None = None) -> int:
+def run_package(package, argv: list[str], out=None, prog: str | None = None,
+                loading=None) -> int:
     """Parses the program's flags from `argv`, then runs the package until stopped.
     Exit code 0, or 1 when records were left unwritten at the stop. `prog` names the
-    command in the help (a standalone tool's own name)."""
+    command in the help (a standalone tool's own name); `loading` is its load already
+    started (cli.early), without values."""
     from ..loaded import BackgroundLoad
-    loading = _early_load(package) if not argv else None
+    if loading is None and not argv:
+        loading = _early_load(package)
     try:
-        settings = parse_run_args(package, argv, prog=prog)
+        settings = _run_settings(package, argv, prog)
     except BaseException:
         if loading is not None:
             loading.discard()
@@ -72,6 +74,19 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None) -> 
     finally:
         loading.discard()       # a run that failed before its start took the load
     return 1 if report.unwritten else 0
+
+
+def _run_settings(package, argv: list[str], prog: str | None):
+    """The run's settings from its words; with none, the defaults without building the
+    flags' parser (argparse and every option: ~10 ms of a run's start), its globals'
+    check made all the same (the object's BTF, read as the parser would)."""
+    if argv:
+        from ..session.flags import parse_run_args
+        return parse_run_args(package, argv, prog=prog)
+    from ..session.settings import RunSettings
+    from ..variables import global_variables
+    global_variables(package)
+    return RunSettings()
 
 
 def _early_load(package):

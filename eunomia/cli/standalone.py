@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..package import Package
-from .ecli import run_guarded
+from .guard import run_guarded
 from .logs import setup_logging
 from .run import run_package
 

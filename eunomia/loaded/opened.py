@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +14,9 @@ from ..errors import ArgumentError, BTFError, DecodeError, EunomiaError, Package
 from ..kinds import kernel_btf_path
 from ..package.btfarchive import KernelId, btf_from, pick
 from ..runtime.object import BpfObject
-from ..variables import GlobalVariable, global_variables
 
 if TYPE_CHECKING:
+    from ..variables import GlobalVariable
     from .live import LoadedPackage
 
 
@@ -61,6 +60,7 @@ class OpenPackage:
         blob = custom_btf(package, btf)
         self._btf_file = None
         if blob is not None:        # libbpf reads it from a file, at load time
+            import tempfile
             fd, self._btf_file = tempfile.mkstemp(prefix="eunomia-", suffix=".btf")
             with os.fdopen(fd, "wb") as out:
                 out.write(blob)
@@ -89,6 +89,7 @@ class OpenPackage:
         opening and loading need none of it (`ecli run` without flags starts its load
         before it parses the BTF)."""
         if self._by_name is None:
+            from ..variables import global_variables  # the BTF parsed in Python
             self._by_name = {v.name: v for v in global_variables(self.package)}
         return self._by_name
 

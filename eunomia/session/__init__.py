@@ -2,16 +2,17 @@
 stop = detach, drain, close), and the flags that configure it. Every front end (ecli run,
 server tasks, the exporter) drives a Session; none keeps a loop of its own.
 
-The names below load with their module on first use: `ecli run` parses its flags
-(session.flags) and starts the kernel's load before it imports the run core and the
-output layer, which then load while the kernel verifies (cli/run.py)."""
+The names below load with their module on first use: `ecli run` starts the kernel's
+load before it imports the run core and the output layer (and, given no flags, before
+it imports the flags' parser at all), which then load while the kernel verifies
+(cli/early.py, cli/run.py)."""
 
 from ..lazy import lazy_exports
 
 _LAZY = {"Abandoned": "core", "Session": "core", "SessionState": "core", "Sink": "core",
          "StopReport": "core",
-         "DEFAULT_QUEUE_BYTES": "flags", "DEFAULT_STOP_BOUND": "flags",
-         "FlagParser": "flags", "HelpRequested": "flags", "RunSettings": "flags",
+         "DEFAULT_QUEUE_BYTES": "flags", "DEFAULT_STOP_BOUND": "settings",
+         "FlagParser": "flags", "HelpRequested": "flags", "RunSettings": "settings",
          "parse_quietly": "flags", "parse_run_args": "flags", "program_parser": "flags"}
 
 

@@ -30,7 +30,7 @@ from ..loaded import BackgroundLoad, LoadedPackage, load_package
 from ..runtime.ringbuf import RecordBatch
 from ..valueclass import field, valueclass
 from .container_filter import container_filter
-from .flags import RunSettings
+from .settings import RunSettings
 
 CHUNK_RECORDS = 4096        # records handed to a sink at once: bounds its memory and the
                             # time to notice an abandon

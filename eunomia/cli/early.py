@@ -1,0 +1,65 @@
+"""`ecli run FILE` with nothing else, the commonest run: the package is read and its
+load started before anything else, and the run needs no command-line parser at all.
+
+The kernel's load (CO-RE relocation and the verifier: 20-30 ms for a small package) runs
+in a thread with the GIL released (loaded.BackgroundLoad), so the output layer and the
+run core are imported and the printer built while it runs instead of before it; with no
+words to read, argparse and every option's parser are never built (bench/run.py:
+start-up). The run is then what `ecli run FILE` does through the parser (cli/ecli.py),
+with the default settings (session.settings.RunSettings()). Anything unusual (a
+directory, a URL, an image, stdin, a Wasm module, a package that does not read or open)
+is left to the usual order, whose checks say what is wrong with it."""
+
+from __future__ import annotations
+
+import os
+
+
+class EarlyRun:
+    """The package `ecli run` was given and its load under way."""
+
+    def __init__(self, package, loading):
+        self.package = package
+        self.loading = loading
+
+    def discard(self) -> None:
+        """Closes the load when the run did not take it (a no-op when it did)."""
+        self.loading.discard()
+
+
+def start_early_run(argv: list[str]) -> EarlyRun | None:
+    """The run of `ecli run FILE` with its load started; None for any other command
+    line, or when the usual order should read the package and report on it."""
+    if len(argv) != 2 or argv[0] != "run" or argv[1].startswith("-"):
+        return None
+    source = argv[1]
+    if not os.path.isfile(source):
+        return None
+    from ..errors import EunomiaError
+    from ..package import Package
+    try:
+        package = Package.load(source)
+    except (EunomiaError, OSError):
+        return None
+    if not isinstance(package, Package):        # a Wasm module runs its own way
+        return None
+    # no -v: libbpf's messages are dropped, and unheard while nothing imports logging
+    # (_libbpf._listened), as during this load
+    from ..loaded import BackgroundLoad
+    try:
+        return EarlyRun(package, BackgroundLoad(package))
+    except EunomiaError:
+        return None
+
+
+def main(early: EarlyRun) -> int:
+    """The run of `ecli run FILE` whose load `early` started: its exit code."""
+    from .guard import run_guarded
+    from .logs import setup_logging
+    from .run import run_package
+    setup_logging(verbose=False)
+    try:
+        return run_guarded(lambda: run_package(early.package, [], loading=early.loading),
+                           verbose=False)
+    finally:
+        early.discard()     # a no-op when the run took the load
