@@ -12,35 +12,21 @@ import contextlib
 import ctypes
 import os
 import struct
-import sys
 
 from .errors import LibbpfError, LoadError
+from .logs import DEBUG, INFO, WARNING, Logger, in_use
 
-LOGGER = "eunomia.libbpf"
-# libbpf's levels (warn, info, debug) as logging's, without importing logging for them
-LEVELS = {0: 30, 1: 20}
-
-
-_log = None
-
-
-def _logger():
-    """The eunomia.libbpf logger, made on first use: a library is silent unless the
-    application logs (a NullHandler), and logging is imported only when someone may
-    listen (see _listened)."""
-    global _log
-    if _log is None:
-        import logging
-        _log = logging.getLogger(LOGGER)
-        _log.addHandler(logging.NullHandler())
-    return _log
+# libbpf's levels (warn, info, debug) as logging's
+LEVELS = {0: WARNING, 1: INFO}
+log = Logger("eunomia.libbpf")
 
 
 def _listened() -> bool:
     """Whether libbpf's warnings may reach anyone: not while nobody has imported
     logging (no handler is configured anywhere), nor when its logger drops them. Keeps
     logging's import (~5 ms) off a run's start, before the load."""
-    return "logging" in sys.modules and _logger().isEnabledFor(LEVELS[0])
+    return in_use() and log.isEnabledFor(WARNING)
+
 
 c_void_p, c_char_p, c_int, c_uint, c_size_t = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
                                                ctypes.c_uint, ctypes.c_size_t)
@@ -229,7 +215,7 @@ class _Lib:
         buf = ctypes.create_string_buffer(8192)
 
         def printer(level, fmt, args):
-            logged = "logging" in sys.modules       # or nobody can be listening
+            logged = in_use()       # or nobody can be listening
             if not (logged or self._captures):
                 return 0
             # va_list is passed on as-is (an array type on x86_64: a pointer here).
@@ -238,7 +224,7 @@ class _Lib:
             for capture in self._captures:
                 capture.append(text)
             if logged:
-                _logger().log(LEVELS.get(level, 10), "%s", text.rstrip("\n"))
+                log.log(LEVELS.get(level, DEBUG), "%s", text.rstrip("\n"))
             return 0
         self._printer = PRINT_FN(printer)          # kept alive as long as libbpf uses it
         self._bpf.libbpf_set_print(self._printer)

@@ -44,7 +44,7 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
     if not isinstance(package, Package):        # a Wasm module runs its own way
         return None
     # no -v: libbpf's messages are dropped, and unheard while nothing imports logging
-    # (_libbpf._listened), as during this load
+    # (_libbpf._listened): logging is configured on its first use (main)
     from ..loaded import BackgroundLoad
     try:
         return EarlyRun(package, BackgroundLoad(package))
@@ -54,12 +54,17 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
 
 def main(early: EarlyRun) -> int:
     """The run of `ecli run FILE` whose load `early` started: its exit code."""
+    from ..logs import configure_on_first_use
     from .guard import run_guarded
-    from .logs import setup_logging
     from .run import run_package
-    setup_logging(verbose=False)
+    configure_on_first_use(_quiet_logging)     # most runs never log: no import of logging
     try:
         return run_guarded(lambda: run_package(early.package, [], loading=early.loading),
                            verbose=False)
     finally:
         early.discard()     # a no-op when the run took the load
+
+
+def _quiet_logging() -> None:
+    from .logs import setup_logging
+    setup_logging(verbose=False)

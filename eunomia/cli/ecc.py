@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import CompileError, EunomiaError
-from .logs import print_error
+from .guard import print_error
 
 EXAMPLES = """\
 examples:

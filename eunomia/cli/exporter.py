@@ -16,7 +16,8 @@ import threading
 
 from .. import __version__, defaults
 from ..errors import ArgumentError, EunomiaError
-from .logs import print_error, setup_logging
+from .guard import print_error
+from .logs import setup_logging
 from .server import read_token
 
 EXAMPLES = """examples:

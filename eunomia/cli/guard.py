@@ -7,9 +7,14 @@ import sys
 
 from ..errors import EunomiaError, HelpRequested, VerifierError
 from ..output.terminal import terminal_safe
-from .logs import print_error
 
 VERIFIER_TAIL = 8  # verifier log lines shown without -v
+
+
+def print_error(prog: str, message: object) -> None:
+    """The one error line of a command, `PROG: error: MESSAGE`, on stderr; what the
+    message quotes (a file name, a peer's reply) is shown with its controls escaped."""
+    print(f"{prog}: error: {terminal_safe(str(message))}", file=sys.stderr)
 
 
 def report(exc: EunomiaError, verbose: bool, prog: str = "ecli") -> None:

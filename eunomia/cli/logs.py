@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from ..output.terminal import terminal_safe, terminal_safe_lines
+from ..output.terminal import terminal_safe_lines
 
 
 class TerminalSafeFormatter(logging.Formatter):
@@ -26,9 +25,3 @@ def setup_logging(verbose: bool) -> None:
     logging.getLogger("eunomia.libbpf").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     # the OTLP exporter logs each failed export; ecli counts and reports them itself
     logging.getLogger("opentelemetry").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
-
-
-def print_error(prog: str, message: object) -> None:
-    """The one error line of a command, `PROG: error: MESSAGE`, on stderr; what the
-    message quotes (a file name, a peer's reply) is shown with its controls escaped."""
-    print(f"{prog}: error: {terminal_safe(str(message))}", file=sys.stderr)

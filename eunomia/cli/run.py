@@ -78,14 +78,14 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
 
 def _run_settings(package, argv: list[str], prog: str | None):
     """The run's settings from its words; with none, the defaults without building the
-    flags' parser (argparse and every option: ~10 ms of a run's start), its globals'
-    check made all the same (the object's BTF, read as the parser would)."""
+    flags' parser (argparse, every option and a flag per global: ~10 ms of a run's
+    start). The object's BTF is read all the same (the printer reads it anyway), so
+    that what is wrong with it is said as with flags."""
     if argv:
         from ..session.flags import parse_run_args
         return parse_run_args(package, argv, prog=prog)
     from ..session.settings import RunSettings
-    from ..variables import global_variables
-    global_variables(package)
+    package.btf()
     return RunSettings()
 
 

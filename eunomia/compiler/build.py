@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import CompileError
+from ..logs import DEBUG, INFO, Logger
 from ..package import Meta, Package, write_atomically
 from .clang import DEFAULT_MCPU, DwarfStrip, check_libbpf_headers, clang_command, run_clang
 from .doccomments import scan_doc_comments, struct_member_docs
@@ -20,8 +20,7 @@ from .record_types import header_struct_names
 from .toolchain import find_toolchain, system_include_dirs, target_arch
 from .vmlinux import vmlinux_include_dir
 
-log = logging.getLogger("eunomia.compiler")
-log.addHandler(logging.NullHandler())  # a library: silent unless the application says
+log = Logger("eunomia.compiler")
 
 EXPORT_SECTION = ".eunomia.export"
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
@@ -120,7 +119,7 @@ def compile(source, header=None, outdir=None, cflags=(), clang=None, verbose=Fal
     "eunomia.compiler" logger (at INFO when `verbose`, else DEBUG). Raises CompileError
     (with clang's diagnostics in `.diagnostics`).
     """
-    level = logging.INFO if verbose else logging.DEBUG
+    level = INFO if verbose else DEBUG
     started = time.monotonic()
     source = Path(source).resolve()
     if not source.is_file():

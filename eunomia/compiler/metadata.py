@@ -3,12 +3,12 @@ output maps, with the source's doc comments folded in."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .. import __version__
 from ..errors import CompileError, PackageError
 from ..kinds import EVENT_MAP_TYPES, MapType
+from ..logs import Logger
 from ..package import (
     BpfSkel,
     CmdArg,
@@ -27,7 +27,7 @@ from .record_types import infer_record_types
 
 _MAP_TYPE_NAMES = {4: "perf event array", 27: "ring buffer", 31: "user ring buffer"}
 
-log = logging.getLogger("eunomia.compiler")
+log = Logger("eunomia.compiler")
 
 
 def export_type(info: ObjectInfo, name: str, why: str) -> ExportType:

@@ -9,16 +9,16 @@ with the PCH, ecc compiles again without it, so errors read exactly as without."
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import subprocess
 import tempfile
 from pathlib import Path
 
+from ..logs import Logger
 from .clang import DEFAULT_MCPU, target_flags
 
-log = logging.getLogger("eunomia.compiler")
+log = Logger("eunomia.compiler")
 
 _FIRST_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
 

@@ -14,7 +14,6 @@ import base64
 import binascii
 import functools
 import http.client
-import logging
 import os
 import ssl
 import time
@@ -22,12 +21,12 @@ import urllib.parse
 
 from ..errors import EunomiaError
 from ..files import read_bounded, read_text_bounded
+from ..logs import Logger
 from ..net import http_url
 from ..valueclass import valueclass
 from .runtimes import CALL_SECONDS, RETRY_SECONDS, RuntimeAPIError, fetch_json
 
-log = logging.getLogger("eunomia.containers")
-log.addHandler(logging.NullHandler())
+log = Logger("eunomia.containers")
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 LABELS_SECONDS = 30.0       # a pod's labels are asked again after this

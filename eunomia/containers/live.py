@@ -15,11 +15,11 @@ for the records read after that (its exits).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 
+from ..logs import Logger
 from ..valueclass import replace
 from .kubelet import LOG_LINKS, kubelet_containers
 from .model import Container, ContainerSelection
@@ -34,8 +34,7 @@ from .procfs import (
 )
 from .runtimes import runtimes
 
-log = logging.getLogger("eunomia.containers")
-log.addHandler(logging.NullHandler())
+log = Logger("eunomia.containers")
 
 MISS_MEMORY = 1.0           # a key no process has is looked for again after this
 RUNTIME_ASK = 2.0           # seconds before the runtimes are asked again for an ID they

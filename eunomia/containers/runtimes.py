@@ -9,20 +9,17 @@ requests; a client library would cost `ecli run` its start-up time).
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable
 
 from ..errors import ArgumentError, EunomiaError
-from ..net import HeadersDeadline
+from ..logs import Logger
 from ..valueclass import valueclass
 from .model import Container
 
-log = logging.getLogger("eunomia.containers")
-log.addHandler(logging.NullHandler())
+log = Logger("eunomia.containers")
 
 CALL_SECONDS = 1.0          # one API call, connect to last byte
 MAX_ANSWER = 8 << 20        # bytes of one answer
@@ -36,6 +33,7 @@ class RuntimeAPIError(EunomiaError):
 def _unix_connection(path: str, seconds: float):
     """An http.client connection to the unix socket `path`."""
     import http.client
+    import socket
 
     class UnixConnection(http.client.HTTPConnection):
         def connect(self) -> None:
@@ -62,6 +60,8 @@ def fetch_json(connection, url: str, headers: dict,
     """GET `url` through `connection` (not connected yet) and parse its JSON answer,
     within `seconds` in all and `limit` bytes; RuntimeAPIError says why not."""
     import http.client
+
+    from ..net import HeadersDeadline  # socket and ipaddress: when a runtime is asked
     sockets: list = []
     deadline = HeadersDeadline(sockets, seconds)
     try:

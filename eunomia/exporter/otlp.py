@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
-log = logging.getLogger("eunomia.exporter")
+from ..logs import Logger
+
+log = Logger("eunomia.exporter")
 
 
 def metrics_data(snapshots, start_ns: int):

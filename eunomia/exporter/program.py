@@ -4,19 +4,19 @@ are collected. Stopping writes every record already sent into the counters first
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Any
 
 from ..errors import EunomiaError
+from ..logs import Logger
 from ..output.histogram import linear_histogram, log2_histogram
 from ..session import Session, Sink, parse_run_args
 from .config import Metric, ProgramConfig
 from .decoders import Drop
 from .metrics import EventCounter, EventHistogram, HistogramPoint, SelfCounters, Snapshot
 
-log = logging.getLogger("eunomia.exporter")
+log = Logger("eunomia.exporter")
 
 
 def _number(value) -> float:

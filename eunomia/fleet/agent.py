@@ -17,19 +17,19 @@ partition) it registers again and rewrites its status.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 
 from ..errors import EunomiaError, PackageError
+from ..logs import Logger
 from ..server.tasks import StartRequest, TaskManager
 from ..session import SessionState
 from ..valueclass import valueclass
 from .model import Desired, DesiredSummary, FleetView, Keys, NodeRecord, TaskStatus, matches
 from .store import Store, StoreUnavailable
 
-log = logging.getLogger("eunomia.fleet")
+log = Logger("eunomia.fleet")
 
 RETRY_S = 2.0                   # between attempts to reach etcd
 STATUS_INTERVAL_S = 1.0         # counters are written back this often

@@ -4,7 +4,6 @@ thin ways to the same reader."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,10 +17,11 @@ from ..events import (
     export_type_name,
     open_event_sources,
 )
+from ..logs import Logger
 from ..runtime import BpfObject, Link
 from ..variables import GlobalVariable, global_variables
 
-log = logging.getLogger("eunomia")
+log = Logger("eunomia")
 
 
 def _annotations(meta) -> dict[str, Any]:

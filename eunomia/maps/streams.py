@@ -3,14 +3,10 @@ the program's events()), and user ring buffers (user space -> kernel)."""
 
 from __future__ import annotations
 
-import logging
-
 from .. import _libbpf
 from ..decode import compile_codec
 from ..errors import DecodeError, MapError
 from .base import TypedMap
-
-log = logging.getLogger("eunomia")
 
 
 class EventMap(TypedMap):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import re
 from typing import Any
@@ -25,12 +24,12 @@ from ..defaults import DEFAULT_QUEUE_BYTES
 from ..errors import ArgumentError, DecodeError
 from ..flagparser import FlagParser, HelpRequested
 from ..kinds import TRACE_PIPE
+from ..logs import Logger
 from ..output.settings import OutputSettings
 from ..variables import global_variables
 from .settings import DEFAULT_STOP_BOUND, RunSettings
 
-log = logging.getLogger("eunomia.flags")
-log.addHandler(logging.NullHandler())   # a library: silent unless the application logs
+log = Logger("eunomia.flags")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -9,7 +9,6 @@ import asyncio
 import hmac
 import ipaddress
 import json
-import logging
 import socket
 from http import HTTPStatus
 
@@ -20,8 +19,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import EunomiaError, LibbpfError, validation_line
+from ..logs import Logger
 
-log = logging.getLogger("eunomia.server")
+log = Logger("eunomia.server")
 BODY_TIMEOUT_S = 30         # a body that stops short of its length is given up on
 
 

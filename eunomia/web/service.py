@@ -3,16 +3,16 @@ happens (a port in use fails first), with the loopback rule and optional TLS."""
 
 from __future__ import annotations
 
-import logging
 import socket
 import ssl
 import threading
 import time
 
 from ..errors import ArgumentError
+from ..logs import Logger
 from ..net import is_loopback
 
-log = logging.getLogger("eunomia.server")
+log = Logger("eunomia.server")
 BACKLOG = 1024          # connections the kernel queues before accept()
 KEEP_ALIVE_S = 30       # an idle connection is closed after this long
 GRACEFUL_STOP_S = 1     # then open requests are cancelled: SIGTERM stops within 2 s

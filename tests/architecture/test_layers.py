@@ -116,8 +116,9 @@ def test_ecli_run_and_the_library_import_no_web_stack():
 def test_ecli_run_file_loads_before_argparse_and_logging_and_never_builds_a_parser():
     """`ecli run FILE` with nothing else (cli/early.py) reads the package and starts the
     kernel's load with the package, the open and libbpf's binding only: neither argparse,
-    logging, the command line's parsers, the globals' BTF reader nor the output layer;
-    the run after it never imports the flags' parser at all (#29)."""
+    logging, the command line's parsers, the globals' BTF reader nor the output layer.
+    The run after it never imports the flags' parser, nor logging until something logs
+    (eunomia.logs), nor socket until a container runtime is asked (#29)."""
     before_the_load = _loaded_after(
         "eunomia.cli.entry, eunomia.cli.early, eunomia.package, eunomia.loaded.opened, "
         "eunomia.runtime.object",
@@ -125,11 +126,12 @@ def test_ecli_run_file_loads_before_argparse_and_logging_and_never_builds_a_pars
          "eunomia.session.flags", "eunomia.variables", "eunomia.output.settings",
          "eunomia.session.core", "eunomia.loaded.live"})
     assert before_the_load == set()
-    assert _loaded_after("eunomia.cli.early, eunomia.cli.guard, eunomia.cli.logs, "
-                         "eunomia.cli.run, eunomia.session.settings, eunomia.session.core, "
-                         "eunomia.cli.running, eunomia.loaded.live, eunomia.output.lines",
-                         {"argparse", "eunomia.flagparser", "eunomia.session.flags",
-                          "eunomia.cli.ecli"}) == set()
+    assert _loaded_after("eunomia.cli.early, eunomia.cli.guard, eunomia.cli.run, "
+                         "eunomia.session.settings, eunomia.session.core, "
+                         "eunomia.cli.running, eunomia.loaded.live, eunomia.output.lines, "
+                         "eunomia.containers.live",
+                         {"argparse", "logging", "socket", "eunomia.flagparser",
+                          "eunomia.session.flags", "eunomia.cli.ecli"}) == set()
 
 
 def test_ecli_run_starts_the_load_before_the_output_layer_and_without_dataclasses():

@@ -382,19 +382,21 @@ def test_an_etcd_member_that_drips_its_reply_meets_a_deadline(monkeypatch):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="ecli run loads programs: needs root")
 @pytest.mark.parametrize("flags", [[], ["--json"]])
-def test_a_broken_object_says_the_same_with_and_without_flags(seed, tmp_path, flags):
+@pytest.mark.parametrize("command", ["eunomia.cli.ecli", "eunomia.cli.entry"])
+def test_a_broken_object_says_the_same_with_and_without_flags(seed, tmp_path, flags,
+                                                              command):
     """`ecli run` without flags opens the object before it reads the package's BTF (its
-    load starts early); what is wrong with a broken object is still said by our reader,
-    as with flags, in one line."""
+    load starts early; through the installed command's entry, before even the command
+    line is read: cli/early.py); what is wrong with a broken object is still said by
+    our reader, as with flags, in one line."""
     import subprocess
     import sys
     elf = bytearray(object_of(seed))
     struct.pack_into("<Q", elf, _section_header(elf, 2) + 24, 1 << 62)    # sh_offset
     path = tmp_path / "package.json"
     path.write_bytes(with_object(seed, bytes(elf)))
-    shown = subprocess.run([sys.executable, "-m", "eunomia.cli.ecli", "run", *flags,
-                            str(path)], capture_output=True, text=True, timeout=60,
-                           check=False)
+    shown = subprocess.run([sys.executable, "-m", command, "run", *flags, str(path)],
+                           capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 1
     assert shown.stderr.count("\n") == 1 and "Traceback" not in shown.stderr
     assert "not a valid ELF object: the symbol table" in shown.stderr, shown.stderr
