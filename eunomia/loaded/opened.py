@@ -142,6 +142,10 @@ class OpenPackage:
         """Loads every program and creates every map; a failure closes this object.
         `quiet`: libbpf's messages off when nobody would see them (_libbpf.unheard); a
         failure then raises _LoadAgain, as its error would lack the verifier's log."""
+        return self._live(self._load_object(quiet))
+
+    def _load_object(self, quiet: bool) -> BpfObject:
+        """The load itself (libbpf and the kernel, mostly without the GIL)."""
         obj = self._object()
         self._obj = None
         try:
@@ -158,8 +162,16 @@ class OpenPackage:
             raise
         finally:
             self._forget_btf_file()
-        from .live import LoadedPackage  # loaded meanwhile by `ecli run` (cli/run.py)
-        return LoadedPackage(self.package, obj, self._by_name)
+        return obj
+
+    def _live(self, obj: BpfObject) -> LoadedPackage:
+        """The LoadedPackage around a loaded object (closed if that fails)."""
+        try:
+            from .live import LoadedPackage  # imported meanwhile by `ecli run`
+            return LoadedPackage(self.package, obj, self._by_name)
+        except BaseException:
+            obj.close()
+            raise
 
     def close(self) -> None:
         obj, self._obj = self._obj, None
@@ -213,10 +225,18 @@ def load_package(package, values: dict[str, Any] | None = None,
 def _quiet_load(opened: OpenPackage, package, values, autoload, btf) -> LoadedPackage:
     """`opened` loaded quietly; after a failure, the package opened and loaded again
     with libbpf's messages, for the verifier's log its error carries."""
+    loaded, obj = _quiet_load_object(opened, package, values, autoload, btf)
+    return loaded._live(obj)
+
+
+def _quiet_load_object(opened: OpenPackage, package, values, autoload,
+                       btf) -> tuple[OpenPackage, BpfObject]:
+    """_quiet_load's load: the object, and the OpenPackage that loaded it."""
     try:
-        return opened.load(quiet=True)
+        return opened, opened._load_object(quiet=True)
     except _LoadAgain:
-        return _opened(package, values, autoload, btf).load()
+        again = _opened(package, values, autoload, btf)
+        return again, again._load_object(quiet=False)
 
 
 # libbpf reports each step of a load to its print callback, which runs Python: under the
@@ -239,7 +259,9 @@ class BackgroundLoad:
     def __init__(self, package, values: dict[str, Any] | None = None,
                  btf: str | None = None):
         opened = _opened(package, values, None, btf)
-        self._loaded: LoadedPackage | None = None
+        # the thread's result: the object loaded and the OpenPackage it came from (the
+        # caller's thread makes the LoadedPackage: no Python left in the load's thread)
+        self._loaded: tuple[OpenPackage, BpfObject] | None = None
         self._error: BaseException | None = None
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_WHILE_LOADING)
@@ -250,7 +272,7 @@ class BackgroundLoad:
 
     def _load(self, opened: OpenPackage, package, values, btf) -> None:
         try:
-            self._loaded = _quiet_load(opened, package, values, None, btf)
+            self._loaded = _quiet_load_object(opened, package, values, None, btf)
         except BaseException as exc:  # noqa: BLE001 (handed to result()'s caller)
             self._error = exc
 
@@ -266,11 +288,12 @@ class BackgroundLoad:
         loaded, self._loaded = self._loaded, None
         if loaded is None:
             raise ArgumentError("this load's result was taken already")
-        return loaded
+        opened, obj = loaded
+        return opened._live(obj)
 
     def discard(self) -> None:
         self._join()
         self._error = None
         if self._loaded is not None:
-            self._loaded.close()
+            self._loaded[1].close()
             self._loaded = None
