@@ -7,8 +7,9 @@ bin/00-eunomia-sigint.pth before the environment's other site hooks run."""
 
 from __future__ import annotations
 
+# _signal, not signal: the latter builds its enums (~1 ms) before the load can start
+import _signal
 import os
-import signal
 import sys
 
 
@@ -31,7 +32,7 @@ def _quiet(signum, frame):
 
 
 def _run(module: str, **context) -> int:
-    signal.signal(signal.SIGINT, _quiet)
+    _signal.signal(_signal.SIGINT, _quiet)
     import importlib
     command = importlib.import_module(module)
     try:
@@ -41,7 +42,7 @@ def _run(module: str, **context) -> int:
 
 
 def ecli() -> int:
-    signal.signal(signal.SIGINT, _quiet)
+    _signal.signal(_signal.SIGINT, _quiet)
     from .early import start_early_run
     early = start_early_run(sys.argv[1:])
     if early is not None:       # `ecli run FILE`: no parser needed (cli/early.py)

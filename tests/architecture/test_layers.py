@@ -122,7 +122,7 @@ def test_ecli_run_file_loads_before_argparse_and_logging_and_never_builds_a_pars
     before_the_load = _loaded_after(
         "eunomia.cli.entry, eunomia.cli.early, eunomia.package, eunomia.loaded.opened, "
         "eunomia.runtime.object",
-        {"argparse", "logging", "eunomia.flagparser", "eunomia.cli.ecli",
+        {"argparse", "logging", "signal", "eunomia.flagparser", "eunomia.cli.ecli",
          "eunomia.session.flags", "eunomia.variables", "eunomia.output.settings",
          "eunomia.session.core", "eunomia.loaded.live"})
     assert before_the_load == set()
