@@ -79,14 +79,23 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
 def _run_settings(package, argv: list[str], prog: str | None):
     """The run's settings from its words; with none, the defaults without building the
     flags' parser (argparse, every option and a flag per global: ~10 ms of a run's
-    start). The object's BTF is read all the same (the printer reads it anyway), so
-    that what is wrong with it is said as with flags."""
-    if argv:
+    start), unless the source gives a flag a default of its own (`@cmdarg`'s default,
+    which a run without words sets too: the parser says how). The object's BTF is read
+    all the same (the printer reads it anyway), so that what is wrong with it is said
+    as with flags."""
+    if argv or _flag_defaults(package):
         from ..session.flags import parse_run_args
         return parse_run_args(package, argv, prog=prog)
     from ..session.settings import RunSettings
     package.btf()
     return RunSettings()
+
+
+def _flag_defaults(package) -> bool:
+    """Whether a global's flag has a default of its own (`/// @cmdarg {"default": ..}`)."""
+    return any(variable.cmdarg is not None and variable.cmdarg.default is not None
+               for section in package.meta.bpf_skel.data_sections or []
+               for variable in section.variables)
 
 
 def _early_load(package):

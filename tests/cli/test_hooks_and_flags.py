@@ -62,6 +62,55 @@ def test_omitted_flags_keep_compiled_values(fixture_package, ecli):
     run.stop()
 
 
+def _table_row(lines: list[str], pids: list[int]) -> dict | None:
+    """The table row of one of `pids`, by header name."""
+    header = next((line.split() for line in lines if line.startswith("TIME")), None)
+    for cells in (line.split() for line in lines):
+        if header and len(cells) == len(header) and cells[header.index("PID")] in \
+                map(str, pids):
+            return dict(zip(header, cells))
+    return None
+
+
+def test_a_run_without_words_sets_the_sources_flag_defaults(fixture_package, ecli,
+                                                            tmp_path):
+    """`ecli run FILE` reads no flags (cli/early.py builds no parser), yet a global whose
+    @cmdarg has a default of its own, other than the compiled value, gets it, as a run
+    with flags does; the others keep their compiled values."""
+    doc = json.loads(fixture_package("globals").read_text())
+    for section in doc["meta"]["bpf_skel"]["data_sections"]:
+        for variable in section["variables"]:
+            if variable["name"] == "flag_u8":
+                variable["cmdarg"]["default"] = 77          # compiled: 200
+    path = tmp_path / "package.json"
+    path.write_text(json.dumps(doc))
+    run = ecli(path)
+    run.wait_attached()
+    pids: list[int] = []
+
+    def mine():
+        pids.append(exec_child())
+        return _table_row(list(run.lines), pids)
+    row = wait_until(mine, 15, what="a table row of our child's exec")
+    assert row["FLAG_U8"] == "77"
+    assert row["FLAG_U32"] == "4000000000" and row["FLAG_STR"] == "hello"
+    run.stop()
+
+
+def test_settings_without_words_are_the_parsers(fixture_package):
+    """What `ecli run FILE` runs with, without a parser, is what the parser gives for no
+    words: RunSettings() for a package without flag defaults, the parser's own answer
+    (the source's defaults) for one with them."""
+    import eunomia
+    from eunomia.cli.run import _run_settings
+    from eunomia.session import RunSettings, parse_run_args
+    for name, has_defaults in (("hello_world", False), ("globals", True)):
+        package = eunomia.Package.load(str(fixture_package(name)))
+        settings = _run_settings(package, [], None)
+        assert settings == parse_run_args(package, []), name
+        assert (settings == RunSettings()) is not has_defaults, name
+
+
 def test_eunomia_bpf_bool_switches(fixture_package):
     """eunomia-bpf names bool flags --enable-NAME / --disable-NAME: both set the global."""
     import eunomia
