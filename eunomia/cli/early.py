@@ -55,17 +55,13 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
 
 def main(early: EarlyRun) -> int:
     """The run of `ecli run FILE` whose load `early` started: its exit code."""
-    from ..logs import configure_on_first_use
     from .guard import run_guarded
+    from .logs import setup_run_logging
     from .run import run_package
-    configure_on_first_use(_quiet_logging)     # most runs never log: no import of logging
+    setup_run_logging(verbose=False, words=[])     # most runs never log a line
     try:
         return run_guarded(lambda: run_package(early.package, [], loading=early.loading),
                            verbose=False)
     finally:
         early.discard()     # a no-op when the run took the load
 
-
-def _quiet_logging() -> None:
-    from .logs import setup_logging
-    setup_logging(verbose=False)

@@ -27,7 +27,7 @@ from .images import (
     registry_options,
     run_image_command,
 )
-from .logs import setup_logging
+from .logs import setup_logging, setup_run_logging
 
 # Each command's modules load only when it is asked for: `ecli run` starts without the
 # server, client and fleet, and those (and push, pull, ...) without the run core
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     package_index = len(rest) - len(args.program_args) - 1
     program_argv = _without_ecli_options(rest[:package_index]) + rest[package_index + 1:]
     verbose = args.verbose or "-v" in args.program_args or "--verbose" in args.program_args
-    setup_logging(verbose)
+    setup_run_logging(verbose, argv)
     from ..package.wasm_module import WasmModule
     from .run import load_package_argument, run_package
     from .wasm import check_not_wasm_options, run_wasm

@@ -126,7 +126,8 @@ def test_ecli_run_file_loads_before_argparse_and_logging_and_never_builds_a_pars
          "eunomia.session.flags", "eunomia.variables", "eunomia.output.settings",
          "eunomia.session.core", "eunomia.loaded.live"})
     assert before_the_load == set()
-    assert _loaded_after("eunomia.cli.early, eunomia.cli.guard, eunomia.cli.run, "
+    assert _loaded_after("eunomia.cli.early, eunomia.cli.guard, eunomia.cli.logs, "
+                         "eunomia.cli.run, "
                          "eunomia.session.settings, eunomia.session.core, "
                          "eunomia.cli.running, eunomia.loaded.live, eunomia.output.lines, "
                          "eunomia.containers.live",

@@ -97,6 +97,22 @@ def test_a_run_without_words_sets_the_sources_flag_defaults(fixture_package, ecl
     run.stop()
 
 
+def test_a_warning_of_the_library_reaches_stderr_in_ecli_run(fixture_package, tmp_path):
+    """A run sets logging up on its first message only (eunomia.logs): a warning still
+    reaches stderr, in ecli's format (the logger's name first)."""
+    doc = json.loads(fixture_package("globals").read_text())
+    for section in doc["meta"]["bpf_skel"]["data_sections"]:
+        for variable in section["variables"]:
+            if variable["name"] == "flag_u8":
+                variable["cmdarg"]["short"] = "h"              # ecli's -h: taken
+    path = tmp_path / "package.json"
+    path.write_text(json.dumps(doc))
+    shown = run_ecli("run", path, "--duration", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "eunomia.flags: the package asks for '-h' as the short flag of 'flag_u8'" in \
+        shown.stderr
+
+
 def test_settings_without_words_are_the_parsers(fixture_package):
     """What `ecli run FILE` runs with, without a parser, is what the parser gives for no
     words: RunSettings() for a package without flag defaults, the parser's own answer
