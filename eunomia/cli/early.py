@@ -42,8 +42,8 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
         package = Package.load(source)
     except (EunomiaError, OSError):
         return None
-    if not isinstance(package, Package):        # a Wasm module runs its own way
-        return None
+    if not isinstance(package, Package) or flag_defaults(package):
+        return None     # a Wasm module runs its own way; flag defaults need the parser
     # no -v: libbpf's messages are dropped, and unheard while nothing imports logging
     # (_libbpf._listened): logging is configured on its first use (main)
     from ..loaded import BackgroundLoad
@@ -51,6 +51,14 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
         return EarlyRun(package, BackgroundLoad(package))
     except EunomiaError:
         return None
+
+
+def flag_defaults(package) -> bool:
+    """Whether a global's flag has a default of its own (`/// @cmdarg {"default": ..}`),
+    which a run sets even without words: the parser says how."""
+    return any(variable.cmdarg is not None and variable.cmdarg.default is not None
+               for section in package.meta.bpf_skel.data_sections or []
+               for variable in section.variables)
 
 
 def main(early: EarlyRun) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import ArgumentError, EunomiaError
 from ..kinds import TRACE_PIPE
 from ..package import Package
+from .early import flag_defaults
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -37,7 +38,7 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
     command in the help (a standalone tool's own name); `loading` is its load already
     started (cli.early), without values."""
     from ..loaded import BackgroundLoad
-    if loading is None and not argv:
+    if loading is None and not argv and not flag_defaults(package):
         loading = _early_load(package)
     try:
         settings = _run_settings(package, argv, prog)
@@ -46,7 +47,7 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
             loading.discard()
         raise
     if loading is None or settings.values or settings.btf:
-        if loading is not None:     # not what the flags ask for (cannot happen today)
+        if loading is not None:     # not what the settings ask for
             loading.discard()
         loading = BackgroundLoad(package, settings.values, btf=settings.btf)
     try:
@@ -83,7 +84,7 @@ def _run_settings(package, argv: list[str], prog: str | None):
     which a run without words sets too: the parser says how). The object's BTF is read
     all the same (the printer reads it anyway), so that what is wrong with it is said
     as with flags."""
-    if argv or _flag_defaults(package):
+    if argv or flag_defaults(package):
         from ..session.flags import parse_run_args
         return parse_run_args(package, argv, prog=prog)
     from ..session.settings import RunSettings
@@ -91,18 +92,11 @@ def _run_settings(package, argv: list[str], prog: str | None):
     return RunSettings()
 
 
-def _flag_defaults(package) -> bool:
-    """Whether a global's flag has a default of its own (`/// @cmdarg {"default": ..}`)."""
-    return any(variable.cmdarg is not None and variable.cmdarg.default is not None
-               for section in package.meta.bpf_skel.data_sections or []
-               for variable in section.variables)
-
-
 def _early_load(package):
-    """A run with no flags at all sets no global and no --btf: its load starts before
-    the flags are read (the program's parser needs the object's BTF, parsed in Python).
-    An object libbpf cannot open is left to the usual order, whose checks say better
-    what is wrong with it."""
+    """A run with no flags at all, of a package whose flags have no defaults of their
+    own, sets no global and no --btf: its load starts before the flags are read (the
+    program's parser needs the object's BTF, parsed in Python). An object libbpf cannot
+    open is left to the usual order, whose checks say better what is wrong with it."""
     from ..loaded import BackgroundLoad
     try:
         return BackgroundLoad(package)
