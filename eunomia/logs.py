@@ -13,8 +13,10 @@ message of any of these loggers, or at once if logging is in use already.
 from __future__ import annotations
 
 import sys
+import threading
 
 _pending: list = []     # configurations to run before the first message
+_lock = threading.Lock()    # held while they run: a second thread's message waits
 
 # logging's levels, for a caller that does not import it
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
@@ -23,10 +25,11 @@ DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 def configure_on_first_use(configure) -> None:
     """Runs `configure()` before the library's first message; at once when logging is
     imported already (someone may log through it directly)."""
-    if "logging" in sys.modules:
-        configure()
-    else:
-        _pending.append(configure)
+    with _lock:
+        if "logging" not in sys.modules:
+            _pending.append(configure)
+            return
+    configure()
 
 
 def in_use() -> bool:
@@ -37,8 +40,11 @@ def in_use() -> bool:
 def _configured():
     """The logging module, with the pending configurations applied."""
     import logging
-    while _pending:
-        _pending.pop(0)()
+    if _pending:
+        with _lock:
+            while _pending:
+                _pending[0]()
+                _pending.pop(0)
     return logging
 
 

@@ -42,32 +42,40 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
         package = Package.load(source)
     except (EunomiaError, OSError):
         return None
-    if not isinstance(package, Package) or flag_defaults(package):
-        return None     # a Wasm module runs its own way; flag defaults need the parser
-    # no -v: libbpf's messages are dropped, and unheard while nothing imports logging
-    # (_libbpf._listened): logging is configured on its first use (main)
+    if not isinstance(package, Package) or needs_parser(package):
+        return None     # a Wasm module runs its own way
+    # no -v: libbpf's messages are dropped, and unheard during the load while nothing
+    # imports logging (_libbpf._listened); logging is set up on its first message, or
+    # now if a site hook imported it already
+    from .logs import setup_run_logging
+    setup_run_logging(verbose=False, words=[])
     from ..loaded import BackgroundLoad
     try:
         return EarlyRun(package, BackgroundLoad(package))
-    except EunomiaError:
+    except (EunomiaError, OSError):      # the usual order reports it
         return None
 
 
-def flag_defaults(package) -> bool:
-    """Whether a global's flag has a default of its own (`/// @cmdarg {"default": ..}`),
-    which a run sets even without words: the parser says how."""
-    return any(variable.cmdarg is not None and variable.cmdarg.default is not None
-               for section in package.meta.bpf_skel.data_sections or []
-               for variable in section.variables)
+def needs_parser(package) -> bool:
+    """Whether a run of `package` needs its flags' parser even without words: a global's
+    flag with a default of its own (`/// @cmdarg {"default": ..}`, which the run sets),
+    or one the parser has something to say about (a short name, which may be taken:
+    it warns; two variables of one name: it refuses)."""
+    names = []
+    for section in package.meta.bpf_skel.data_sections or []:
+        for variable in section.variables:
+            cmdarg = variable.cmdarg
+            if cmdarg is not None and (cmdarg.default is not None or cmdarg.short):
+                return True
+            names.append(variable.name)
+    return len(set(names)) != len(names)
 
 
 def main(early: EarlyRun) -> int:
     """The run of `ecli run FILE` whose load `early` started: its exit code."""
-    from .guard import run_guarded
-    from .logs import setup_run_logging
-    from .run import run_package
-    setup_run_logging(verbose=False, words=[])     # most runs never log a line
     try:
+        from .guard import run_guarded
+        from .run import run_package
         return run_guarded(lambda: run_package(early.package, [], loading=early.loading),
                            verbose=False)
     finally:

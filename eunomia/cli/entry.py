@@ -22,8 +22,8 @@ def _importing(frame) -> bool:
 
 
 def _quiet(signum, frame):
-    # Inside an import (the commands import lazily, and nothing is loaded in the kernel
-    # before a command installs its own handlers) leave at once: an exception raised
+    # Inside an import (the commands import lazily; a load `ecli run FILE` started
+    # meanwhile is freed by the kernel with the process) leave at once: an exception raised
     # there may surface wrapped, as Python turns one raised under a class's __set_name__
     # into a RuntimeError with a traceback. Elsewhere unwind, so cleanups run.
     if _importing(frame):

@@ -38,11 +38,12 @@ def _configure(verbose: bool) -> None:
         def formatMessage(self, record: logging.LogRecord) -> str:
             return terminal_safe_lines(super().formatMessage(record))
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(TerminalSafeFormatter("%(name)s: %(message)s"))
-    logging.basicConfig(handlers=[handler], level=logging.DEBUG if verbose else logging.WARNING)
+    # Levels first, then the handler: a load may be running in another thread.
     # libbpf explains its failures in its own words; ours are clearer, so its log shows
     # only with -v.
     logging.getLogger("eunomia.libbpf").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     # the OTLP exporter logs each failed export; ecli counts and reports them itself
     logging.getLogger("opentelemetry").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.DEBUG if verbose else logging.WARNING)

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import ArgumentError, EunomiaError
 from ..kinds import TRACE_PIPE
 from ..package import Package
-from .early import flag_defaults
+from .early import needs_parser
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -38,7 +38,7 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
     command in the help (a standalone tool's own name); `loading` is its load already
     started (cli.early), without values."""
     from ..loaded import BackgroundLoad
-    if loading is None and not argv and not flag_defaults(package):
+    if loading is None and not argv and not needs_parser(package):
         loading = _early_load(package)
     try:
         settings = _run_settings(package, argv, prog)
@@ -80,21 +80,22 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
 def _run_settings(package, argv: list[str], prog: str | None):
     """The run's settings from its words; with none, the defaults without building the
     flags' parser (argparse, every option and a flag per global: ~10 ms of a run's
-    start), unless the source gives a flag a default of its own (`@cmdarg`'s default,
-    which a run without words sets too: the parser says how). The object's BTF is read
-    all the same (the printer reads it anyway), so that what is wrong with it is said
-    as with flags."""
-    if argv or flag_defaults(package):
+    start), unless the package needs it all the same (early.needs_parser: a flag's
+    default of its own, a short name). The globals are read all the same (the object's
+    BTF, which the printer reads anyway, and the meta against it), so that what is
+    wrong with them is said as with flags."""
+    if argv or needs_parser(package):
         from ..session.flags import parse_run_args
         return parse_run_args(package, argv, prog=prog)
     from ..session.settings import RunSettings
-    package.btf()
+    from ..variables import global_variables
+    global_variables(package)
     return RunSettings()
 
 
 def _early_load(package):
-    """A run with no flags at all, of a package whose flags have no defaults of their
-    own, sets no global and no --btf: its load starts before the flags are read (the
+    """A run with no flags at all, of a package that does not need its flags' parser
+    all the same (early.needs_parser), sets no global and no --btf: its load starts before the flags are read (the
     program's parser needs the object's BTF, parsed in Python). An object libbpf cannot
     open is left to the usual order, whose checks say better what is wrong with it."""
     from ..loaded import BackgroundLoad

@@ -14,7 +14,7 @@ import pytest
 
 from tests.kernel.conftest import loaded_program_ids
 
-from .conftest import FIXTURES, needs_clang, needs_root, run_ecli, wait_until
+from .conftest import FIXTURES, needs_clang, needs_root, one_error_line, run_ecli, wait_until
 
 pytestmark = [pytest.mark.kernel, needs_root, needs_clang]
 
@@ -77,14 +77,10 @@ def test_a_run_without_words_sets_the_sources_flag_defaults(fixture_package, ecl
     """`ecli run FILE` reads no flags (cli/early.py builds no parser), yet a global whose
     @cmdarg has a default of its own, other than the compiled value, gets it, as a run
     with flags does; the others keep their compiled values."""
-    doc = json.loads(fixture_package("globals").read_text())
-    for section in doc["meta"]["bpf_skel"]["data_sections"]:
-        for variable in section["variables"]:
-            if variable["name"] == "flag_u8":
-                variable["cmdarg"]["default"] = 77          # compiled: 200
-    path = tmp_path / "package.json"
-    path.write_text(json.dumps(doc))
-    run = ecli(path)
+    def other_default(variable):
+        if variable["name"] == "flag_u8":
+            variable["cmdarg"]["default"] = 77          # compiled: 200
+    run = ecli(_edited_globals(fixture_package, tmp_path, other_default))
     run.wait_attached()
     pids: list[int] = []
 
@@ -97,34 +93,58 @@ def test_a_run_without_words_sets_the_sources_flag_defaults(fixture_package, ecl
     run.stop()
 
 
-def test_a_warning_of_the_library_reaches_stderr_in_ecli_run(fixture_package, tmp_path):
-    """A run sets logging up on its first message only (eunomia.logs): a warning still
-    reaches stderr, in ecli's format (the logger's name first)."""
+def _edited_globals(fixture_package, tmp_path, edit) -> str:
+    """The globals fixture's package with `edit(variable)` applied to each global."""
     doc = json.loads(fixture_package("globals").read_text())
     for section in doc["meta"]["bpf_skel"]["data_sections"]:
         for variable in section["variables"]:
-            if variable["name"] == "flag_u8":
-                variable["cmdarg"]["short"] = "h"              # ecli's -h: taken
+            edit(variable)
     path = tmp_path / "package.json"
     path.write_text(json.dumps(doc))
-    shown = run_ecli("run", path, "--duration", "1")
-    assert shown.returncode == 0, shown.stderr
-    assert "eunomia.flags: the package asks for '-h' as the short flag of 'flag_u8'" in \
-        shown.stderr
+    return str(path)
+
+
+@pytest.mark.parametrize("words", [[], ["--duration", "30"]])
+def test_a_warning_of_the_library_reaches_stderr_in_ecli_run(fixture_package, ecli,
+                                                             tmp_path, words):
+    """A run sets logging up on its first message only (eunomia.logs): a warning still
+    reaches stderr, in ecli's format (the logger's name first); with no words too (a
+    short flag's name is the parser's to check, so that run builds it all the same)."""
+    def taken(variable):
+        variable.get("cmdarg", {}).pop("default", None)  # only the short name needs it
+        if variable["name"] == "flag_u8":
+            variable["cmdarg"]["short"] = "h"              # ecli's -h: taken
+    run = ecli(_edited_globals(fixture_package, tmp_path, taken), *words)
+    run.wait_attached()
+    warning = "eunomia.flags: the package asks for '-h' as the short flag of 'flag_u8'"
+    assert any(warning in line for line in run.errors), run.errors
+    assert run.stop() == 0
+
+
+def test_a_run_without_words_checks_the_globals_as_with_flags(fixture_package, tmp_path):
+    """`ecli run FILE` builds no flags' parser, yet a meta listing a global the object
+    does not have is refused with the same one line as with flags."""
+    def broken(variable):
+        variable.pop("cmdarg", None)                    # nothing that needs the parser
+        if variable["name"] == "flag_u8":
+            variable["name"] = "flag_u8_x"
+    path = _edited_globals(fixture_package, tmp_path, broken)
+    without = one_error_line(run_ecli("run", path), "flag_u8_x")
+    assert one_error_line(run_ecli("run", path, "--json"), "flag_u8_x") == without
 
 
 def test_settings_without_words_are_the_parsers(fixture_package):
     """What `ecli run FILE` runs with, without a parser, is what the parser gives for no
-    words: RunSettings() for a package without flag defaults, the parser's own answer
-    (the source's defaults) for one with them."""
+    words: RunSettings() for a package whose flags need no parser, the parser's own
+    answer (the source's defaults) for one whose flags do."""
     import eunomia
     from eunomia.cli.run import _run_settings
     from eunomia.session import RunSettings, parse_run_args
-    for name, has_defaults in (("hello_world", False), ("globals", True)):
+    for name, needs_parser in (("hello_world", False), ("globals", True)):
         package = eunomia.Package.load(str(fixture_package(name)))
         settings = _run_settings(package, [], None)
         assert settings == parse_run_args(package, []), name
-        assert (settings == RunSettings()) is not has_defaults, name
+        assert (settings == RunSettings()) is not needs_parser, name
 
 
 def test_eunomia_bpf_bool_switches(fixture_package):

@@ -48,3 +48,23 @@ def test_a_library_logger_is_silent_until_the_application_logs():
     out = _run("from eunomia.logs import Logger\n"
                "Logger('eunomia.quiet').warning('not shown')\n")
     assert out == ["|"]
+
+
+def test_threads_that_log_first_together_wait_for_the_set_up():
+    """Four threads' first messages while the handed-over set-up runs (slowly, here):
+    each waits for it, none is lost or raises."""
+    out = _run("import threading, time\n"
+               "from eunomia.logs import Logger, configure_on_first_use\n"
+               "def configure():\n"
+               "    import logging\n"
+               "    time.sleep(0.2)     # a window for the others to arrive in\n"
+               "    logging.basicConfig(format='configured %(message)s')\n"
+               "configure_on_first_use(configure)\n"
+               "log = Logger('eunomia.threads')\n"
+               "threads = [threading.Thread(target=log.warning, args=(f'm{i}',))\n"
+               "           for i in range(4)]\n"
+               "for thread in threads:\n"
+               "    thread.start()\n"
+               "for thread in threads:\n"
+               "    thread.join()\n")
+    assert out[0] == "|" and sorted(out[1:]) == [f"configured m{i}" for i in range(4)]
