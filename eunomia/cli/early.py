@@ -59,14 +59,21 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
 def needs_parser(package) -> bool:
     """Whether a run of `package` needs its flags' parser even without words: a global's
     flag with a default of its own (`/// @cmdarg {"default": ..}`, which the run sets),
-    or one the parser has something to say about (a short name, which may be taken:
-    it warns; two variables of one name: it refuses)."""
-    names = []
+    or one the parser has something to say about (a short name that is taken or not a
+    letter: it warns; two variables of one name: it refuses)."""
+    from ..session.settings import RUN_SHORT_OPTIONS
+    names, shorts = [], set(RUN_SHORT_OPTIONS)
     for section in package.meta.bpf_skel.data_sections or []:
         for variable in section.variables:
             cmdarg = variable.cmdarg
-            if cmdarg is not None and (cmdarg.default is not None or cmdarg.short):
+            short = cmdarg.short if cmdarg is not None else None
+            if cmdarg is not None and cmdarg.default is not None:
                 return True
+            if short:
+                flag = f"-{short}"
+                if flag in shorts or len(str(short)) != 1 or not str(short).isalnum():
+                    return True
+                shorts.add(flag)
             names.append(variable.name)
     return len(set(names)) != len(names)
 

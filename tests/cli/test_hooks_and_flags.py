@@ -133,18 +133,36 @@ def test_a_run_without_words_checks_the_globals_as_with_flags(fixture_package, t
     assert one_error_line(run_ecli("run", path, "--json"), "flag_u8_x") == without
 
 
-def test_settings_without_words_are_the_parsers(fixture_package):
+def test_the_run_options_short_names_are_known_without_the_parser():
+    """early.needs_parser tells a taken short flag without building the parser: from
+    session.settings.RUN_SHORT_OPTIONS, which must be the run options' short names."""
+    from eunomia.session.flags import FlagParser, add_run_options
+    from eunomia.session.settings import RUN_SHORT_OPTIONS
+    parser = FlagParser(prog="ecli run")
+    add_run_options(parser)
+    shorts = {name for name in parser._option_string_actions
+              if len(name) == 2 and name[0] == "-" and name[1] != "-"}
+    assert shorts == RUN_SHORT_OPTIONS
+
+
+def test_settings_without_words_are_the_parsers(fixture_package, tmp_path):
     """What `ecli run FILE` runs with, without a parser, is what the parser gives for no
-    words: RunSettings() for a package whose flags need no parser, the parser's own
-    answer (the source's defaults) for one whose flags do."""
+    words: RunSettings() for a package whose flags need no parser (short names that are
+    free are fine), the parser's own answer (the source's defaults) for one whose flags
+    do."""
     import eunomia
+    from eunomia.cli.early import needs_parser
     from eunomia.cli.run import _run_settings
     from eunomia.session import RunSettings, parse_run_args
-    for name, needs_parser in (("hello_world", False), ("globals", True)):
-        package = eunomia.Package.load(str(fixture_package(name)))
+    shorts_only = _edited_globals(fixture_package, tmp_path,
+                                  lambda v: v.get("cmdarg", {}).pop("default", None))
+    for path, parsed in ((fixture_package("hello_world"), False), (shorts_only, False),
+                         (fixture_package("globals"), True)):
+        package = eunomia.Package.load(str(path))
+        assert needs_parser(package) is parsed, path
         settings = _run_settings(package, [], None)
-        assert settings == parse_run_args(package, []), name
-        assert (settings == RunSettings()) is not needs_parser, name
+        assert settings == parse_run_args(package, []), path
+        assert (settings == RunSettings()) is not parsed, path
 
 
 def test_eunomia_bpf_bool_switches(fixture_package):
