@@ -254,8 +254,9 @@ class _Lib:
         messages: the eunomia.libbpf logger drops warnings (as ecli's does without -v) or
         nobody imported logging, and nothing captures them. Each message runs the
         callback in Python, about 70 in a small package's load (~4 ms), each waiting for
-        the GIL while another thread holds it. Yields whether they were off: a caller that needs them after a failure
-        (the verifier's log) does the work again without this."""
+        the GIL while another thread holds it. Yields whether they were off: a caller
+        that needs them after a failure (the verifier's log) does the work again
+        without this."""
         if self._captures or _listened():
             yield False
             return

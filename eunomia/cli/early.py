@@ -6,10 +6,10 @@ in a thread with the GIL released (loaded.BackgroundLoad), so the output layer a
 run core are imported and the printer built while it runs instead of before it; with no
 words to read, argparse and every option's parser are never built (bench/run.py:
 start-up). The run is then what `ecli run FILE` does through the parser (cli/ecli.py),
-with the default settings (session.settings.RunSettings(); a package whose flags have
-defaults of their own gets the parser's answer for no words). Anything unusual (a
-directory, a URL, an image, stdin, a Wasm module, a package that does not read or open)
-is left to the usual order, whose checks say what is wrong with it."""
+with the default settings (session.settings.RunSettings()). Anything unusual (a
+directory, a URL, an image, stdin, a Wasm module, a package that does not read or open,
+or whose flags need the parser even without words: needs_parser) is left to the usual
+order, whose checks say what is wrong with it."""
 
 from __future__ import annotations
 

@@ -95,9 +95,10 @@ def _run_settings(package, argv: list[str], prog: str | None):
 
 def _early_load(package):
     """A run with no flags at all, of a package that does not need its flags' parser
-    all the same (early.needs_parser), sets no global and no --btf: its load starts before the flags are read (the
-    program's parser needs the object's BTF, parsed in Python). An object libbpf cannot
-    open is left to the usual order, whose checks say better what is wrong with it."""
+    all the same (early.needs_parser), sets no global and no --btf: its load starts
+    before the flags are read (the program's parser needs the object's BTF, parsed in
+    Python). An object libbpf cannot open is left to the usual order, whose checks say
+    better what is wrong with it."""
     from ..loaded import BackgroundLoad
     try:
         return BackgroundLoad(package)
