@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import os
 
+# The run options' short names (session.flags.add_run_options; a test keeps the two the
+# same): a global's short flag may not take one. Known here without the parser, and
+# without importing the session's modules before the load.
+RUN_SHORT_OPTIONS = frozenset({"-h", "-j", "-o", "-v"})
+
 
 class EarlyRun:
     """The package `ecli run` was given and its load under way."""
@@ -45,10 +50,10 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
     if not isinstance(package, Package) or needs_parser(package):
         return None     # a Wasm module runs its own way
     # no -v: libbpf's messages are dropped, and unheard during the load while nothing
-    # imports logging (_libbpf._listened); logging is set up on its first message, or
-    # now if a site hook imported it already
-    from .logs import setup_run_logging
-    setup_run_logging(verbose=False, words=[])
+    # imports logging (_libbpf._listened); if a site hook imported it, set up now
+    from ..logs import in_use
+    if in_use():
+        _setup_logging()
     from ..loaded import BackgroundLoad
     try:
         return EarlyRun(package, BackgroundLoad(package))
@@ -61,7 +66,6 @@ def needs_parser(package) -> bool:
     flag with a default of its own (`/// @cmdarg {"default": ..}`, which the run sets),
     or one the parser has something to say about (a short name that is taken or not a
     letter: it warns; two variables of one name: it refuses)."""
-    from ..session.settings import RUN_SHORT_OPTIONS
     names, shorts = [], set(RUN_SHORT_OPTIONS)
     for section in package.meta.bpf_skel.data_sections or []:
         for variable in section.variables:
@@ -81,6 +85,7 @@ def needs_parser(package) -> bool:
 def main(early: EarlyRun) -> int:
     """The run of `ecli run FILE` whose load `early` started: its exit code."""
     try:
+        _setup_logging()        # on the first message: most runs never log a line
         from .guard import run_guarded
         from .run import run_package
         return run_guarded(lambda: run_package(early.package, [], loading=early.loading),
@@ -88,3 +93,7 @@ def main(early: EarlyRun) -> int:
     finally:
         early.discard()     # a no-op when the run took the load
 
+
+def _setup_logging() -> None:
+    from .logs import setup_run_logging
+    setup_run_logging(verbose=False, words=[])

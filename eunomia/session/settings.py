@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from ..output.lines import LinePrinter
 
 DEFAULT_STOP_BOUND = 5.0    # seconds writing what is left at a stop may take
-# The run options' short names (session.flags.add_run_options; a test keeps the two the
-# same): a global's short flag may not take one. Known without building the parser.
-RUN_SHORT_OPTIONS = frozenset({"-h", "-j", "-o", "-v"})
 
 
 @valueclass

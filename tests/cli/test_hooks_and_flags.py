@@ -133,11 +133,32 @@ def test_a_run_without_words_checks_the_globals_as_with_flags(fixture_package, t
     assert one_error_line(run_ecli("run", path, "--json"), "flag_u8_x") == without
 
 
+def test_ecli_run_file_starts_its_load_with_few_imports(fixture_package, tmp_path):
+    """What `ecli run FILE` has imported when its load starts (cli/early.py), live: a
+    package with short flags (free ones) takes the early way, and by then neither
+    argparse, logging, signal's enums, the session's or the flags' modules, the globals'
+    BTF reader nor the output layer is loaded (the static twin is in tests/architecture)."""
+    import sys
+    path = _edited_globals(fixture_package, tmp_path,
+                           lambda v: v.get("cmdarg", {}).pop("default", None))
+    wanted = ["argparse", "logging", "signal", "eunomia.cli.logs", "eunomia.session.settings",
+              "eunomia.session.flags", "eunomia.variables", "eunomia.output.settings",
+              "eunomia.loaded.live"]
+    code = ("import sys\n"
+            "from eunomia.cli.early import start_early_run\n"
+            f"early = start_early_run(['run', {path!r}])\n"
+            f"print(early is not None, *sorted(set(sys.modules) & set({wanted!r})))\n"
+            "early.discard()\n")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert shown.stdout.split() == ["True"], shown.stdout + shown.stderr
+
+
 def test_the_run_options_short_names_are_known_without_the_parser():
     """early.needs_parser tells a taken short flag without building the parser: from
-    session.settings.RUN_SHORT_OPTIONS, which must be the run options' short names."""
+    cli.early.RUN_SHORT_OPTIONS, which must be the run options' short names."""
+    from eunomia.cli.early import RUN_SHORT_OPTIONS
     from eunomia.session.flags import FlagParser, add_run_options
-    from eunomia.session.settings import RUN_SHORT_OPTIONS
     parser = FlagParser(prog="ecli run")
     add_run_options(parser)
     shorts = {name for name in parser._option_string_actions
