@@ -54,10 +54,19 @@ def start_early_run(argv: list[str]) -> EarlyRun | None:
     from ..logs import in_use
     if in_use():
         _setup_logging()
+    loading = start_load(package)
+    return EarlyRun(package, loading) if loading is not None else None
+
+
+def start_load(package):
+    """`package`'s load, without values, started in a thread (loaded.BackgroundLoad); or
+    None when it cannot start (an object libbpf cannot open, a BTF file that cannot be
+    written), left to the usual order, whose checks say better what is wrong."""
+    from ..errors import EunomiaError
     from ..loaded import BackgroundLoad
     try:
-        return EarlyRun(package, BackgroundLoad(package))
-    except (EunomiaError, OSError):      # the usual order reports it
+        return BackgroundLoad(package)
+    except (EunomiaError, OSError):
         return None
 
 

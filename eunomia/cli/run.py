@@ -17,10 +17,10 @@ import signal
 import sys
 from pathlib import Path
 
-from ..errors import ArgumentError, EunomiaError
+from ..errors import ArgumentError
 from ..kinds import TRACE_PIPE
 from ..package import Package
-from .early import needs_parser
+from .early import needs_parser, start_load
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -39,7 +39,9 @@ def run_package(package, argv: list[str], out=None, prog: str | None = None,
     started (cli.early), without values."""
     from ..loaded import BackgroundLoad
     if loading is None and not argv and not needs_parser(package):
-        loading = _early_load(package)
+        # no words set no global and no --btf: the load starts before the flags'
+        # parser (which needs the object's BTF, parsed in Python) is built
+        loading = start_load(package)
     try:
         settings = _run_settings(package, argv, prog)
     except BaseException:
@@ -91,19 +93,6 @@ def _run_settings(package, argv: list[str], prog: str | None):
     from ..variables import global_variables
     global_variables(package)
     return RunSettings()
-
-
-def _early_load(package):
-    """A run with no flags at all, of a package that does not need its flags' parser
-    all the same (early.needs_parser), sets no global and no --btf: its load starts
-    before the flags are read (the program's parser needs the object's BTF, parsed in
-    Python). An object libbpf cannot open is left to the usual order, whose checks say
-    better what is wrong with it."""
-    from ..loaded import BackgroundLoad
-    try:
-        return BackgroundLoad(package)
-    except EunomiaError:
-        return None
 
 
 def path_exists(name: str) -> bool:
